@@ -1,0 +1,209 @@
+package signal
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on what a client may send. A message over any of them is rejected whole.
+const (
+	MaxMessageSize = 64 << 10 // bytes of one WebSocket message
+	MaxSDPSize     = 48 << 10 // bytes of one session description
+	MaxNameLen     = 64       // runes of a display name
+	MaxTextLen     = 4000     // runes of one chat message
+	MaxTracks      = 16       // entries in an offer's Tracks
+	MaxIDLen       = 64       // bytes of a track id, mid or participant id
+	maxCandidate   = 1024     // bytes of one ICE candidate line
+)
+
+// ErrBadMessage is wrapped by every error Decode and DecodeFromNode return, so a caller can
+// tell malformed input (answer with CodeBadMessage, count it, keep serving) from its own failures.
+var ErrBadMessage = errors.New("bad signalling message")
+
+func bad(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadMessage, fmt.Sprintf(format, args...))
+}
+
+// Decode parses one message a client sent to its node. It rejects messages over
+// MaxMessageSize, unknown fields, unknown types, types a client may not send, and any field
+// that is missing, out of range or not valid UTF-8 for the message's type.
+func Decode(data []byte) (*Message, error) {
+	m, err := decodeJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.validateFromClient(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// DecodeFromNode parses one message a node sent to a client. It is the Go client's decoder:
+// size-bounded and strict about the JSON, and it checks the fields the client relies on.
+func DecodeFromNode(data []byte) (*Message, error) {
+	m, err := decodeJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	switch m.Type {
+	case TypeJoined:
+		if m.You == nil || m.Room == nil {
+			return nil, bad("joined without you or room")
+		}
+	case TypeOffer, TypeAnswer:
+		if err := m.validateSDP(); err != nil {
+			return nil, err
+		}
+	case TypeCandidate:
+		if err := m.validateCandidate(); err != nil {
+			return nil, err
+		}
+	case TypeParticipantJoined, TypeParticipantUpdated:
+		if m.Participant == nil {
+			return nil, bad("%s without participant", m.Type)
+		}
+	case TypeParticipantLeft:
+		if m.ID == "" {
+			return nil, bad("participant_left without id")
+		}
+	case TypeChat:
+		if m.Chat == nil {
+			return nil, bad("chat without message")
+		}
+	case TypeSpeakers, TypeError, TypePong:
+	default:
+		return nil, bad("unknown type %q", m.Type)
+	}
+	return m, nil
+}
+
+func decodeJSON(data []byte) (*Message, error) {
+	if len(data) > MaxMessageSize {
+		return nil, bad("message is %d bytes, limit %d", len(data), MaxMessageSize)
+	}
+	if !utf8.Valid(data) {
+		return nil, bad("message is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m Message
+	if err := dec.Decode(&m); err != nil {
+		return nil, bad("%v", err)
+	}
+	if dec.More() {
+		return nil, bad("trailing data after the message")
+	}
+	if m.Type == "" {
+		return nil, bad("missing type")
+	}
+	return &m, nil
+}
+
+func (m *Message) validateFromClient() error {
+	switch m.Type {
+	case TypeJoin:
+		return validName(m.Name)
+	case TypeOffer:
+		if m.PC != PCPub {
+			return bad("a client offers only on pc %q", PCPub)
+		}
+		if err := m.validateSDP(); err != nil {
+			return err
+		}
+		if len(m.Tracks) > MaxTracks {
+			return bad("offer names %d tracks, limit %d", len(m.Tracks), MaxTracks)
+		}
+		for mid, t := range m.Tracks {
+			if mid == "" || len(mid) > MaxIDLen {
+				return bad("bad mid %q", mid)
+			}
+			if !validSource(t.Source) {
+				return bad("mid %q: unknown source %q", mid, t.Source)
+			}
+		}
+		return nil
+	case TypeAnswer:
+		if m.PC != PCSub {
+			return bad("a client answers only on pc %q", PCSub)
+		}
+		return m.validateSDP()
+	case TypeCandidate:
+		return m.validateCandidate()
+	case TypeChat:
+		n := utf8.RuneCountInString(m.Text)
+		if strings.TrimSpace(m.Text) == "" || n > MaxTextLen {
+			return bad("chat text must be 1 to %d characters", MaxTextLen)
+		}
+		return nil
+	case TypeHand:
+		if m.Raised == nil {
+			return bad("hand without raised")
+		}
+		return nil
+	case TypeMute:
+		if m.Muted == nil || !validSource(m.Source) {
+			return bad("mute needs muted and a source (mic, camera, screen)")
+		}
+		return nil
+	case TypeLayer:
+		if m.Track == "" || len(m.Track) > MaxIDLen {
+			return bad("layer needs a track id")
+		}
+		switch m.Quality {
+		case QualityLow, QualityMedium, QualityHigh:
+			return nil
+		}
+		return bad("unknown quality %q", m.Quality)
+	case TypeLeave, TypePing:
+		return nil
+	}
+	return bad("a client may not send type %q", m.Type)
+}
+
+func (m *Message) validateSDP() error {
+	if m.PC != PCPub && m.PC != PCSub {
+		return bad("unknown pc %q", m.PC)
+	}
+	if m.SDP == "" || len(m.SDP) > MaxSDPSize {
+		return bad("sdp must be 1 to %d bytes", MaxSDPSize)
+	}
+	return nil
+}
+
+func (m *Message) validateCandidate() error {
+	if m.PC != PCPub && m.PC != PCSub {
+		return bad("unknown pc %q", m.PC)
+	}
+	if m.Candidate == nil {
+		return bad("candidate message without candidate")
+	}
+	if len(m.Candidate.Candidate) > maxCandidate {
+		return bad("candidate is %d bytes, limit %d", len(m.Candidate.Candidate), maxCandidate)
+	}
+	if mid := m.Candidate.SDPMid; mid != nil && len(*mid) > MaxIDLen {
+		return bad("candidate mid too long")
+	}
+	return nil
+}
+
+func validSource(s string) bool {
+	return s == SourceMic || s == SourceCamera || s == SourceScreen
+}
+
+func validName(name string) error {
+	n := utf8.RuneCountInString(name)
+	if strings.TrimSpace(name) == "" || n > MaxNameLen {
+		return bad("name must be 1 to %d characters", MaxNameLen)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return bad("name contains a control character")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+// Package signal defines Parley's client signalling: the JSON messages a participant's client
+// (the web client or the Go client) and its home node exchange over one WebSocket.
+//
+// It owns the wire types and their strict decoder. It must not know about rooms, stores or
+// peer connections: the node and the SFU give the messages meaning.
+//
+// # Connections
+//
+// A participant has two WebRTC peer connections to its home node, so that neither side ever
+// has to resolve an offer glare:
+//
+//	pc "pub": the client offers, the node answers. Carries what the client publishes
+//	          (microphone, camera with up to three simulcast layers, screen share).
+//	pc "sub": the node offers, the client answers. Carries what the client receives; the node
+//	          re-offers whenever tracks come or go.
+//
+// # Message flow
+//
+//	client                                   node
+//	  | {"type":"join","name":"Ada"}           |
+//	  |--------------------------------------->|
+//	  |   {"type":"joined","you":…,"room":…,   |
+//	  |    "participants":[…],"history":[…]}   |
+//	  |<---------------------------------------|
+//	  | {"type":"offer","pc":"pub","sdp":…,    |
+//	  |  "tracks":{"0":{"source":"mic"},…}}    |
+//	  |--------------------------------------->|
+//	  |   {"type":"answer","pc":"pub","sdp":…} |
+//	  |<---------------------------------------|
+//	  |   {"type":"offer","pc":"sub","sdp":…,  |
+//	  |    "tracks":{"0":{"id":…,"participant":…,"kind":"video","source":"camera"}}}
+//	  |<---------------------------------------|
+//	  | {"type":"answer","pc":"sub","sdp":…}   |
+//	  |--------------------------------------->|
+//	  | {"type":"candidate","pc":…,"candidate":{…}}   (both ways, any time)
+//
+// Every message is one JSON object with a "type". Client to node: join, offer (pc pub),
+// answer (pc sub), candidate, chat, hand, mute, layer, leave, ping. Node to client: joined,
+// answer (pc pub), offer (pc sub), candidate, participant_joined, participant_updated,
+// participant_left, chat, speakers, error, pong.
+//
+// In an offer on pc "pub", Tracks maps each sending transceiver's mid to its Source. In an
+// offer on pc "sub", Tracks maps each receiving transceiver's mid to the remote track it
+// carries (id, participant, kind, source); a client must use this map, not track or stream
+// ids, to tell whose camera or screen a track is.
+package signal
+
+// Message types.
+const (
+	TypeJoin               = "join"
+	TypeJoined             = "joined"
+	TypeOffer              = "offer"
+	TypeAnswer             = "answer"
+	TypeCandidate          = "candidate"
+	TypeChat               = "chat"
+	TypeHand               = "hand"
+	TypeMute               = "mute"
+	TypeLayer              = "layer"
+	TypeLeave              = "leave"
+	TypePing               = "ping"
+	TypePong               = "pong"
+	TypeParticipantJoined  = "participant_joined"
+	TypeParticipantUpdated = "participant_updated"
+	TypeParticipantLeft    = "participant_left"
+	TypeSpeakers           = "speakers"
+	TypeError              = "error"
+)
+
+// Peer connection names.
+const (
+	PCPub = "pub" // client offers, carries what the client publishes
+	PCSub = "sub" // node offers, carries what the client receives
+)
+
+// Track sources.
+const (
+	SourceMic    = "mic"
+	SourceCamera = "camera"
+	SourceScreen = "screen"
+)
+
+// Simulcast qualities a subscriber may ask for with a "layer" message.
+const (
+	QualityLow    = "low"
+	QualityMedium = "medium"
+	QualityHigh   = "high"
+)
+
+// Error codes sent in "error" messages.
+const (
+	CodeBadMessage  = "bad_message"  // the message could not be decoded or failed validation
+	CodeNotJoined   = "not_joined"   // a message other than join arrived before join
+	CodeUnknownRoom = "unknown_room" // the room does not exist on this node
+	CodeBadSDP      = "bad_sdp"      // the SDP or ICE candidate was rejected
+	CodeRoomFull    = "room_full"    // the room reached its participant limit
+	CodeInternal    = "internal"     // the node failed; the client may retry
+)
+
+// Message is one signalling message. Which fields are set depends on Type; Decode enforces it.
+type Message struct {
+	Type string `json:"type"`
+
+	// join: the display name. error: unused.
+	Name string `json:"name,omitempty"`
+
+	// offer, answer, candidate: which peer connection.
+	PC string `json:"pc,omitempty"`
+	// offer, answer: the session description.
+	SDP string `json:"sdp,omitempty"`
+	// offer: transceiver mid → track (see package doc).
+	Tracks map[string]Track `json:"tracks,omitempty"`
+	// candidate: one ICE candidate; nil Candidate.Candidate text means end of candidates.
+	Candidate *Candidate `json:"candidate,omitempty"`
+
+	// chat (client to node): the text to send.
+	Text string `json:"text,omitempty"`
+	// chat (node to client): the stored message.
+	Chat *ChatMessage `json:"chat,omitempty"`
+
+	// hand: raised or lowered. mute: muted or not.
+	Raised *bool `json:"raised,omitempty"`
+	Muted  *bool `json:"muted,omitempty"`
+	// mute: which source (mic, camera or screen).
+	Source string `json:"source,omitempty"`
+
+	// layer: the remote track and the highest quality wanted for it.
+	Track   string `json:"track,omitempty"`
+	Quality string `json:"quality,omitempty"`
+
+	// joined: who the client is, the room, who is already there, recent chat.
+	You          *Participant  `json:"you,omitempty"`
+	Room         *Room         `json:"room,omitempty"`
+	Participants []Participant `json:"participants,omitempty"`
+	History      []ChatMessage `json:"history,omitempty"`
+
+	// participant_joined, participant_updated: the participant as it is now.
+	Participant *Participant `json:"participant,omitempty"`
+	// participant_left: who left.
+	ID string `json:"id,omitempty"`
+
+	// speakers: the participants currently speaking, loudest first.
+	Speakers []string `json:"speakers,omitempty"`
+
+	// error: a code from the Code constants and a human-readable message.
+	Code  string `json:"code,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Track describes one published track. In a pub offer only Source is set.
+type Track struct {
+	ID          string `json:"id,omitempty"`
+	Participant string `json:"participant,omitempty"`
+	Kind        string `json:"kind,omitempty"` // "audio" or "video"
+	Source      string `json:"source"`
+}
+
+// Candidate is an ICE candidate as the browser's RTCIceCandidateInit spells it.
+type Candidate struct {
+	Candidate     string  `json:"candidate"`
+	SDPMid        *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex *uint16 `json:"sdpMLineIndex,omitempty"`
+}
+
+// Participant is a participant as every client sees it.
+type Participant struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Hand        bool   `json:"hand"`
+	MicMuted    bool   `json:"mic_muted"`
+	CameraMuted bool   `json:"camera_muted"`
+	Screen      bool   `json:"screen"`
+}
+
+// Room is what a client learns about the room it joined.
+type Room struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+}
+
+// ChatMessage is one stored chat message.
+type ChatMessage struct {
+	Seq  uint64 `json:"seq"`
+	From string `json:"from"` // participant id
+	Name string `json:"name"`
+	Text string `json:"text"`
+	Time int64  `json:"time"` // unix milliseconds
+}
+
+// Simulcast RIDs. A camera published with simulcast sends up to three encodings with these
+// rids; the node orders them low < medium < high. A track without rids is one layer.
+const (
+	RIDLow    = "q" // quarter resolution
+	RIDMedium = "h" // half resolution
+	RIDHigh   = "f" // full resolution
+)
