@@ -9,8 +9,17 @@ package media
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
 
 	"parley/media/signal"
 )
@@ -48,3 +57,137 @@ type Stats struct {
 // SendFunc delivers a signalling message to a participant's client. The SFU calls it from its
 // own goroutines; it must not block and must not call back into the SFU.
 type SendFunc func(*signal.Message)
+
+// SFU is a selective forwarding unit: rooms of participants whose published tracks it
+// forwards to each other. It is safe for concurrent use.
+type SFU struct {
+	cfg    Config
+	log    *slog.Logger
+	api    *webrtc.API
+	udpMux ice.UDPMux
+	tcpMux ice.TCPMux
+	epoch  time.Time
+
+	mu     sync.Mutex
+	rooms  map[string]*room
+	closed bool
+
+	wg       sync.WaitGroup // room goroutines
+	trackSeq atomic.Uint64
+
+	participants     atomic.Int64
+	tracks           atomic.Int64
+	forwardedPackets atomic.Uint64
+	forwardedBytes   atomic.Uint64
+	nacksAnswered    atomic.Uint64
+	keyframeRequests atomic.Uint64
+}
+
+// New starts an SFU on cfg.UDP (and cfg.TCP, if set). The SFU takes ownership of both: Close
+// closes them.
+func New(cfg Config) (*SFU, error) {
+	if cfg.UDP == nil {
+		return nil, errors.New("media: Config.UDP is required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &SFU{cfg: cfg, log: log, epoch: time.Now(), rooms: map[string]*room{}}
+	api, udpMux, tcpMux, err := newAPI(cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("media: build webrtc api: %w", err)
+	}
+	s.api, s.udpMux, s.tcpMux = api, udpMux, tcpMux
+	return s, nil
+}
+
+// now is the SFU's monotonic clock in nanoseconds; never 0 once running.
+func (s *SFU) now() int64 { return int64(time.Since(s.epoch)) + 1 }
+
+// Join adds a participant to a room (created on first join). send receives every message
+// the SFU has for the participant's client. The participant stays until Close.
+func (s *SFU) Join(roomID, participantID string, send SendFunc) (*Participant, error) {
+	if roomID == "" || participantID == "" || send == nil {
+		return nil, errors.New("media: join needs a room id, a participant id and a send function")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	r := s.rooms[roomID]
+	if r == nil {
+		r = newRoom(s, roomID)
+		s.rooms[roomID] = r
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			r.speakersLoop()
+		}()
+	}
+	p := newParticipant(s, r, participantID, send)
+	if err := r.add(p); err != nil {
+		return nil, err
+	}
+	s.participants.Add(1)
+	p.start()
+	return p, nil
+}
+
+// roomEmpty removes r if nobody is left in it.
+func (s *SFU) roomEmpty(r *room) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.empty() && s.rooms[r.id] == r {
+		delete(s.rooms, r.id)
+		r.stop()
+	}
+}
+
+// Stats returns the SFU's counters.
+func (s *SFU) Stats() Stats {
+	return Stats{
+		Participants:     int(s.participants.Load()),
+		Tracks:           int(s.tracks.Load()),
+		ForwardedPackets: s.forwardedPackets.Load(),
+		ForwardedBytes:   s.forwardedBytes.Load(),
+		NACKsAnswered:    s.nacksAnswered.Load(),
+		KeyframeRequests: s.keyframeRequests.Load(),
+	}
+}
+
+// Close closes every participant, stops every goroutine of the SFU, waits for them, and
+// closes the UDP conn and TCP listener.
+func (s *SFU) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var ps []*Participant
+	for _, r := range s.rooms {
+		ps = append(ps, r.list()...)
+	}
+	s.mu.Unlock()
+	for _, p := range ps {
+		_ = p.Close()
+	}
+	s.mu.Lock()
+	for id, r := range s.rooms {
+		r.stop()
+		delete(s.rooms, id)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	err := s.udpMux.Close()
+	if s.tcpMux != nil {
+		if e := s.tcpMux.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

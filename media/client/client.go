@@ -1,0 +1,374 @@
+// Package client is a headless Go participant for Parley rooms: it joins through the same
+// WebSocket signalling as the web client (package parley/media/signal), publishes audio and
+// video from real encoded clips (embedded under samples/), and receives and counts everything
+// the node forwards to it. Tests, bots and the SFU benchmark use it.
+//
+// It owns its WebSocket and its two pion peer connections ("pub" and "sub") and nothing else:
+// it never imports the node or the SFU, and it never panics on what the node sends; bad
+// messages and node errors come out of Errors.
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
+
+	"parley/media/signal"
+)
+
+// Track kinds.
+const (
+	KindAudio = "audio"
+	KindVideo = "video"
+)
+
+// ErrClosed is returned by calls on a closed client.
+var ErrClosed = errors.New("client: closed")
+
+// Config configures a client. Zero values mean the documented defaults.
+type Config struct {
+	// URL is the node's base URL (http, https, ws or wss), e.g. "https://node.example:8443".
+	// Required.
+	URL string
+	// Room is the room ID to join. Required.
+	Room string
+	// Name is the display name. Default: "go-client".
+	Name string
+	// TLSConfig is used for https/wss nodes (e.g. trusting a self-signed certificate).
+	// Default: the system roots.
+	TLSConfig *tls.Config
+	// Publish says what the client sends. Default: nothing (receive only).
+	Publish Publish
+	// Logger receives the client's logs. Default: discard.
+	Logger *slog.Logger
+
+	// NetworkTypes are the ICE network types to gather. Default: UDP4 and UDP6.
+	NetworkTypes []webrtc.NetworkType
+	// IPFilter, if set, keeps only the local addresses it returns true for as ICE candidates
+	// (loopback addresses are always eligible). Default: all.
+	IPFilter func(net.IP) bool
+
+	// OnPacketSent, if set, is called for every RTP packet the client publishes, just before
+	// it is written. OnPacketReceived, if set, is called for every RTP packet received. Both
+	// run on the media goroutines: they must be quick, and Payload is valid only during the
+	// call. The SFU rewrites SSRC, sequence numbers and timestamps but not payloads, so
+	// PayloadBody(Kind, Payload) identifies a packet end to end.
+	OnPacketSent     func(PacketEvent)
+	OnPacketReceived func(PacketEvent)
+}
+
+// Publish says what a client publishes.
+type Publish struct {
+	Audio     bool // Opus, 32 kbit/s, 20 ms packets, source "mic"
+	Video     bool // VP8 camera, one 640x360 20 fps layer unless Simulcast
+	Simulcast bool // with Video: three layers, rids q (320x180), h (640x360), f (1280x720)
+	Screen    bool // an extra VP8 track with source "screen" (640x360)
+}
+
+// PacketEvent describes one RTP packet for the instrumentation hooks.
+type PacketEvent struct {
+	Kind    string // KindAudio or KindVideo
+	Source  string // sent: the source published (mic, camera, screen)
+	RID     string // sent: the simulcast rid, "" for a single layer
+	TrackID string // received: the remote track id from the node's offer
+	Payload []byte // the RTP payload; valid only during the call
+	Time    time.Time
+}
+
+// TrackStats counts what the client received on one remote track.
+type TrackStats struct {
+	ID          string // the remote track id the node assigned
+	Participant string // the publishing participant's id
+	Kind        string // KindAudio or KindVideo
+	Source      string // mic, camera or screen
+	Mid         string // the sub transceiver carrying it
+	Packets     uint64
+	Bytes       uint64 // RTP payload bytes
+	Frames      uint64 // packets with the marker bit (video: frames ended)
+	Keyframes   uint64 // VP8 keyframes started
+	Width       int    // of the last VP8 keyframe
+	Height      int
+	FirstPacket time.Time
+	LastPacket  time.Time
+}
+
+// NodeError is an "error" message the node sent.
+type NodeError struct {
+	Code    string
+	Message string
+}
+
+func (e *NodeError) Error() string { return fmt.Sprintf("node error %s: %s", e.Code, e.Message) }
+
+// Client is one participant in a room. Its methods are safe for concurrent use.
+type Client struct {
+	cfg Config
+	log *slog.Logger
+
+	ws     *websocket.Conn
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	out    chan *signal.Message // to the writer goroutine
+	errs   chan error
+	done   chan struct{} // closed when the signalling connection ends
+
+	api  *webrtc.API
+	pub  *peer // nil when publishing nothing
+	sub  *peer
+	pubs []*publisher
+
+	closeOnce sync.Once
+
+	// mu guards the fields below and the wg.Add in goroutine.
+	mu           sync.Mutex
+	closed       bool
+	wg           sync.WaitGroup
+	you          signal.Participant
+	room         signal.Room
+	participants map[string]signal.Participant // others, by id
+	chat         []signal.ChatMessage
+	speakers     []string
+	subTracks    map[string]signal.Track  // sub mid -> track, from the node's latest offer
+	received     map[string]*trackCounter // by remote track id
+}
+
+// Limits on what the client keeps.
+const (
+	maxChatKept  = 1000
+	errsBuffered = 64
+	outBuffered  = 256
+	writeTimeout = 5 * time.Second
+	leaveTimeout = time.Second
+	pingInterval = 20 * time.Second
+)
+
+// Join connects to the node, joins the room and starts publishing what cfg.Publish asks for.
+// ctx bounds the connection and the join handshake only; the client lives until Close.
+// It returns once the node has accepted the join; media flows shortly after.
+func Join(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.URL == "" || cfg.Room == "" {
+		return nil, errors.New("client: URL and Room are required")
+	}
+	if cfg.Name == "" {
+		cfg.Name = "go-client"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Publish.Simulcast && !cfg.Publish.Video {
+		return nil, errors.New("client: Publish.Simulcast needs Publish.Video")
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	c := &Client{
+		cfg:          cfg,
+		log:          cfg.Logger.With("room", cfg.Room, "name", cfg.Name),
+		ctx:          cctx,
+		cancel:       cancel,
+		out:          make(chan *signal.Message, outBuffered),
+		errs:         make(chan error, errsBuffered),
+		done:         make(chan struct{}),
+		participants: map[string]signal.Participant{},
+		subTracks:    map[string]signal.Track{},
+		received:     map[string]*trackCounter{},
+	}
+	if err := c.join(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Client) join(ctx context.Context) error {
+	ws, err := dial(ctx, c.cfg)
+	if err != nil {
+		return err
+	}
+	c.ws = ws
+	joined, err := c.handshake(ctx)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.you = *joined.You
+	c.room = *joined.Room
+	for _, p := range joined.Participants {
+		if p.ID != c.you.ID {
+			c.participants[p.ID] = p
+		}
+	}
+	c.chat = append(c.chat, joined.History...)
+	c.mu.Unlock()
+	c.log = c.log.With("participant", joined.You.ID)
+
+	if c.api, err = newAPI(c.cfg); err != nil {
+		return err
+	}
+	if c.sub, err = c.newPeer(signal.PCSub); err != nil {
+		return err
+	}
+	c.setupReceive()
+	p := c.cfg.Publish
+	publishing := p.Audio || p.Video || p.Screen
+	if publishing {
+		if c.pub, err = c.newPeer(signal.PCPub); err != nil {
+			return err
+		}
+	}
+	// Both peers exist before the read loop starts: it is the only reader of c.pub and c.sub.
+	c.goroutine(c.readLoop)
+	c.goroutine(c.writeLoop)
+	c.goroutine(c.pingLoop)
+	if publishing {
+		return c.startPublishing()
+	}
+	return nil
+}
+
+// goroutine runs f on a goroutine Close waits for, unless the client is closing.
+func (c *Client) goroutine(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+}
+
+// report hands an asynchronous error to Errors, dropping it if nobody reads them.
+func (c *Client) report(err error) {
+	c.log.Debug("client error", "err", err)
+	select {
+	case c.errs <- err:
+	default:
+	}
+}
+
+// Errors delivers asynchronous failures: node "error" messages (*NodeError), messages the
+// client could not decode, negotiation failures, and the loss of the signalling connection.
+// Errors nobody reads are dropped once the buffer is full.
+func (c *Client) Errors() <-chan error { return c.errs }
+
+// Done is closed when the signalling connection has ended (Close, or the node went away).
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// ID returns the client's own participant id.
+func (c *Client) ID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.you.ID
+}
+
+// Room returns the room as the node described it on join.
+func (c *Client) Room() signal.Room {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.room
+}
+
+// Participants returns the other participants in the room, ordered by id.
+func (c *Client) Participants() []signal.Participant {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ps := make([]signal.Participant, 0, len(c.participants))
+	for _, p := range c.participants {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })
+	return ps
+}
+
+// Chat returns the room's chat as the client saw it: the history sent on join, then every
+// message since (the client's own included, as the node echoes them), oldest first.
+func (c *Client) Chat() []signal.ChatMessage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]signal.ChatMessage(nil), c.chat...)
+}
+
+// Speakers returns the latest active speakers the node announced, loudest first.
+func (c *Client) Speakers() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.speakers...)
+}
+
+// Tracks returns what the client received per remote track, for the tracks the node currently
+// forwards to it, ordered by participant then source.
+func (c *Client) Tracks() []TrackStats {
+	c.mu.Lock()
+	counters := make([]*trackCounter, 0, len(c.received))
+	for _, t := range c.received {
+		counters = append(counters, t)
+	}
+	c.mu.Unlock()
+	out := make([]TrackStats, 0, len(counters))
+	for _, t := range counters {
+		out = append(out, t.snapshot())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Participant != out[j].Participant {
+			return out[i].Participant < out[j].Participant
+		}
+		if out[i].Source != out[j].Source {
+			return out[i].Source < out[j].Source
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// SendChat sends a chat message to the room.
+func (c *Client) SendChat(text string) error {
+	return c.send(&signal.Message{Type: signal.TypeChat, Text: text})
+}
+
+// SetQuality asks the node for at most quality (signal.QualityLow, QualityMedium or
+// QualityHigh) of the remote video track trackID.
+func (c *Client) SetQuality(trackID, quality string) error {
+	return c.send(&signal.Message{Type: signal.TypeLayer, Track: trackID, Quality: quality})
+}
+
+// RaiseHand raises or lowers the client's hand.
+func (c *Client) RaiseHand(raised bool) error {
+	return c.send(&signal.Message{Type: signal.TypeHand, Raised: &raised})
+}
+
+// Close leaves the room, closes the connections and waits for the client's goroutines.
+// It is safe to call more than once.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		if c.ws != nil {
+			c.leave() // best effort
+		}
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		c.cancel()
+		if c.ws != nil {
+			_ = c.ws.Close(websocket.StatusNormalClosure, "leaving")
+		}
+		for _, p := range []*peer{c.pub, c.sub} {
+			if p != nil {
+				if err := p.pc.Close(); err != nil {
+					c.log.Debug("close peer connection", "pc", p.name, "err", err)
+				}
+			}
+		}
+		c.wg.Wait()
+		c.endSignalling()
+	})
+	return nil
+}
