@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -295,5 +296,47 @@ func TestICETCP(t *testing.T) {
 		ra, ok1 := b.received("a", "audio")
 		rv, ok2 := b.received("a", "video")
 		return ok1 && ok2 && ra.packets > 10 && rv.keyframes > 0
+	})
+}
+
+func TestCloseStopsEverything(t *testing.T) {
+	base := runtime.NumGoroutine()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{UDP: conn, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := join(t, s, "r", "a")
+	b := join(t, s, "r", "b")
+	pa := a.publish(true, []string{signal.RIDLow, signal.RIDHigh})
+	a.stream(ctx, pa, 20, 10)
+	eventually(t, 15*time.Second, "b receives a's video", func() bool {
+		r, ok := b.received("a", "video")
+		return ok && r.packets > 10
+	})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := s.Join("r", "c", func(*signal.Message) {}); !errors.Is(err, ErrClosed) {
+		t.Errorf("join after close: %v, want ErrClosed", err)
+	}
+	if err := a.part.Handle(&signal.Message{Type: signal.TypeLayer, Track: "t1", Quality: "low"}); !errors.Is(err, ErrClosed) {
+		t.Errorf("handle after close: %v", err)
+	}
+	if st := s.Stats(); st.Participants != 0 || st.Tracks != 0 {
+		t.Errorf("stats after close: %+v", st)
+	}
+	cancel()
+	a.close()
+	b.close()
+	eventually(t, 10*time.Second, "goroutines to end", func() bool {
+		return runtime.NumGoroutine() <= base
 	})
 }

@@ -160,12 +160,28 @@ func (p *Participant) kickNegotiation() {
 	}
 }
 
+// negotiationDelay lets changes that come together (a publisher's microphone and camera
+// arrive milliseconds apart) go out in one offer.
+const negotiationDelay = 30 * time.Millisecond
+
 func (p *Participant) negotiationLoop() {
+	t := time.NewTimer(negotiationDelay)
+	defer t.Stop()
 	for {
 		select {
 		case <-p.done:
 			return
 		case <-p.negKick:
+		}
+		t.Reset(negotiationDelay)
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+		select {
+		case <-p.negKick:
+		default:
 		}
 		if err := p.syncSub(); err != nil {
 			p.log.Warn("renegotiation failed", "err", err)

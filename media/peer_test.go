@@ -21,7 +21,7 @@ import (
 
 // testLogger routes slog to t.Log.
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: testLogLevel}))
 }
 
 type tWriter struct{ t testing.TB }
@@ -133,6 +133,9 @@ func join(t *testing.T, s *SFU, room, id string, opts ...func(*webrtc.SettingEng
 		done:        make(chan struct{}),
 	}
 	p, err := s.Join(room, id, func(m *signal.Message) {
+		if m.Type == signal.TypeCandidate && debugCands {
+			t.Logf("%s <- %s candidate %s", id, m.PC, m.Candidate.Candidate)
+		}
 		select {
 		case tp.msgs <- m:
 		default:
@@ -247,6 +250,9 @@ func (tp *testPeer) handleSubOffer(m *signal.Message) {
 	if err := pc.SetLocalDescription(ans); err != nil {
 		tp.t.Errorf("%s: set sub answer: %v", tp.id, err)
 		return
+	}
+	if debugCands {
+		tp.t.Logf("%s: offer ufrag %s answer ufrag %s local %s", tp.id, ufrag(m.SDP), ufrag(ans.SDP), ufrag(pc.LocalDescription().SDP))
 	}
 	if err := tp.part.Handle(&signal.Message{Type: signal.TypeAnswer, PC: signal.PCSub, SDP: ans.SDP}); err != nil && !isClosed(err) {
 		tp.t.Errorf("%s: handle sub answer: %v", tp.id, err)
@@ -625,4 +631,18 @@ func pionOfferWithAudio(t *testing.T, pc *webrtc.PeerConnection) string {
 		t.Fatal(err)
 	}
 	return o.SDP
+}
+
+// debugCands logs candidates and ICE credentials of every negotiation.
+var debugCands = false
+
+// testLogLevel is the level of the SFU's logs in tests (debug includes pion's).
+var testLogLevel = slog.LevelInfo
+
+func ufrag(sdp string) string {
+	i := strings.Index(sdp, "a=ice-ufrag:")
+	if i < 0 {
+		return ""
+	}
+	return strings.Fields(sdp[i+12:])[0]
 }

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"parley/node"
+)
+
+func runRoom(args []string, stdout, stderr io.Writer) error {
+	help := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: parley room create --data DIR --title TITLE\n"+
+			"       parley room list --data DIR\n\n"+
+			"Talks to the node running on DIR over its admin socket.\n\n"+
+			"Example:\n  parley room create --data /var/lib/parley --title \"Weekly sync\"\n")
+	}
+	if len(args) == 0 {
+		help(stderr)
+		return usagef("say create or list")
+	}
+	switch args[0] {
+	case "create":
+		return runRoomCreate(args[1:], stdout, stderr)
+	case "list":
+		return runRoomList(args[1:], stdout, stderr)
+	case "-h", "--help", "-help", "help":
+		help(stdout)
+		return nil
+	}
+	help(stderr)
+	return usagef("unknown room command %q (want create or list)", args[0])
+}
+
+func runRoomCreate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("room create", "room create --data DIR --title TITLE",
+		"Creates a room on the node running on DIR and prints its link.",
+		`parley room create --data /var/lib/parley --title "Weekly sync"`, stderr)
+	dir := fs.String("data", "", "data directory of the running node (required)")
+	title := fs.String("title", "", "the room's title (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlag(fs, "data", *dir); err != nil {
+		return err
+	}
+	if err := requireFlag(fs, "title", *title); err != nil {
+		return err
+	}
+	c, err := dialAdmin(*dir)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r, err := c.CreateRoom(*title)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, r.URL)
+	return nil
+}
+
+func runRoomList(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("room list", "room list --data DIR",
+		"Lists the rooms of the node running on DIR, oldest first.",
+		"parley room list --data /var/lib/parley", stderr)
+	dir := fs.String("data", "", "data directory of the running node (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlag(fs, "data", *dir); err != nil {
+		return err
+	}
+	c, err := dialAdmin(*dir)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rooms, err := c.ListRooms()
+	if err != nil {
+		return err
+	}
+	if len(rooms) == 0 {
+		fmt.Fprintf(stdout, "no rooms yet; create one with: parley room create --data %s --title TITLE\n", *dir)
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CREATED\tTITLE\tURL")
+	for _, r := range rooms {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Created.Local().Format("2006-01-02 15:04"), r.Title, r.URL)
+	}
+	return tw.Flush()
+}
+
+// dialAdmin connects to the node's admin socket, explaining what to do if no node runs.
+func dialAdmin(dir string) (*node.AdminClient, error) {
+	c, err := node.DialAdmin(dir)
+	if errors.Is(err, node.ErrNodeNotRunning) {
+		return nil, fmt.Errorf("%w; start it with `parley serve --data %s` and try again", err, dir)
+	}
+	return c, err
+}

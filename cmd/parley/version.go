@@ -1,0 +1,19 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+)
+
+// version is set at build time: go build -ldflags "-X main.version=1.2.3" ./cmd/parley
+var version = "dev"
+
+func runVersion(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("version", "version", "Prints Parley's version and the Go version it was built with.", "parley version", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "parley %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
+}

@@ -1,0 +1,293 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The admin socket is a Unix socket, DIR/admin.sock, mode 0600 inside the 0700 data
+// directory: only the node's owner reaches it. It speaks line-delimited JSON, one request and
+// one response per line, any number per connection:
+//
+//	-> {"op":"room.create","title":"Weekly sync"}
+//	<- {"ok":true,"room":{"id":"…","title":"Weekly sync","created":"…","url":"https://…/r/…"}}
+//	-> {"op":"room.list"}
+//	<- {"ok":true,"rooms":[{…},…]}
+//	-> {"op":"status"}
+//	<- {"ok":true,"status":{"name":…,"url":…,…}}
+//	-> {"op":"teleport"}
+//	<- {"ok":false,"error":"unknown op \"teleport\" (want room.create, room.list or status)"}
+//
+// A request line is at most MaxAdminRequest bytes; a longer one gets an error and the
+// connection is closed.
+
+// Admin operations.
+const (
+	OpRoomCreate = "room.create"
+	OpRoomList   = "room.list"
+	OpStatus     = "status"
+)
+
+// Admin socket limits.
+const (
+	MaxAdminRequest  = 16 << 10
+	maxAdminConns    = 16
+	adminIdleTimeout = 60 * time.Second
+	// maxUnixPath is the longest socket path Linux accepts (sun_path is 108 bytes with the NUL).
+	maxUnixPath = 107
+)
+
+// AdminRequest is one request on the admin socket.
+type AdminRequest struct {
+	Op    string `json:"op"`
+	Title string `json:"title,omitempty"` // room.create
+}
+
+// AdminRoom is a room as the admin socket reports it, with its link.
+type AdminRoom struct {
+	ID      string    `json:"id"`
+	Title   string    `json:"title"`
+	Created time.Time `json:"created"`
+	URL     string    `json:"url"`
+}
+
+// adminResponse is one response line.
+type adminResponse struct {
+	OK     bool        `json:"ok"`
+	Error  string      `json:"error,omitempty"`
+	Room   *AdminRoom  `json:"room,omitempty"`
+	Rooms  []AdminRoom `json:"rooms,omitempty"`
+	Status *Status     `json:"status,omitempty"`
+}
+
+// DecodeAdminRequest parses and validates one request line (without its newline).
+func DecodeAdminRequest(line []byte) (AdminRequest, error) {
+	if len(line) > MaxAdminRequest {
+		return AdminRequest{}, fmt.Errorf("request is over %d bytes", MaxAdminRequest)
+	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	var req AdminRequest
+	if err := dec.Decode(&req); err != nil {
+		return AdminRequest{}, fmt.Errorf("request is not a valid JSON object: %w", err)
+	}
+	if dec.More() {
+		return AdminRequest{}, errors.New("trailing data after the request")
+	}
+	switch req.Op {
+	case OpRoomCreate:
+		if err := validTitle(req.Title); err != nil {
+			return AdminRequest{}, fmt.Errorf("room.create: %w", err)
+		}
+	case OpRoomList, OpStatus:
+		if req.Title != "" {
+			return AdminRequest{}, fmt.Errorf("%s takes no title", req.Op)
+		}
+	case "":
+		return AdminRequest{}, errors.New(`request has no "op"`)
+	default:
+		return AdminRequest{}, fmt.Errorf("unknown op %q (want %s, %s or %s)", req.Op, OpRoomCreate, OpRoomList, OpStatus)
+	}
+	return req, nil
+}
+
+// adminServer serves the admin socket.
+type adminServer struct {
+	ln   net.Listener
+	path string
+	node *Node
+	log  *slog.Logger
+	sem  chan struct{} // bounds concurrent connections
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{} // guarded by mu
+	closed bool                  // guarded by mu
+	wg     sync.WaitGroup
+}
+
+// listenAdmin binds DIR/admin.sock, removing a stale socket left by a node that died, but
+// refusing if a node still answers on it.
+func listenAdmin(dir string, n *Node, log *slog.Logger) (*adminServer, error) {
+	path := filepath.Join(dir, AdminSocket)
+	if len(path) > maxUnixPath {
+		return nil, fmt.Errorf("admin socket path %s is %d bytes, over the %d a Unix socket allows; use a shorter data directory path", path, len(path), maxUnixPath)
+	}
+	if st, err := os.Lstat(path); err == nil {
+		if st.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("%s exists and is not a socket; move it away", path)
+		}
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
+			c.Close()
+			return nil, fmt.Errorf("another node is already running on %s (its admin socket answers); stop it first", dir)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("check the existing admin socket %s: %w", path, err)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove the stale admin socket: %w", err)
+		}
+		log.Info("removed a stale admin socket", "path", path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on the admin socket: %w", err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(true)
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("make the admin socket owner-only: %w", err)
+	}
+	a := &adminServer{ln: ln, path: path, node: n, log: log, sem: make(chan struct{}, maxAdminConns), conns: map[net.Conn]struct{}{}}
+	a.wg.Add(1)
+	go a.acceptLoop()
+	return a, nil
+}
+
+func (a *adminServer) acceptLoop() {
+	defer a.wg.Done()
+	for {
+		c, err := a.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				a.log.Error("admin socket accept", "err", err)
+			}
+			return
+		}
+		select {
+		case a.sem <- struct{}{}:
+		default:
+			_ = writeAdmin(c, adminResponse{Error: "too many admin connections; try again"})
+			c.Close()
+			continue
+		}
+		a.mu.Lock()
+		if a.closed {
+			a.mu.Unlock()
+			c.Close()
+			<-a.sem
+			continue
+		}
+		a.conns[c] = struct{}{}
+		a.wg.Add(1)
+		a.mu.Unlock()
+		go func() {
+			defer a.wg.Done()
+			defer func() { <-a.sem }()
+			a.serveConn(c)
+			a.mu.Lock()
+			delete(a.conns, c)
+			a.mu.Unlock()
+			c.Close()
+		}()
+	}
+}
+
+func (a *adminServer) serveConn(c net.Conn) {
+	r := bufio.NewReaderSize(c, 4096)
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(adminIdleTimeout))
+		line, tooLong, err := readLine(r, MaxAdminRequest)
+		if err != nil {
+			return
+		}
+		if tooLong {
+			_ = writeAdmin(c, adminResponse{Error: fmt.Sprintf("request is over %d bytes", MaxAdminRequest)})
+			return
+		}
+		resp := a.handle(line)
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := writeAdmin(c, resp); err != nil {
+			return
+		}
+	}
+}
+
+// readLine reads one '\n'-terminated line of at most max bytes (without the newline).
+func readLine(r *bufio.Reader, max int) (line []byte, tooLong bool, err error) {
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(line)+len(chunk) > max+1 {
+			return nil, true, nil
+		}
+		line = append(line, chunk...)
+		if err == nil {
+			return bytes.TrimSuffix(line, []byte{'\n'}), false, nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, false, err
+		}
+	}
+}
+
+func (a *adminServer) handle(line []byte) adminResponse {
+	req, err := DecodeAdminRequest(line)
+	if err != nil {
+		return adminResponse{Error: err.Error()}
+	}
+	n := a.node
+	switch req.Op {
+	case OpRoomCreate:
+		r, err := n.CreateRoom(req.Title)
+		if err != nil {
+			a.log.Error("create room", "err", err)
+			return adminResponse{Error: "create room: " + err.Error()}
+		}
+		ar := n.adminRoom(r)
+		return adminResponse{OK: true, Room: &ar}
+	case OpRoomList:
+		rs, err := n.Rooms()
+		if err != nil {
+			return adminResponse{Error: "list rooms: " + err.Error()}
+		}
+		out := make([]AdminRoom, 0, len(rs))
+		for _, r := range rs {
+			out = append(out, n.adminRoom(r))
+		}
+		return adminResponse{OK: true, Rooms: out}
+	default: // OpStatus
+		st := n.Status()
+		return adminResponse{OK: true, Status: &st}
+	}
+}
+
+func (n *Node) adminRoom(r Room) AdminRoom {
+	return AdminRoom{ID: r.ID, Title: r.Title, Created: r.Created, URL: RoomURL(n.publicURL, r.ID)}
+}
+
+func writeAdmin(c net.Conn, resp adminResponse) error {
+	data, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	_, err = c.Write(append(data, '\n'))
+	return err
+}
+
+// Close stops accepting, closes open admin connections and waits for their goroutines. The
+// socket file is removed.
+func (a *adminServer) Close() error {
+	a.mu.Lock()
+	a.closed = true
+	for c := range a.conns {
+		c.Close()
+	}
+	a.mu.Unlock()
+	err := a.ln.Close()
+	a.wg.Wait()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("close the admin socket: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// ErrNodeNotRunning is returned by DialAdmin when no node is serving the data directory.
+var ErrNodeNotRunning = errors.New("no node is running on this data directory")
+
+// maxAdminResponse bounds one response line the client reads.
+const maxAdminResponse = 16 << 20
+
+// adminCallTimeout bounds one admin request and its response.
+const adminCallTimeout = 10 * time.Second
+
+// AdminClient talks to a running node over its admin socket (see admin.go for the wire
+// format). It is not safe for concurrent use.
+type AdminClient struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// DialAdmin connects to the admin socket of the node running on data directory dir. If no
+// node runs there, the error wraps ErrNodeNotRunning.
+func DialAdmin(dir string) (*AdminClient, error) {
+	path := filepath.Join(dir, AdminSocket)
+	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("%w (%s does not answer)", ErrNodeNotRunning, path)
+		}
+		return nil, fmt.Errorf("connect to the node's admin socket %s: %w", path, err)
+	}
+	return &AdminClient{conn: c, r: bufio.NewReaderSize(c, 64<<10)}, nil
+}
+
+// Close closes the connection.
+func (c *AdminClient) Close() error { return c.conn.Close() }
+
+// CreateRoom creates a room and returns it with its URL.
+func (c *AdminClient) CreateRoom(title string) (AdminRoom, error) {
+	resp, err := c.call(AdminRequest{Op: OpRoomCreate, Title: title})
+	if err != nil {
+		return AdminRoom{}, err
+	}
+	if resp.Room == nil {
+		return AdminRoom{}, errors.New("admin: room.create answered without a room")
+	}
+	return *resp.Room, nil
+}
+
+// ListRooms returns the node's rooms, oldest first.
+func (c *AdminClient) ListRooms() ([]AdminRoom, error) {
+	resp, err := c.call(AdminRequest{Op: OpRoomList})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Rooms, nil
+}
+
+// Status returns the node's name, URL and load.
+func (c *AdminClient) Status() (Status, error) {
+	resp, err := c.call(AdminRequest{Op: OpStatus})
+	if err != nil {
+		return Status{}, err
+	}
+	if resp.Status == nil {
+		return Status{}, errors.New("admin: status answered without a status")
+	}
+	return *resp.Status, nil
+}
+
+func (c *AdminClient) call(req AdminRequest) (adminResponse, error) {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return adminResponse{}, err
+	}
+	_ = c.conn.SetDeadline(time.Now().Add(adminCallTimeout))
+	if _, err := c.conn.Write(append(data, '\n')); err != nil {
+		return adminResponse{}, fmt.Errorf("admin %s: send: %w", req.Op, err)
+	}
+	line, tooLong, err := readLine(c.r, maxAdminResponse)
+	if err != nil {
+		return adminResponse{}, fmt.Errorf("admin %s: read the answer: %w", req.Op, err)
+	}
+	if tooLong {
+		return adminResponse{}, fmt.Errorf("admin %s: answer is over %d bytes", req.Op, maxAdminResponse)
+	}
+	var resp adminResponse
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&resp); err != nil {
+		return adminResponse{}, fmt.Errorf("admin %s: malformed answer: %w", req.Op, err)
+	}
+	if !resp.OK {
+		if resp.Error == "" {
+			resp.Error = "the node refused without a reason"
+		}
+		return adminResponse{}, fmt.Errorf("admin %s: %s", req.Op, resp.Error)
+	}
+	return resp, nil
+}

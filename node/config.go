@@ -1,0 +1,294 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Default values of Config fields left empty.
+const (
+	DefaultHTTPAddr               = "127.0.0.1:8443"
+	DefaultMediaUDPPort           = 7882
+	DefaultMaxParticipantsPerRoom = 100
+	DefaultLogLevel               = "info"
+)
+
+// File names inside a node's data directory.
+const (
+	ConfigFile    = "config.json" // the node's Config, written by Init
+	NodeKeyFile   = "node.key"    // the node's Ed25519 key (mode 0600)
+	StoreDir      = "store"       // the badger database
+	AdminSocket   = "admin.sock"  // the admin Unix socket (mode 0600) while the node runs
+	SelfCertFile  = "tls-cert.pem"
+	SelfKeyFile   = "tls-key.pem"
+	maxConfigSize = 1 << 20
+)
+
+// Config is a node's configuration, stored as JSON in DIR/config.json (written by Init, edited
+// by the operator). Every field's zero value means its documented default.
+//
+//	{
+//	  "name": "Ministère X",
+//	  "organisation": "Ministère X",
+//	  "http_addr": "0.0.0.0:8443",
+//	  "public_url": "https://meet.example.org:8443",
+//	  "media_udp_addr": "0.0.0.0:7882",
+//	  "media_tcp_addr": "0.0.0.0:7882",
+//	  "public_ips": ["203.0.113.7"],
+//	  "tls_cert": "tls-cert.pem",
+//	  "tls_key": "tls-key.pem",
+//	  "allowed_origins": ["https://intranet.example.org"],
+//	  "max_participants_per_room": 100,
+//	  "log_level": "info"
+//	}
+type Config struct {
+	// Dir is the data directory: store, node key, admin socket. Set by LoadConfig; not stored.
+	Dir string `json:"-"`
+
+	// Name is the node's display name, shown on its landing page. Required.
+	Name string `json:"name"`
+	// Organisation is who runs the node. Default: Name.
+	Organisation string `json:"organisation,omitempty"`
+	// HTTPAddr is the host:port the web client, API and signalling listen on.
+	// Default 127.0.0.1:8443. Plain HTTP is served only when the host is a loopback address;
+	// any other address requires TLSCert and TLSKey.
+	HTTPAddr string `json:"http_addr,omitempty"`
+	// PublicURL is the base URL room links use (scheme://host[:port][/prefix]); its origin is
+	// accepted by signalling. Default: derived from the bound HTTP address — https when TLS is
+	// on — with the host of HTTPAddr, or if that is unspecified (0.0.0.0, ::) the first of
+	// PublicIPs, else the first non-loopback interface address.
+	PublicURL string `json:"public_url,omitempty"`
+	// MediaUDPAddr is the host:port of the single UDP socket that carries all WebRTC media.
+	// Default: the host of HTTPAddr, port 7882 (port 0 when HTTPAddr's port is 0).
+	MediaUDPAddr string `json:"media_udp_addr,omitempty"`
+	// MediaTCPAddr, if set, is the host:port accepting ICE-TCP from clients that cannot use
+	// UDP. Default: none.
+	MediaTCPAddr string `json:"media_tcp_addr,omitempty"`
+	// PublicIPs are advertised as media candidates instead of local addresses, for a node
+	// behind a 1:1 NAT. Default: none.
+	PublicIPs []string `json:"public_ips,omitempty"`
+	// TLSCert and TLSKey are PEM files (relative paths are inside the data directory). Both or
+	// neither; when set, HTTP is served over TLS.
+	TLSCert string `json:"tls_cert,omitempty"`
+	TLSKey  string `json:"tls_key,omitempty"`
+	// AllowedOrigins are extra origins (scheme://host[:port]) whose pages may open the
+	// signalling WebSocket, besides the node's own. Default: none.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+	// MaxParticipantsPerRoom bounds each room. Default 100.
+	MaxParticipantsPerRoom int `json:"max_participants_per_room,omitempty"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `json:"log_level,omitempty"`
+}
+
+// LoadConfig reads DIR/config.json strictly: unknown fields, trailing data and invalid values
+// are errors naming the field. The returned Config has Dir set and defaults applied.
+func LoadConfig(dir string) (Config, error) {
+	path := filepath.Join(dir, ConfigFile)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Config{}, fmt.Errorf("no node configuration at %s: create one with `parley init --data %s --name NAME`", path, dir)
+	}
+	if err != nil {
+		return Config{}, fmt.Errorf("read node configuration: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return Config{}, fmt.Errorf("read node configuration %s: %w", path, err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("node configuration %s: %w", path, err)
+	}
+	cfg.Dir = dir
+	return cfg.withDefaults()
+}
+
+// ParseConfig decodes and validates a config file's contents (without Dir or defaults).
+func ParseConfig(data []byte) (Config, error) {
+	if len(data) > maxConfigSize {
+		return Config{}, fmt.Errorf("file is over %d bytes", maxConfigSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var cfg Config
+	if err := dec.Decode(&cfg); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return Config{}, fmt.Errorf("field %q: want a %s, got a JSON %s", te.Field, te.Type, te.Value)
+		}
+		// encoding/json says `json: unknown field "x"` for unknown fields.
+		return Config{}, fmt.Errorf("%w (see the configuration reference for valid fields)", err)
+	}
+	if dec.More() {
+		return Config{}, errors.New("trailing data after the JSON object")
+	}
+	if err := cfg.validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// validate checks every field that is set. It does not apply defaults.
+func (c Config) validate() error {
+	if strings.TrimSpace(c.Name) == "" {
+		return errors.New(`field "name": required (the node's display name)`)
+	}
+	if len(c.Name) > 200 || len(c.Organisation) > 200 {
+		return errors.New(`fields "name" and "organisation": at most 200 bytes`)
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
+			return fmt.Errorf(`field "http_addr": %w`, err)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"media_udp_addr", c.MediaUDPAddr}, {"media_tcp_addr", c.MediaTCPAddr}} {
+		if f.v == "" {
+			continue
+		}
+		if _, _, err := splitHostPort(f.v); err != nil {
+			return fmt.Errorf("field %q: %w", f.name, err)
+		}
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf(`field "public_url": %q is not an http(s)://host[:port][/path] URL`, c.PublicURL)
+		}
+	}
+	for _, ip := range c.PublicIPs {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf(`field "public_ips": %q is not an IP address`, ip)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New(`fields "tls_cert" and "tls_key": give both or neither`)
+	}
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if _, nerr := normalOrigin(o); err != nil || nerr != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf(`field "allowed_origins": %q is not an origin (scheme://host[:port], no path)`, o)
+		}
+	}
+	if c.MaxParticipantsPerRoom < 0 || c.MaxParticipantsPerRoom > 10000 {
+		return fmt.Errorf(`field "max_participants_per_room": %d is out of range 0..10000 (0 means %d)`, c.MaxParticipantsPerRoom, DefaultMaxParticipantsPerRoom)
+	}
+	if c.LogLevel != "" {
+		if _, err := ParseLogLevel(c.LogLevel); err != nil {
+			return fmt.Errorf(`field "log_level": %w`, err)
+		}
+	}
+	return nil
+}
+
+// withDefaults validates c and fills in every default. It also enforces the TLS rule: plain
+// HTTP only on a loopback address.
+func (c Config) withDefaults() (Config, error) {
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	if c.Organisation == "" {
+		c.Organisation = c.Name
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	host, port, _ := splitHostPort(c.HTTPAddr)
+	if c.MediaUDPAddr == "" {
+		c.MediaUDPAddr = defaultMediaUDPAddr(host, port)
+	}
+	if c.MaxParticipantsPerRoom == 0 {
+		c.MaxParticipantsPerRoom = DefaultMaxParticipantsPerRoom
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = DefaultLogLevel
+	}
+	if c.TLSCert == "" && !isLoopbackHost(host) {
+		return Config{}, fmt.Errorf(`field "http_addr": %s is not a loopback address, so the node must serve HTTPS (browsers allow camera and microphone only in a secure context): set "tls_cert" and "tls_key", or re-run `+"`parley init`"+` which makes a self-signed certificate`, c.HTTPAddr)
+	}
+	return c, nil
+}
+
+// defaultMediaUDPAddr is the media address used when none is configured: the HTTP host, port
+// DefaultMediaUDPPort, or port 0 if the HTTP port is 0 (tests and demos).
+func defaultMediaUDPAddr(host string, httpPort int) string {
+	p := DefaultMediaUDPPort
+	if httpPort == 0 {
+		p = 0
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p))
+}
+
+// TLS reports whether the node serves HTTPS.
+func (c Config) TLS() bool { return c.TLSCert != "" }
+
+// path resolves a file name from the config against the data directory.
+func (c Config) path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// ParseLogLevel maps debug, info, warn or error to a slog level.
+func ParseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q is not one of debug, info, warn, error", s)
+}
+
+// splitHostPort parses host:port with a numeric port; the host may be empty (all addresses).
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, p)
+	}
+	return host, port, nil
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback IP. An empty host means
+// every interface, which is not loopback.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// normalOrigin checks an origin (scheme://host[:port]) and returns it as browsers send it:
+// lowercase, without a default port. A URL's path is ignored.
+func normalOrigin(o string) (string, error) {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return "", fmt.Errorf("%q is not an origin (scheme://host[:port])", o)
+	}
+	host := strings.ToLower(u.Host)
+	if (u.Scheme == "https" && u.Port() == "443") || (u.Scheme == "http" && u.Port() == "80") {
+		host = strings.TrimSuffix(host, ":"+u.Port())
+	}
+	return u.Scheme + "://" + host, nil
+}

@@ -1,0 +1,277 @@
+package node
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"parley/node/web"
+)
+
+// HTTP routes:
+//
+//	GET /                 landing page naming the node
+//	GET /r/<roomID>       the web client (static/index.html); 404 page for an unknown room
+//	GET /static/<file>    the web client's assets, from the binary
+//	GET /api/rooms/<id>   {"id":…,"title":…}; 404 {"error":…} for an unknown room
+//	GET /ws/<roomID>      signalling WebSocket (Origin checked)
+//	GET /healthz          "ok"
+//	GET /metrics          Prometheus text format
+
+// securityHeaders are set on every response. The web client is same-origin only: no inline
+// script or style, no external origin; media may come from blob: and mediastream: URLs.
+var securityHeaders = map[string]string{
+	"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; " +
+		"img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; " +
+		"font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+	"Permissions-Policy":           "camera=(self), microphone=(self), display-capture=(self), geolocation=(), payment=(), usb=()",
+	"X-Content-Type-Options":       "nosniff",
+	"X-Frame-Options":              "DENY",
+	"Referrer-Policy":              "no-referrer",
+	"Cross-Origin-Opener-Policy":   "same-origin",
+	"Cross-Origin-Resource-Policy": "same-origin",
+}
+
+// contentTypes are the static assets' types, fixed here rather than taken from the host's
+// MIME tables.
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".mjs":  "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".svg":  "image/svg+xml",
+	".png":  "image/png",
+	".ico":  "image/x-icon",
+	".json": "application/json",
+	".wasm": "application/wasm",
+	".txt":  "text/plain; charset=utf-8",
+}
+
+// staticFile is one embedded asset, read once at start.
+type staticFile struct {
+	data        []byte
+	etag        string
+	contentType string
+}
+
+// loadStatic reads the embedded web client into memory.
+func loadStatic() (map[string]staticFile, error) {
+	sub, err := fs.Sub(web.Static, "static")
+	if err != nil {
+		return nil, fmt.Errorf("web client: %w", err)
+	}
+	files := map[string]staticFile{}
+	err = fs.WalkDir(sub, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(sub, p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		ct := contentTypes[path.Ext(p)]
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		files[p] = staticFile{data: data, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, contentType: ct}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("web client: %w", err)
+	}
+	if _, ok := files["index.html"]; !ok {
+		return nil, errors.New("web client: static/index.html is missing from the binary")
+	}
+	return files, nil
+}
+
+func (n *Node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", n.serveLanding)
+	mux.HandleFunc("GET /r/{id}", n.serveRoomPage)
+	mux.HandleFunc("GET /static/{file...}", n.serveStatic)
+	mux.HandleFunc("GET /api/rooms/{id}", n.serveRoomAPI)
+	mux.HandleFunc("GET /ws/{id}", n.serveWS)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", n.metrics.handler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		n.servePage(w, http.StatusNotFound, "Not found", "There is nothing at this address.")
+	})
+	return withSecurityHeaders(mux)
+}
+
+func withSecurityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k, v := range securityHeaders {
+			w.Header().Set(k, v)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}{{if ne .Title .Node}} · {{.Node}}{{end}}</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/style.css">
+</head><body>
+<main class="page">
+<h1>{{.Title}}</h1>
+<p>{{.Text}}</p>
+<p><small>Parley node {{.Node}}{{if ne .Org .Node}} ({{.Org}}){{end}}</small></p>
+</main>
+</body></html>
+`))
+
+// servePage writes a small HTML page.
+func (n *Node) servePage(w http.ResponseWriter, status int, title, text string) {
+	var buf bytes.Buffer
+	_ = pageTemplate.Execute(&buf, map[string]string{"Title": title, "Text": text, "Node": n.cfg.Name, "Org": n.cfg.Organisation})
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (n *Node) serveLanding(w http.ResponseWriter, r *http.Request) {
+	n.servePage(w, http.StatusOK, n.cfg.Name,
+		"This is a Parley video-conferencing node. Open a room link to join a meeting.")
+}
+
+func (n *Node) serveRoomPage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := n.store.room(id); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			n.servePage(w, http.StatusNotFound, "No such room",
+				"This node has no room at this address. Check the link you were given.")
+			return
+		}
+		n.log.Error("read room", "room", id, "err", err)
+		n.servePage(w, http.StatusInternalServerError, "Error", "The node could not read this room. Try again later.")
+		return
+	}
+	f := n.static["index.html"]
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Content-Type", f.contentType)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.data))
+}
+
+func (n *Node) serveStatic(w http.ResponseWriter, r *http.Request) {
+	f, ok := n.static[r.PathValue("file")]
+	if !ok {
+		http.Error(w, "404 not found", http.StatusNotFound)
+		return
+	}
+	// The file names carry no version, so browsers revalidate (cheaply, by ETag) each time.
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("ETag", f.etag)
+	w.Header().Set("Content-Type", f.contentType)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.data))
+}
+
+func (n *Node) serveRoomAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	room, err := n.store.room(r.PathValue("id"))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "no such room"})
+	case err != nil:
+		n.log.Error("read room", "err", err)
+		w.WriteHeader(http.StatusInternalServerError)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "the node could not read the room"})
+	default:
+		_ = json.NewEncoder(w).Encode(map[string]string{"id": room.ID, "title": room.Title})
+	}
+}
+
+// serveWS upgrades to the signalling WebSocket after checking the Origin: browsers send it,
+// and only the node's own pages (and the configured AllowedOrigins) may connect. Requests
+// without an Origin come from non-browser clients, which no web page can forge.
+func (n *Node) serveWS(w http.ResponseWriter, r *http.Request) {
+	if origin := r.Header.Get("Origin"); origin != "" && !n.originAllowed(origin) {
+		n.metrics.signallingError(codeBadOrigin)
+		n.log.Warn("signalling refused: origin not allowed", "origin", origin)
+		http.Error(w, "origin not allowed: add it to allowed_origins in the node configuration", http.StatusForbidden)
+		return
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // the Origin was checked above, stricter than the library would
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return // Accept has answered
+	}
+	s := newSession(n, conn, r.PathValue("id"))
+	if !n.addSession(s) {
+		_ = conn.Close(websocket.StatusGoingAway, "node is shutting down")
+		return
+	}
+	defer n.removeSession(s)
+	n.metrics.wsSessions.Inc()
+	s.run()
+}
+
+// codeBadOrigin labels refused WebSocket handshakes in parley_signalling_errors_total.
+const codeBadOrigin = "bad_origin"
+
+// originAllowed reports whether origin is the node's own or an allowed one.
+func (n *Node) originAllowed(origin string) bool {
+	o, err := normalOrigin(origin)
+	if err != nil {
+		return false
+	}
+	_, ok := n.origins[o]
+	return ok
+}
+
+// ownOrigins are the origins of the node's own pages: its public URL, the bound address and,
+// on loopback or unspecified hosts, the localhost spellings of it, plus AllowedOrigins.
+func ownOrigins(cfg Config, publicURL, scheme string, port string) map[string]struct{} {
+	out := map[string]struct{}{}
+	add := func(o string) {
+		if n, err := normalOrigin(o); err == nil {
+			out[n] = struct{}{}
+		}
+	}
+	add(publicURL)
+	host, _, _ := splitHostPort(cfg.HTTPAddr)
+	hosts := []string{host}
+	if isLoopbackHost(host) || host == "" || host == "0.0.0.0" || host == "::" {
+		hosts = append(hosts, "localhost", "127.0.0.1", "[::1]")
+	}
+	for _, ip := range cfg.PublicIPs {
+		hosts = append(hosts, ip)
+	}
+	for _, h := range hosts {
+		if h == "" || h == "0.0.0.0" || h == "::" {
+			continue
+		}
+		if strings.Contains(h, ":") && !strings.HasPrefix(h, "[") {
+			h = "[" + h + "]"
+		}
+		add(scheme + "://" + h + ":" + port)
+	}
+	for _, o := range cfg.AllowedOrigins {
+		add(o)
+	}
+	return out
+}

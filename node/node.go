@@ -1,0 +1,306 @@
+// Package node composes a Parley node: it loads the configuration and node key, opens the
+// badger store, binds the HTTP, media and admin sockets, runs the SFU (package media) and
+// serves the embedded web client (node/web), its JSON API, WebSocket signalling, /healthz and
+// /metrics.
+//
+// node is the one place where parts are wired together. It owns every socket of the node;
+// the packages it composes never bind one themselves. It keeps no package-level mutable
+// state: several nodes run side by side in one test process.
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"parley/identity"
+	"parley/media"
+)
+
+// shutdownTimeout bounds how long Close waits for HTTP requests in progress.
+const shutdownTimeout = 5 * time.Second
+
+// Node is a running Parley node. Create it with New; stop it with Close.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	key       *identity.NodeKey
+	store     *store
+	sfu       *media.SFU
+	hub       *hub
+	metrics   *metrics
+	static    map[string]staticFile
+	publicURL string
+	origins   map[string]struct{}
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+	admin   *adminServer
+	serveWG sync.WaitGroup // the HTTP server's Serve
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[*session]struct{} // guarded by mu
+	sessWG   sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts a node: it validates cfg (LoadConfig's result, possibly adjusted), opens the
+// store and node key in cfg.Dir, binds the HTTP listener (TLS when configured), the media UDP
+// socket and the optional ICE-TCP listener and the admin socket, and starts serving. A nil
+// log discards logs.
+func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Dir == "" {
+		return nil, errors.New("node: Config.Dir (the data directory) is not set; load the configuration with LoadConfig")
+	}
+	if cfg, err = cfg.withDefaults(); err != nil {
+		return nil, fmt.Errorf("node: configuration: %w", err)
+	}
+	n := &Node{cfg: cfg, log: log, hub: newHub(), sessions: map[*session]struct{}{}}
+
+	// On failure, undo what was done, last first.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+
+	if n.static, err = loadStatic(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.key, err = identity.LoadNodeKey(filepath.Join(cfg.Dir, NodeKeyFile)); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.store, err = openStore(filepath.Join(cfg.Dir, StoreDir), log); err != nil {
+		return nil, fmt.Errorf("node: %w (is another node running on %s?)", err, cfg.Dir)
+	}
+	undo = append(undo, func() { _ = n.store.Close() })
+
+	var tlsCfg *tls.Config
+	if cfg.TLS() {
+		cert, err := tls.LoadX509KeyPair(cfg.path(cfg.TLSCert), cfg.path(cfg.TLSKey))
+		if err != nil {
+			return nil, fmt.Errorf("node: load TLS certificate %s and key %s: %w", cfg.path(cfg.TLSCert), cfg.path(cfg.TLSKey), err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("node: listen for HTTP on %s: %w (change http_addr in %s)", cfg.HTTPAddr, err, filepath.Join(cfg.Dir, ConfigFile))
+	}
+	undo = append(undo, func() { _ = n.httpLn.Close() })
+	udp, err := net.ListenPacket("udp", cfg.MediaUDPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("node: listen for media on UDP %s: %w (change media_udp_addr in %s)", cfg.MediaUDPAddr, err, filepath.Join(cfg.Dir, ConfigFile))
+	}
+	undo = append(undo, func() { _ = udp.Close() })
+	var tcp net.Listener
+	if cfg.MediaTCPAddr != "" {
+		if tcp, err = net.Listen("tcp", cfg.MediaTCPAddr); err != nil {
+			return nil, fmt.Errorf("node: listen for ICE-TCP on %s: %w (change media_tcp_addr in %s)", cfg.MediaTCPAddr, err, filepath.Join(cfg.Dir, ConfigFile))
+		}
+		undo = append(undo, func() { _ = tcp.Close() })
+	}
+	if n.sfu, err = media.New(media.Config{UDP: udp, TCP: tcp, PublicIPs: cfg.PublicIPs, Logger: log.With("component", "media")}); err != nil {
+		return nil, fmt.Errorf("node: start the SFU: %w", err)
+	}
+	undo = append(undo, func() { _ = n.sfu.Close() })
+
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	_, port, _ := net.SplitHostPort(n.httpLn.Addr().String())
+	n.publicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	if n.publicURL == "" {
+		n.publicURL = derivePublicURL(cfg, scheme, port)
+	}
+	n.origins = ownOrigins(cfg, n.publicURL, scheme, port)
+	n.metrics = newMetrics(n)
+
+	if n.admin, err = listenAdmin(cfg.Dir, n, log.With("component", "admin")); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	undo = append(undo, func() { _ = n.admin.Close() })
+
+	n.httpSrv = &http.Server{
+		Handler:           n.routes(),
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
+	}
+	ln := n.httpLn
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	n.serveWG.Add(1)
+	go func() {
+		defer n.serveWG.Done()
+		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP server stopped", "err", err)
+		}
+	}()
+	log.Info("node started", "name", cfg.Name, "url", n.publicURL, "http", n.httpLn.Addr().String(),
+		"media_udp", udp.LocalAddr().String(), "node_id", n.key.ID())
+	return n, nil
+}
+
+// derivePublicURL builds the base URL from the bound port and the best host we know.
+func derivePublicURL(cfg Config, scheme, port string) string {
+	host, _, _ := splitHostPort(cfg.HTTPAddr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+		if len(cfg.PublicIPs) > 0 {
+			host = cfg.PublicIPs[0]
+		} else if ips := interfaceIPs(); len(ips) > 0 {
+			host = ips[0]
+		}
+	}
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		return scheme + "://" + host
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// URL is the node's base URL, e.g. http://127.0.0.1:41234; room links are URL()/r/<id>.
+func (n *Node) URL() string { return n.publicURL }
+
+// Config is the node's configuration with defaults applied.
+func (n *Node) Config() Config { return n.cfg }
+
+// NodeID is the short ID of the node key.
+func (n *Node) NodeID() string { return n.key.ID() }
+
+// HTTPAddr is the address the HTTP server is bound to.
+func (n *Node) HTTPAddr() net.Addr { return n.httpLn.Addr() }
+
+// CreateRoom makes a room with a fresh random ID and stores it.
+func (n *Node) CreateRoom(title string) (Room, error) {
+	title = strings.TrimSpace(title)
+	if err := validTitle(title); err != nil {
+		return Room{}, err
+	}
+	r := Room{ID: newRoomID(), Title: title, Created: time.Now().UTC().Truncate(time.Millisecond)}
+	if err := n.store.putRoom(r); err != nil {
+		return Room{}, err
+	}
+	n.log.Info("room created", "room", r.ID, "title", r.Title)
+	return r, nil
+}
+
+// Rooms returns the node's rooms, oldest first.
+func (n *Node) Rooms() ([]Room, error) { return n.store.rooms() }
+
+// Status is what `parley` admin commands learn about a running node.
+type Status struct {
+	Name         string `json:"name"`
+	Organisation string `json:"organisation"`
+	URL          string `json:"url"`
+	NodeID       string `json:"node_id"`
+	Rooms        int    `json:"rooms"`        // stored rooms
+	ActiveRooms  int    `json:"active_rooms"` // rooms with participants
+	Participants int    `json:"participants"`
+	Tracks       int    `json:"tracks"`
+}
+
+// Status reports the node's name, URL and load.
+func (n *Node) Status() Status {
+	st := n.sfu.Stats()
+	return Status{Name: n.cfg.Name, Organisation: n.cfg.Organisation, URL: n.publicURL, NodeID: n.key.ID(),
+		Rooms: n.storedRooms(), ActiveRooms: n.hub.activeRooms(), Participants: st.Participants, Tracks: st.Tracks}
+}
+
+// statsSource, for metrics.
+func (n *Node) sfuStats() media.Stats { return n.sfu.Stats() }
+func (n *Node) activeRooms() int      { return n.hub.activeRooms() }
+func (n *Node) storedRooms() int {
+	rs, err := n.store.rooms()
+	if err != nil {
+		n.log.Warn("count rooms", "err", err)
+	}
+	return len(rs)
+}
+
+// addSession registers a signalling session; false once the node is closing.
+func (n *Node) addSession(s *session) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.sessions[s] = struct{}{}
+	n.sessWG.Add(1)
+	return true
+}
+
+func (n *Node) removeSession(s *session) {
+	n.mu.Lock()
+	delete(n.sessions, s)
+	n.mu.Unlock()
+	n.sessWG.Done()
+}
+
+// Close stops the node in order — admin socket, HTTP server, signalling sessions, SFU,
+// store — and waits for every goroutine it started. Calling it again returns the first
+// result.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closed = true
+		sessions := make([]*session, 0, len(n.sessions))
+		for s := range n.sessions {
+			sessions = append(sessions, s)
+		}
+		n.mu.Unlock()
+
+		var errs []error
+		if err := n.admin.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		if err := n.httpSrv.Shutdown(ctx); err != nil {
+			_ = n.httpSrv.Close()
+		}
+		cancel()
+		n.serveWG.Wait()
+		for _, s := range sessions {
+			s.kill(websocket.StatusGoingAway, "node is shutting down")
+		}
+		n.sessWG.Wait()
+		if err := n.sfu.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the SFU: %w", err))
+		}
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		n.closeErr = errors.Join(errs...)
+		n.log.Info("node stopped")
+	})
+	return n.closeErr
+}
+
+// RoomURLOf is the link to a room on this node.
+func (n *Node) RoomURLOf(id string) string { return RoomURL(n.publicURL, id) }

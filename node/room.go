@@ -1,0 +1,178 @@
+package node
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"parley/media/signal"
+)
+
+// Room is a meeting room stored on the node.
+type Room struct {
+	ID      string    `json:"id"`
+	Title   string    `json:"title"`
+	Created time.Time `json:"created"`
+}
+
+// roomIDEncoding spells room IDs: 128 random bits, lowercase base32 without padding (26 chars).
+var roomIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+const roomIDLen = 26
+
+// newRoomID returns a fresh random room ID.
+func newRoomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return roomIDEncoding.EncodeToString(b[:])
+}
+
+// newParticipantID returns a fresh random participant ID (80 bits, 16 characters).
+func newParticipantID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return roomIDEncoding.EncodeToString(b[:])
+}
+
+// ValidRoomID reports whether id is spelled like a room ID (26 characters of a-z, 2-7).
+func ValidRoomID(id string) bool {
+	if len(id) != roomIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < 'a' || c > 'z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// RoomURL is the link to a room: base (the node's public URL) + /r/ + id.
+func RoomURL(base, id string) string {
+	return strings.TrimSuffix(base, "/") + "/r/" + id
+}
+
+// validTitle checks a room title: 1 to MaxTitleLen runes, no control characters.
+func validTitle(t string) error {
+	if strings.TrimSpace(t) == "" || !utf8.ValidString(t) || utf8.RuneCountInString(t) > MaxTitleLen {
+		return fmt.Errorf("a room title must be 1 to %d characters", MaxTitleLen)
+	}
+	for _, r := range t {
+		if unicode.IsControl(r) {
+			return errors.New("a room title must not contain control characters")
+		}
+	}
+	return nil
+}
+
+func sortRooms(rs []Room) {
+	slices.SortFunc(rs, func(a, b Room) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
+// errRoomFull is returned by hub.join when a room is at its participant limit.
+var errRoomFull = errors.New("room is full")
+
+// hub is the node's live rooms: who is connected to which room, with their participant state
+// as clients see it. It fans messages out to sessions without blocking: a session whose queue
+// is full is disconnected (see session.enqueue).
+type hub struct {
+	mu    sync.Mutex
+	rooms map[string]map[string]*session // room id -> participant id -> session; guarded by mu
+}
+
+func newHub() *hub { return &hub{rooms: map[string]map[string]*session{}} }
+
+// join adds s to its room unless the room holds max participants already, and, under the
+// same lock, hands the participants already there to welcome (which queues the joined
+// message), so no broadcast can overtake it.
+func (h *hub) join(s *session, max int, welcome func(others []signal.Participant)) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	members := h.rooms[s.roomID]
+	if len(members) >= max {
+		return errRoomFull
+	}
+	if members == nil {
+		members = map[string]*session{}
+		h.rooms[s.roomID] = members
+	}
+	others := make([]signal.Participant, 0, len(members))
+	for _, o := range members {
+		others = append(others, o.info)
+	}
+	slices.SortFunc(others, func(a, b signal.Participant) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })
+	members[s.id] = s
+	welcome(others)
+	return nil
+}
+
+// leave removes s from its room; it reports whether s was there.
+func (h *hub) leave(s *session) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	members := h.rooms[s.roomID]
+	if members[s.id] != s {
+		return false
+	}
+	delete(members, s.id)
+	if len(members) == 0 {
+		delete(h.rooms, s.roomID)
+	}
+	return true
+}
+
+// update applies change to s's participant state; if it reports a change, everyone in the
+// room (s included) gets participant_updated.
+func (h *hub) update(s *session, change func(p *signal.Participant) bool) {
+	h.mu.Lock()
+	if h.rooms[s.roomID][s.id] != s || !change(&s.info) {
+		h.mu.Unlock()
+		return
+	}
+	p := s.info
+	h.mu.Unlock()
+	h.broadcast(s.roomID, &signal.Message{Type: signal.TypeParticipantUpdated, Participant: &p}, nil)
+}
+
+// broadcast queues m for everyone in room except skip (which may be nil).
+func (h *hub) broadcast(room string, m *signal.Message, skip *session) {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return // our own message types always encode
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.rooms[room] {
+		if s != skip {
+			s.enqueue(data) // never blocks
+		}
+	}
+}
+
+// activeRooms is the number of rooms with at least one participant.
+func (h *hub) activeRooms() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.rooms)
+}
+
+// participants returns the number of participants in room.
+func (h *hub) participants(room string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.rooms[room])
+}

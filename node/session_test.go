@@ -1,0 +1,296 @@
+package node
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"parley/media/signal"
+)
+
+func TestJoinUnknownRoom(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	c := mustDial(t, n, newRoomID())
+	c.send(&signal.Message{Type: signal.TypeJoin, Name: "Lost"})
+	m := c.must(signal.TypeError)
+	if m.Code != signal.CodeUnknownRoom || m.Error == "" {
+		t.Fatalf("got %+v, want unknown_room with text", m)
+	}
+	if _, err := c.next(signal.TypeError); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Fatalf("after unknown_room: %v, want the node to close normally", err)
+	}
+	if got := counter(t, n, "parley_signalling_errors_total", signal.CodeUnknownRoom); got != 1 {
+		t.Errorf("unknown_room counter %v, want 1", got)
+	}
+}
+
+func TestBadMessagesAnsweredCountedAndSurvived(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	room, err := n.CreateRoom("Bad input")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := mustDial(t, n, room.ID)
+	bad.join("Mallory")
+	cases := []struct{ name, data, code string }{
+		{"malformed", `{"type":"chat","text":`, signal.CodeBadMessage},
+		{"unknown type", `{"type":"teleport"}`, signal.CodeBadMessage},
+		{"unknown field", `{"type":"ping","x":1}`, signal.CodeBadMessage},
+		{"oversized", `{"type":"chat","text":"` + strings.Repeat("x", signal.MaxMessageSize) + `"}`, signal.CodeBadMessage},
+		{"join twice", `{"type":"join","name":"again"}`, signal.CodeBadMessage},
+		{"layer for unknown track", `{"type":"layer","track":"nope","quality":"low"}`, signal.CodeBadMessage},
+		{"bad sdp", `{"type":"offer","pc":"pub","sdp":"v=0\r\nnonsense\r\n"}`, signal.CodeBadSDP},
+	}
+	for _, c := range cases {
+		before := counter(t, n, "parley_signalling_errors_total", c.code)
+		if err := bad.sendRaw(c.data); err != nil {
+			t.Fatalf("%s: send: %v", c.name, err)
+		}
+		m := bad.must(signal.TypeError)
+		if m.Code != c.code || m.Error == "" {
+			t.Errorf("%s: got %+v, want code %s with text", c.name, m, c.code)
+		}
+		if got := counter(t, n, "parley_signalling_errors_total", c.code); got != before+1 {
+			t.Errorf("%s: counter %v, want %v", c.name, got, before+1)
+		}
+		// The session goes on.
+		bad.send(&signal.Message{Type: signal.TypePing})
+		bad.must(signal.TypePong)
+	}
+	// Another session is served normally.
+	good := mustDial(t, n, room.ID)
+	j := good.join("Ada")
+	if len(j.Participants) != 1 || j.Participants[0].Name != "Mallory" {
+		t.Errorf("joined participants %+v, want Mallory", j.Participants)
+	}
+	good.send(&signal.Message{Type: signal.TypeChat, Text: "hello"})
+	if m := good.must(signal.TypeChat); m.Chat.Text != "hello" || m.Chat.Name != "Ada" {
+		t.Errorf("chat echo %+v", m.Chat)
+	}
+}
+
+func TestNotJoinedAndTooManyBadMessages(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	room, _ := n.CreateRoom("r")
+	c := mustDial(t, n, room.ID)
+	c.send(&signal.Message{Type: signal.TypeChat, Text: "let me in"})
+	if m := c.must(signal.TypeError); m.Code != signal.CodeNotJoined {
+		t.Fatalf("got %+v, want not_joined", m)
+	}
+	for range maxBadInARow - 1 {
+		_ = c.sendRaw(`{`)
+	}
+	var err error
+	for err == nil {
+		_, err = c.next(signal.TypePong) // reads the error messages until the close
+	}
+	if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Fatalf("after %d bad messages: %v, want a policy-violation close", maxBadInARow, err)
+	}
+}
+
+func TestPresenceChatHandAndLeave(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	room, _ := n.CreateRoom("Sync")
+	ada := mustDial(t, n, room.ID)
+	ja := ada.join("Ada")
+	if ja.You == nil || ja.You.Name != "Ada" || ja.Room.ID != room.ID || ja.Room.Title != "Sync" || len(ja.Participants) != 0 {
+		t.Fatalf("joined %+v", ja)
+	}
+	bo := mustDial(t, n, room.ID)
+	jb := bo.join("Bo")
+	if len(jb.Participants) != 1 || jb.Participants[0].ID != ja.You.ID {
+		t.Fatalf("Bo sees %+v", jb.Participants)
+	}
+	if m := ada.must(signal.TypeParticipantJoined); m.Participant.ID != jb.You.ID || m.Participant.Name != "Bo" {
+		t.Fatalf("Ada got %+v", m.Participant)
+	}
+
+	// Chat reaches everyone, the sender included, and is stored.
+	bo.send(&signal.Message{Type: signal.TypeChat, Text: "hi all"})
+	for _, c := range []*wsClient{ada, bo} {
+		m := c.must(signal.TypeChat)
+		if m.Chat.Name != "Bo" || m.Chat.From != jb.You.ID || m.Chat.Text != "hi all" || m.Chat.Seq != 1 {
+			t.Fatalf("chat %+v", m.Chat)
+		}
+	}
+	if got := counter(t, n, "parley_chat_messages_total", ""); got != 1 {
+		t.Errorf("chat counter %v", got)
+	}
+
+	// Hand and mute update everyone.
+	up := true
+	bo.send(&signal.Message{Type: signal.TypeHand, Raised: &up})
+	if m := ada.must(signal.TypeParticipantUpdated); !m.Participant.Hand || m.Participant.ID != jb.You.ID {
+		t.Fatalf("hand update %+v", m.Participant)
+	}
+	bo.send(&signal.Message{Type: signal.TypeMute, Source: signal.SourceMic, Muted: &up})
+	if m := ada.must(signal.TypeParticipantUpdated); !m.Participant.MicMuted || !m.Participant.Hand {
+		t.Fatalf("mute update %+v", m.Participant)
+	}
+	// A third participant sees the state.
+	cy := mustDial(t, n, room.ID)
+	jc := cy.join("Cy")
+	i := slices.IndexFunc(jc.Participants, func(p signal.Participant) bool { return p.Name == "Bo" })
+	if i < 0 || !jc.Participants[i].Hand || !jc.Participants[i].MicMuted || len(jc.History) != 1 {
+		t.Fatalf("Cy joined with %+v history %+v", jc.Participants, jc.History)
+	}
+
+	// Leave.
+	bo.send(&signal.Message{Type: signal.TypeLeave})
+	if m := ada.must(signal.TypeParticipantLeft); m.ID != jb.You.ID {
+		t.Fatalf("left %+v", m)
+	}
+	// A vanished client leaves too.
+	_ = cy.conn.CloseNow()
+	if m := ada.must(signal.TypeParticipantLeft); m.ID != jc.You.ID {
+		t.Fatalf("left %+v", m)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for n.sfu.Stats().Participants != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("SFU still has %d participants", n.sfu.Stats().Participants)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestChatPersistsAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	room, _ := n.CreateRoom("Persistent")
+	c := mustDial(t, n, room.ID)
+	c.join("Ada")
+	for _, text := range []string{"one", "two"} {
+		c.send(&signal.Message{Type: signal.TypeChat, Text: text})
+		c.must(signal.TypeChat)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n2 := startNode(t, dir)
+	c2 := mustDial(t, n2, room.ID)
+	j := c2.join("Bo")
+	if len(j.History) != 2 || j.History[0].Text != "one" || j.History[1].Text != "two" || j.History[1].Seq != 2 {
+		t.Fatalf("history after restart %+v", j.History)
+	}
+	c2.send(&signal.Message{Type: signal.TypeChat, Text: "three"})
+	if m := c2.must(signal.TypeChat); m.Chat.Seq != 3 {
+		t.Fatalf("seq after restart %d, want 3", m.Chat.Seq)
+	}
+}
+
+func TestChatRateLimited(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	room, _ := n.CreateRoom("r")
+	c := mustDial(t, n, room.ID)
+	c.join("Chatty")
+	for range chatBurst + 3 {
+		c.send(&signal.Message{Type: signal.TypeChat, Text: "spam"})
+	}
+	m := c.must(signal.TypeError)
+	if m.Code != codeRateLimited {
+		t.Fatalf("got %+v, want rate_limited", m)
+	}
+	h, err := n.store.chatHistory(room.ID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) > chatBurst+1 {
+		t.Errorf("%d messages stored, want at most about the burst (%d)", len(h), chatBurst)
+	}
+}
+
+func TestRoomFull(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Init(dir, InitOptions{Name: "small", HTTPAddr: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxParticipantsPerRoom = 1
+	n, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	room, _ := n.CreateRoom("r")
+	mustDial(t, n, room.ID).join("One")
+	c := mustDial(t, n, room.ID)
+	c.send(&signal.Message{Type: signal.TypeJoin, Name: "Two"})
+	if m := c.must(signal.TypeError); m.Code != signal.CodeRoomFull {
+		t.Fatalf("got %+v, want room_full", m)
+	}
+}
+
+// A client that stops reading is disconnected when its queue fills; the others are not held up.
+func TestSlowClientDisconnected(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	room, _ := n.CreateRoom("r")
+	slow := mustDial(t, n, room.ID)
+	js := slow.join("Slow")
+	fast := mustDial(t, n, room.ID)
+	jf := fast.join("Fast")
+	slow.must(signal.TypeParticipantJoined)
+	// Slow stops reading. Flood the room (but Fast) with big messages until Slow is dropped.
+	n.hub.mu.Lock()
+	fastSession := n.hub.rooms[room.ID][jf.You.ID]
+	n.hub.mu.Unlock()
+	big := &signal.Message{Type: signal.TypeSpeakers, Speakers: []string{strings.Repeat("x", 60<<10)}}
+	start := time.Now()
+	for i := 0; n.hub.participants(room.ID) == 2; i++ {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("slow client never disconnected")
+		}
+		n.hub.broadcast(room.ID, big, fastSession)
+		if i%64 == 63 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("flooding took %v: broadcasts were blocked", time.Since(start))
+	}
+	if m := fast.must(signal.TypeParticipantLeft); m.ID != js.You.ID {
+		t.Fatalf("Fast got %+v", m)
+	}
+	fast.send(&signal.Message{Type: signal.TypePing})
+	fast.must(signal.TypePong)
+}
+
+func TestNodeCloseEndsSessions(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Init(dir, InitOptions{Name: "n", HTTPAddr: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := LoadConfig(dir)
+	n, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, _ := n.CreateRoom("r")
+	c := mustDial(t, n, room.ID)
+	c.join("Ada")
+	done := make(chan error, 1)
+	go func() { done <- n.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if _, err := c.next(signal.TypePong); err == nil || errors.Is(err, errOversized) {
+		t.Fatalf("session still open after Close: %v", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

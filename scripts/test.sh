@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Parley's test command, the one README documents and CI runs (.ci/run):
+#
+#   bash scripts/test.sh
+#
+# On a fresh Debian machine it first installs what the tests need and is missing (Chromium for
+# the browser tests, a C compiler for the race detector), with sudo unless run as root; Go
+# itself must already be installed. Then it runs go vet, the whole test suite, and the race
+# detector on the packages where it is affordable. It exits non-zero on any failure.
+#
+# Environment:
+#   PARLEY_CHROMIUM   Chromium binary to use (default: chromium on the PATH or /usr/bin/chromium)
+#   PARLEY_NO_INSTALL set to 1 to never install anything
+#   PARLEY_TEST_LOG   set to debug for debug logs in failing tests' output
+#   CI                when true, missing Chromium fails the browser tests instead of skipping them
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf '== %s\n' "$*"; }
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "go is not installed: install Go (the version go.mod names) and run this again" >&2
+	exit 1
+fi
+
+# Packages the race detector runs on: all of them. Measured on two cores, the race run of the
+# whole suite (browser meeting included) adds about 80 s with a warm build cache; the
+# integration tests are where the node, the SFU and the client meet, so they are worth it.
+RACE_PACKAGES=(./...)
+
+need=()
+have_chromium() {
+	[ -n "${PARLEY_CHROMIUM:-}" ] && [ -x "${PARLEY_CHROMIUM}" ] && return 0
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -x /usr/bin/chromium ]
+}
+have_chromium || need+=(chromium fonts-liberation)
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "${PARLEY_NO_INSTALL:-}" = 1 ]; then
+		say "missing ${need[*]}; PARLEY_NO_INSTALL=1, not installing"
+	elif command -v apt-get >/dev/null 2>&1; then
+		sudo=()
+		if [ "$(id -u)" != 0 ]; then
+			if ! command -v sudo >/dev/null 2>&1; then
+				echo "need to install ${need[*]} but not root and no sudo: install them and run this again" >&2
+				exit 1
+			fi
+			sudo=(sudo)
+		fi
+		say "installing ${need[*]}"
+		"${sudo[@]}" apt-get update -qq
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+	else
+		echo "need ${need[*]} and apt-get is not available: install them and run this again" >&2
+		exit 1
+	fi
+fi
+
+race=1
+if ! command -v gcc >/dev/null 2>&1 || [ "$(go env CGO_ENABLED)" != 1 ]; then
+	say "no C compiler or cgo disabled: skipping the race detector"
+	race=0
+fi
+
+# Test artifacts (browser screenshots, page HTML and console of failed browser tests) land here.
+artifacts="$(mktemp -d -t parley-test-artifacts.XXXXXX)"
+
+status=0
+start=$SECONDS
+
+say "go vet ./..."
+go vet ./... || status=1
+
+say "go test -count=1 ./..."
+go test -count=1 -timeout 9m -artifacts -outputdir "$artifacts" ./... || status=1
+
+if [ "$race" = 1 ]; then
+	say "go test -race -count=1 ${RACE_PACKAGES[*]}"
+	go test -race -count=1 -timeout 9m "${RACE_PACKAGES[@]}" || status=1
+fi
+
+if [ -n "$(find "$artifacts" -type f -print -quit 2>/dev/null)" ]; then
+	say "test artifacts kept in $artifacts"
+else
+	rm -rf "$artifacts"
+fi
+
+elapsed=$((SECONDS - start))
+if [ "$status" = 0 ]; then
+	say "all tests passed in ${elapsed}s"
+else
+	say "FAILED after ${elapsed}s"
+fi
+exit "$status"

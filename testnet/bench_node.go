@@ -1,0 +1,208 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Bounds of the benchmark's node process management.
+const (
+	benchInitTimeout  = 20 * time.Second
+	benchReadyTimeout = 20 * time.Second
+	benchStopTimeout  = 5 * time.Second
+	benchTailBytes    = 4 << 10
+)
+
+// benchNode is a node under test running as its own process, with its data in a temporary
+// directory that Close removes.
+type benchNode struct {
+	binary string
+	dir    string
+	log    *slog.Logger
+	cmd    *exec.Cmd
+	output *tailBuffer   // the tail of the serve process's stdout and stderr
+	exited chan struct{} // closed when the serve process has exited
+	err    error         // its exit status, set before exited is closed
+}
+
+// startBenchNode initialises a node in a fresh temporary directory (HTTP and media on
+// loopback, port 0) and starts `<binary> serve` on it.
+func startBenchNode(ctx context.Context, binary string, log *slog.Logger) (*benchNode, error) {
+	dir, err := os.MkdirTemp("", "parley-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("bench: temporary data directory: %w", err)
+	}
+	n := &benchNode{binary: binary, dir: dir, log: log, output: &tailBuffer{max: benchTailBytes},
+		exited: make(chan struct{})}
+	ictx, cancel := context.WithTimeout(ctx, benchInitTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ictx, binary, "init", "--data", dir, "--name", "bench",
+		"--http", "127.0.0.1:0").CombinedOutput()
+	if err != nil {
+		n.Close()
+		return nil, fmt.Errorf("bench: %s init: %w: %s", binary, err, tail(out))
+	}
+	if err := patchBenchConfig(filepath.Join(dir, "config.json"), log); err != nil {
+		n.Close()
+		return nil, err
+	}
+	n.cmd = exec.Command(binary, "serve", "--data", dir)
+	n.cmd.Stdout, n.cmd.Stderr = n.output, n.output
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group: we stop all of it
+	if err := n.cmd.Start(); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("bench: start %s serve: %w", binary, err)
+	}
+	go func() {
+		n.err = n.cmd.Wait()
+		close(n.exited)
+	}()
+	return n, nil
+}
+
+// pid is the node process's id.
+func (n *benchNode) pid() int { return n.cmd.Process.Pid }
+
+// alive returns an error carrying the node's last output if its process has exited.
+func (n *benchNode) alive() error {
+	select {
+	case <-n.exited:
+		return fmt.Errorf("bench: node process exited (%v): %s", n.err, tail(n.output.Bytes()))
+	default:
+		return nil
+	}
+}
+
+// createRoom waits for the node to serve its admin socket, creates the benchmark's room with
+// `<binary> room create` and returns the node's base URL and the room ID from the room URL it
+// prints (BASE/r/ROOMID).
+func (n *benchNode) createRoom(ctx context.Context) (base, roomID string, err error) {
+	deadline := time.Now().Add(benchReadyTimeout)
+	for {
+		if err := n.alive(); err != nil {
+			return "", "", err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		out, cerr := exec.CommandContext(cctx, n.binary, "room", "create", "--data", n.dir,
+			"--title", "bench").CombinedOutput()
+		cancel()
+		if cerr == nil {
+			base, roomID, err = parseRoomURL(out)
+			if err != nil {
+				return "", "", fmt.Errorf("bench: room create: %w", err)
+			}
+			return base, roomID, nil
+		}
+		if ctx.Err() != nil {
+			return "", "", ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return "", "", fmt.Errorf("bench: node did not report ready within %v: room create: %v: %s; node output: %s",
+				benchReadyTimeout, cerr, tail(out), tail(n.output.Bytes()))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Close stops the node process (SIGTERM to its group, SIGKILL after benchStopTimeout) and
+// removes its data directory.
+func (n *benchNode) Close() {
+	if n.cmd != nil && n.cmd.Process != nil {
+		pgid := n.cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-n.exited:
+		case <-time.After(benchStopTimeout):
+			n.log.Warn("node did not stop on SIGTERM; killing it", "pid", pgid)
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			<-n.exited
+		}
+	}
+	if err := os.RemoveAll(n.dir); err != nil {
+		n.log.Warn("remove bench data directory", "dir", n.dir, "err", err)
+	}
+}
+
+// patchBenchConfig points the node's media sockets at loopback, port 0, whatever `init`
+// chose, so that the benchmark never needs a free fixed port and stays on one machine. It
+// matches existing keys ignoring case, '_' and '-', and adds "media_udp_addr" if absent.
+func patchBenchConfig(path string, log *slog.Logger) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("bench: read node config: %w", err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return fmt.Errorf("bench: node config %s: %w", path, err)
+	}
+	udp := false
+	for k, v := range cfg {
+		switch strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(k)) {
+		case "mediaudpaddr":
+			cfg[k], udp = "127.0.0.1:0", true
+		case "mediatcpaddr":
+			if s, _ := v.(string); s != "" {
+				cfg[k] = "127.0.0.1:0"
+			}
+		}
+	}
+	if !udp {
+		cfg["media_udp_addr"] = "127.0.0.1:0" // node.Config's key; init omits it when defaulted
+	}
+	log.Debug("bench node config patched", "config", path)
+	out, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return fmt.Errorf("bench: encode node config: %w", err)
+	}
+	if err := os.WriteFile(path, append(out, '\n'), 0o600); err != nil {
+		return fmt.Errorf("bench: write node config: %w", err)
+	}
+	return nil
+}
+
+// parseRoomURL finds the room URL (http[s]://HOST[/PREFIX]/r/ROOMID) in `room create` output.
+func parseRoomURL(out []byte) (base, roomID string, err error) {
+	for _, f := range strings.Fields(string(out)) {
+		if !strings.HasPrefix(f, "http://") && !strings.HasPrefix(f, "https://") {
+			continue
+		}
+		u, err := url.Parse(f)
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndex(u.Path, "/r/")
+		if i < 0 {
+			continue
+		}
+		id := strings.Trim(u.Path[i+len("/r/"):], "/")
+		if id == "" || strings.Contains(id, "/") {
+			continue
+		}
+		return u.Scheme + "://" + u.Host + u.Path[:i], id, nil
+	}
+	return "", "", errors.New("no room URL (…/r/ROOMID) in its output: " + tail(out))
+}
+
+// tail is the end of a command's output, for error messages.
+func tail(out []byte) string {
+	out = bytes.TrimSpace(out)
+	const max = 1500
+	if len(out) > max {
+		out = append([]byte("…"), out[len(out)-max:]...)
+	}
+	if len(out) == 0 {
+		return "(no output)"
+	}
+	return string(out)
+}

@@ -1,0 +1,443 @@
+package testnet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"parley/media/client"
+	"parley/media/signal"
+)
+
+// SFUBenchOptions configures BenchSFU. Zero values mean the documented defaults.
+type SFUBenchOptions struct {
+	// Subscribers is how many Go subscribers receive the publisher. Default: 50.
+	Subscribers int
+	// Duration is how long the measurement lasts, after warm-up. Default: 20s.
+	Duration time.Duration
+	// Binary is the parley binary whose node is measured. Default: the running executable.
+	Binary string
+	// Log receives the benchmark's and its clients' logs. Default: discard.
+	Log *slog.Logger
+	// Out receives progress lines and, last, the result as one JSON line. Default: discard.
+	Out io.Writer
+}
+
+// SFUBenchResult is what BenchSFU measured. Its JSON form is the benchmark's output line.
+type SFUBenchResult struct {
+	Subscribers         int     `json:"subscribers"`
+	ForwardedPPS        float64 `json:"forwarded_pps"`          // RTP packets/s the subscribers received
+	CPUCoresUsed        float64 `json:"cpu_cores_used"`         // node process CPU time / wall time
+	PPSPerCore          float64 `json:"pps_per_core"`           // ForwardedPPS / CPUCoresUsed
+	AddedLatencyP50Ms   float64 `json:"added_latency_p50_ms"`   // publisher send -> subscriber receive
+	AddedLatencyP99Ms   float64 `json:"added_latency_p99_ms"`   //
+	RSSPerSubscriberMiB float64 `json:"rss_per_subscriber_mib"` // (RSS at end - RSS with the publisher alone) / N
+
+	// Details for the progress output, not part of the JSON line.
+	MetricsForwardedPPS float64       `json:"-"` // from the node's parley_forwarded_packets_total, if exported
+	LatencySamples      int           `json:"-"`
+	RSSPublisherOnly    uint64        `json:"-"` // bytes
+	RSSEnd              uint64        `json:"-"`
+	Measured            time.Duration `json:"-"`
+}
+
+// Bounds of the benchmark's waits.
+const (
+	benchJoinTimeout     = 20 * time.Second
+	benchJoinParallel    = 8
+	benchPublisherSettle = 3 * time.Second
+	benchWarmupBase      = 30 * time.Second
+	benchWarmupPerSub    = 300 * time.Millisecond
+	benchProgressEvery   = 5 * time.Second
+	benchMaxSamples      = 4 << 20
+)
+
+// BenchSFU measures the SFU of a node running in its own process: it starts `Binary init` and
+// `Binary serve` on a temporary directory, creates a room, joins one publisher (Opus 32 kbit/s
+// in 20 ms packets and three-layer VP8 simulcast: 320x180/15 fps/150 kbit/s,
+// 640x360/20 fps/600 kbit/s, 1280x720/30 fps/2000 kbit/s) and Subscribers receive-only Go
+// clients on loopback all taking the top layer, waits until every subscriber receives the top
+// layer, then measures for Duration: packets forwarded per second (counted by the
+// subscribers), the node process's CPU and memory (/proc), and the latency the node adds
+// (subscriber receive time minus publisher send time of the same payload). It prints progress
+// to Out and, last, the result as one JSON line. The node and its directory are removed on
+// every path.
+func BenchSFU(ctx context.Context, opts SFUBenchOptions) (SFUBenchResult, error) {
+	if opts.Subscribers <= 0 {
+		opts.Subscribers = 50
+	}
+	if opts.Duration <= 0 {
+		opts.Duration = 20 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return SFUBenchResult{}, fmt.Errorf("bench: find the parley binary: %w", err)
+		}
+		opts.Binary = exe
+	}
+	b := &sfuBench{opts: opts, log: opts.Log, lat: newLatencyRecorder()}
+	defer b.close()
+	res, err := b.run(ctx)
+	if err != nil {
+		return SFUBenchResult{}, err
+	}
+	line, err := json.Marshal(res.rounded())
+	if err != nil {
+		return SFUBenchResult{}, fmt.Errorf("bench: encode result: %w", err)
+	}
+	fmt.Fprintf(opts.Out, "%s\n", line)
+	return res, nil
+}
+
+type sfuBench struct {
+	opts SFUBenchOptions
+	log  *slog.Logger
+	lat  *latencyRecorder
+	node *benchNode
+	base string
+	room string
+	pub  *client.Client
+	subs []*client.Client
+}
+
+func (b *sfuBench) progress(format string, args ...any) {
+	fmt.Fprintf(b.opts.Out, format+"\n", args...)
+}
+
+func (b *sfuBench) clientConfig(name string) client.Config {
+	return client.Config{
+		URL: b.base, Room: b.room, Name: name,
+		Logger:       b.log.With("client", name),
+		NetworkTypes: []webrtc.NetworkType{webrtc.NetworkTypeUDP4},
+		IPFilter:     func(ip net.IP) bool { return ip.IsLoopback() },
+	}
+}
+
+func (b *sfuBench) run(ctx context.Context) (SFUBenchResult, error) {
+	var err error
+	b.progress("starting node: %s serve (own process)", b.opts.Binary)
+	if b.node, err = startBenchNode(ctx, b.opts.Binary, b.log); err != nil {
+		return SFUBenchResult{}, err
+	}
+	if b.base, b.room, err = b.node.createRoom(ctx); err != nil {
+		return SFUBenchResult{}, err
+	}
+	pid := b.node.pid()
+	b.progress("node pid %d at %s, room %s", pid, b.base, b.room)
+
+	// The publisher alone.
+	cfg := b.clientConfig("publisher")
+	cfg.Publish = client.Publish{Audio: true, Video: true, Simulcast: true}
+	cfg.OnPacketSent = b.lat.sent
+	jctx, cancel := context.WithTimeout(ctx, benchJoinTimeout)
+	b.pub, err = client.Join(jctx, cfg)
+	cancel()
+	if err != nil {
+		return SFUBenchResult{}, fmt.Errorf("bench: publisher join: %w", err)
+	}
+	if err := b.sleep(ctx, benchPublisherSettle); err != nil {
+		return SFUBenchResult{}, err
+	}
+	var res SFUBenchResult
+	if res.RSSPublisherOnly, err = procRSS(pid); err != nil {
+		return SFUBenchResult{}, err
+	}
+	b.progress("publisher joined; node RSS %.1f MiB", mib(res.RSSPublisherOnly))
+
+	if err := b.joinSubscribers(ctx); err != nil {
+		return SFUBenchResult{}, err
+	}
+	if err := b.warmUp(ctx); err != nil {
+		return SFUBenchResult{}, err
+	}
+
+	// Measure.
+	cpu0, err := procCPU(pid)
+	if err != nil {
+		return SFUBenchResult{}, err
+	}
+	m0, merr := ScrapeMetrics(b.base)
+	pkts0 := b.received()
+	t0 := time.Now()
+	b.lat.start()
+	b.progress("measuring for %v", b.opts.Duration)
+	end := t0.Add(b.opts.Duration)
+	for time.Now().Before(end) {
+		step := min(benchProgressEvery, time.Until(end))
+		if err := b.sleep(ctx, step); err != nil {
+			return SFUBenchResult{}, err
+		}
+		if el := time.Since(t0); el < b.opts.Duration-time.Second {
+			b.progress("  %3.0fs: %.0f packets/s forwarded", el.Seconds(), float64(b.received()-pkts0)/el.Seconds())
+		}
+	}
+	pkts1 := b.received()
+	cpu1, err := procCPU(pid)
+	if err != nil {
+		return SFUBenchResult{}, err
+	}
+	wall := time.Since(t0)
+	b.lat.stop()
+	m1, merr1 := ScrapeMetrics(b.base)
+	if res.RSSEnd, err = procRSS(pid); err != nil {
+		return SFUBenchResult{}, err
+	}
+
+	n := b.opts.Subscribers
+	res.Subscribers = n
+	res.Measured = wall
+	res.ForwardedPPS = float64(pkts1-pkts0) / wall.Seconds()
+	res.CPUCoresUsed = (cpu1 - cpu0).Seconds() / wall.Seconds()
+	if res.CPUCoresUsed > 0 {
+		res.PPSPerCore = res.ForwardedPPS / res.CPUCoresUsed
+	}
+	res.AddedLatencyP50Ms, res.AddedLatencyP99Ms, res.LatencySamples = b.lat.percentiles()
+	res.RSSPerSubscriberMiB = (mib(res.RSSEnd) - mib(res.RSSPublisherOnly)) / float64(n)
+	if merr == nil && merr1 == nil {
+		const name = "parley_forwarded_packets_total"
+		if _, ok := m1[name]; ok || len(m1.Names(func(s string) bool { return s == name })) > 0 {
+			res.MetricsForwardedPPS = (m1.Sum(name) - m0.Sum(name)) / wall.Seconds()
+			b.progress("node /metrics: %s rose at %.0f/s (subscribers counted %.0f/s)", name,
+				res.MetricsForwardedPPS, res.ForwardedPPS)
+		}
+	}
+	b.progress("measured %v: node CPU %.3f cores, RSS %.1f -> %.1f MiB, %d latency samples (%d unmatched)",
+		wall.Round(time.Millisecond), res.CPUCoresUsed, mib(res.RSSPublisherOnly), mib(res.RSSEnd),
+		res.LatencySamples, b.lat.unmatched.Load())
+	if res.ForwardedPPS == 0 {
+		return res, errors.New("bench: the subscribers received nothing while measuring")
+	}
+	return res, nil
+}
+
+// joinSubscribers joins the receive-only subscribers, a few at a time.
+func (b *sfuBench) joinSubscribers(ctx context.Context) error {
+	n := b.opts.Subscribers
+	subs := make([]*client.Client, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, benchJoinParallel)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cfg := b.clientConfig(fmt.Sprintf("sub-%03d", i))
+			cfg.OnPacketReceived = b.lat.received
+			jctx, cancel := context.WithTimeout(ctx, benchJoinTimeout)
+			defer cancel()
+			subs[i], errs[i] = client.Join(jctx, cfg)
+		}()
+	}
+	wg.Wait()
+	for _, c := range subs {
+		if c != nil {
+			b.subs = append(b.subs, c)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("bench: %d of %d subscribers could not join: %w", n-len(b.subs), n, err)
+	}
+	b.progress("%d subscribers joined", n)
+	return nil
+}
+
+// warmUp waits until every subscriber receives the publisher's top layer (a 1280x720
+// keyframe), asking each for the high quality once it sees the camera track.
+func (b *sfuBench) warmUp(ctx context.Context) error {
+	n := len(b.subs)
+	limit := benchWarmupBase + time.Duration(n)*benchWarmupPerSub
+	deadline := time.Now().Add(limit)
+	asked := make([]bool, n)
+	pubID := b.pub.ID()
+	lastProgress := time.Now()
+	for {
+		if err := b.node.alive(); err != nil {
+			return err
+		}
+		ready := 0
+		for i, c := range b.subs {
+			tr, ok := FindTrack(c, pubID, signal.SourceCamera)
+			if !ok {
+				continue
+			}
+			if !asked[i] {
+				if err := c.SetQuality(tr.ID, signal.QualityHigh); err == nil {
+					asked[i] = true
+				}
+			}
+			if tr.Keyframes > 0 && tr.Width == 1280 && tr.Height == 720 && time.Since(tr.LastPacket) < time.Second {
+				ready++
+			}
+		}
+		if ready == n {
+			b.progress("warm-up done: all %d subscribers receive 1280x720", n)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: only %d of %d subscribers received the 1280x720 layer within %v (e.g. %s)",
+				ready, n, limit, DescribeTracks(b.subs[0]))
+		}
+		if time.Since(lastProgress) >= benchProgressEvery {
+			b.progress("warm-up: %d of %d subscribers receive 1280x720", ready, n)
+			lastProgress = time.Now()
+		}
+		if err := b.sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// received is the number of RTP packets all subscribers have received so far.
+func (b *sfuBench) received() uint64 {
+	var sum uint64
+	for _, c := range b.subs {
+		for _, tr := range c.Tracks() {
+			sum += tr.Packets
+		}
+	}
+	return sum
+}
+
+// sleep waits d unless ctx ends or the node dies first.
+func (b *sfuBench) sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.node.exited:
+		return b.node.alive()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (b *sfuBench) close() {
+	var wg sync.WaitGroup
+	for _, c := range append([]*client.Client{b.pub}, b.subs...) {
+		if c == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.Close()
+		}()
+	}
+	wg.Wait()
+	if b.node != nil {
+		b.node.Close()
+	}
+}
+
+// rounded keeps sensible precision for the output line.
+func (r SFUBenchResult) rounded() SFUBenchResult {
+	round := func(v float64, places int) float64 {
+		p := math.Pow(10, float64(places))
+		return math.Round(v*p) / p
+	}
+	r.ForwardedPPS = round(r.ForwardedPPS, 1)
+	r.CPUCoresUsed = round(r.CPUCoresUsed, 3)
+	r.PPSPerCore = round(r.PPSPerCore, 0)
+	r.AddedLatencyP50Ms = round(r.AddedLatencyP50Ms, 3)
+	r.AddedLatencyP99Ms = round(r.AddedLatencyP99Ms, 3)
+	r.RSSPerSubscriberMiB = round(r.RSSPerSubscriberMiB, 3)
+	return r
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// latencyRecorder matches packets the publisher sent (top layer and audio) with the same
+// payloads received by subscribers. The SFU rewrites SSRC, sequence numbers and timestamps,
+// and may rewrite the VP8 descriptor, but not the codec payload, so a hash of
+// client.PayloadBody identifies a packet. Sent hashes are kept for two generations of
+// latencyKeep each, long enough for any delivery and short enough that the clips' loops
+// (seconds apart) never match the wrong send.
+type latencyRecorder struct {
+	seed maphash.Seed
+	on   atomic.Bool
+
+	mu        sync.Mutex
+	cur, prev map[uint64]time.Time
+	rotated   time.Time
+	samples   []float64 // milliseconds
+
+	unmatched atomic.Uint64
+}
+
+const latencyKeep = time.Second
+
+func newLatencyRecorder() *latencyRecorder {
+	return &latencyRecorder{seed: maphash.MakeSeed(), cur: map[uint64]time.Time{},
+		prev: map[uint64]time.Time{}, rotated: time.Now()}
+}
+
+func (l *latencyRecorder) start() { l.on.Store(true) }
+func (l *latencyRecorder) stop()  { l.on.Store(false) }
+
+func (l *latencyRecorder) sent(e client.PacketEvent) {
+	if e.RID != "" && e.RID != signal.RIDHigh {
+		return // subscribers take the top layer only
+	}
+	h := maphash.Bytes(l.seed, client.PayloadBody(e.Kind, e.Payload))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e.Time.Sub(l.rotated) > latencyKeep {
+		l.prev, l.cur, l.rotated = l.cur, make(map[uint64]time.Time, len(l.cur)), e.Time
+	}
+	l.cur[h] = e.Time
+}
+
+func (l *latencyRecorder) received(e client.PacketEvent) {
+	if !l.on.Load() {
+		return
+	}
+	h := maphash.Bytes(l.seed, client.PayloadBody(e.Kind, e.Payload))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at, ok := l.cur[h]
+	if !ok {
+		at, ok = l.prev[h]
+	}
+	if !ok || len(l.samples) >= benchMaxSamples {
+		l.unmatched.Add(1)
+		return
+	}
+	l.samples = append(l.samples, float64(e.Time.Sub(at))/float64(time.Millisecond))
+}
+
+// percentiles returns the 50th and 99th percentile latencies in milliseconds and the number
+// of samples.
+func (l *latencyRecorder) percentiles() (p50, p99 float64, n int) {
+	l.mu.Lock()
+	s := append([]float64(nil), l.samples...)
+	l.mu.Unlock()
+	if len(s) == 0 {
+		return 0, 0, 0
+	}
+	sort.Float64s(s)
+	at := func(q float64) float64 { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	return at(0.50), at(0.99), len(s)
+}

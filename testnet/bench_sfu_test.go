@@ -1,0 +1,113 @@
+package testnet
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/media/client"
+)
+
+func TestProcStatParsing(t *testing.T) {
+	// A command name with spaces and parentheses must not shift the fields.
+	stat := []byte("4242 (my (odd) proc) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 9 0 100 0 0")
+	cpu, err := parseProcStatCPU(stat)
+	if err != nil || cpu != 3250*time.Millisecond {
+		t.Errorf("parseProcStatCPU = %v, %v; want 3.25s", cpu, err)
+	}
+	if _, err := parseProcStatCPU([]byte("4242 (x) S 1 2")); err == nil {
+		t.Error("short stat accepted")
+	}
+	rss, err := parseProcStatusRSS([]byte("Name:\tx\nVmPeak:\t 9 kB\nVmRSS:\t   2048 kB\n"))
+	if err != nil || rss != 2048<<10 {
+		t.Errorf("parseProcStatusRSS = %d, %v; want 2 MiB", rss, err)
+	}
+	if _, err := parseProcStatusRSS([]byte("Name:\tx\n")); err == nil {
+		t.Error("status without VmRSS accepted")
+	}
+	// This process: CPU time never decreases, RSS is plausible.
+	pid := os.Getpid()
+	c0, err := procCPU(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(30 * time.Millisecond); time.Now().Before(end); {
+	}
+	c1, _ := procCPU(pid)
+	if c1 < c0 {
+		t.Errorf("cpu time went from %v to %v", c0, c1)
+	}
+	if r, err := procRSS(pid); err != nil || r < 1<<20 || r > 64<<30 {
+		t.Errorf("procRSS = %d, %v", r, err)
+	}
+}
+
+func TestParseRoomURL(t *testing.T) {
+	base, id, err := parseRoomURL([]byte("Room \"bench\" created:\n  http://127.0.0.1:41234/r/abcdefghijklmnopqrstuvwxyz\n"))
+	if err != nil || base != "http://127.0.0.1:41234" || id != "abcdefghijklmnopqrstuvwxyz" {
+		t.Errorf("got %q %q %v", base, id, err)
+	}
+	base, id, err = parseRoomURL([]byte("https://n.example:8443/meet/r/room2/"))
+	if err != nil || base != "https://n.example:8443/meet" || id != "room2" {
+		t.Errorf("got %q %q %v", base, id, err)
+	}
+	if _, _, err := parseRoomURL([]byte("created, see http://127.0.0.1:1/healthz")); err == nil {
+		t.Error("output without a room URL accepted")
+	}
+}
+
+func TestPatchBenchConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	in := `{"name":"bench","http_addr":"127.0.0.1:0","media_udp_addr":"0.0.0.0:7882","media_tcp_addr":"0.0.0.0:7881","public_ips":["1.2.3.4"]}`
+	if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := patchBenchConfig(path, TestLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := os.ReadFile(path)
+	s := string(out)
+	if !strings.Contains(s, `"media_udp_addr": "127.0.0.1:0"`) || !strings.Contains(s, `"media_tcp_addr": "127.0.0.1:0"`) ||
+		!strings.Contains(s, `"name": "bench"`) || !strings.Contains(s, `"1.2.3.4"`) {
+		t.Errorf("patched config:\n%s", s)
+	}
+}
+
+func TestLatencyRecorder(t *testing.T) {
+	l := newLatencyRecorder()
+	t0 := time.Now()
+	payload := func(i int) []byte { return []byte{0x90, 0x80, byte(i), 0x10, byte(i >> 8), byte(i), 7} }
+	for i := range 100 {
+		l.sent(client.PacketEvent{Kind: client.KindVideo, RID: "f", Payload: payload(i), Time: t0})
+		l.sent(client.PacketEvent{Kind: client.KindVideo, RID: "q", Payload: []byte{0x10, byte(i), 1}, Time: t0})
+	}
+	l.received(client.PacketEvent{Kind: client.KindVideo, Payload: payload(1), Time: t0.Add(time.Hour)}) // not started
+	l.start()
+	for i := range 100 {
+		// The SFU may rewrite the VP8 descriptor (here: a different picture id).
+		p := payload(i)
+		p[2] ^= 0x55
+		l.received(client.PacketEvent{Kind: client.KindVideo, Payload: p, Time: t0.Add(time.Duration(i+1) * time.Millisecond)})
+	}
+	l.received(client.PacketEvent{Kind: client.KindVideo, Payload: []byte{0x10, 5, 1}, Time: t0}) // low layer: never recorded
+	p50, p99, n := l.percentiles()
+	if n != 100 || p50 != 51 || p99 != 100 || l.unmatched.Load() != 1 {
+		t.Errorf("p50 %v p99 %v n %d unmatched %d; want 51, 100, 100, 1", p50, p99, n, l.unmatched.Load())
+	}
+}
+
+func TestPatchBenchConfigAddsMediaAddr(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(path, []byte(`{"name":"bench","http_addr":"127.0.0.1:0"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := patchBenchConfig(path, TestLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := os.ReadFile(path)
+	if !strings.Contains(string(out), `"media_udp_addr": "127.0.0.1:0"`) || strings.Contains(string(out), "media_tcp") {
+		t.Errorf("patched config:\n%s", out)
+	}
+}

@@ -1,0 +1,427 @@
+package testnet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// Timeouts of the browser harness. Every action is bounded; a test that needs longer passes
+// its own timeout to the Wait helpers.
+const (
+	browserStartTimeout = 30 * time.Second
+	browserActionTime   = 20 * time.Second
+	browserCloseTime    = 10 * time.Second
+)
+
+// chromiumFlags are the flags every test browser runs with: headless, fake camera, microphone
+// and screen (getDisplayMedia picks the fake screen with no prompt), no network noise, and
+// media that plays without a user gesture.
+var chromiumFlags = []string{
+	"headless",
+	"use-fake-device-for-media-stream",
+	"use-fake-ui-for-media-stream",
+	"no-sandbox",
+	"disable-gpu",
+	"disable-background-networking",
+	"disable-component-update",
+	"disable-sync",
+	"no-first-run",
+}
+
+// chromiumValueFlags are the flags with a value.
+var chromiumValueFlags = map[string]string{
+	"autoplay-policy": "no-user-gesture-required",
+}
+
+// inCI reports whether the tests run in continuous integration (CI=true or CI=1), where a
+// missing browser is a failure and not a reason to skip.
+func inCI() bool {
+	switch strings.ToLower(os.Getenv("CI")) {
+	case "", "0", "false", "no":
+		return false
+	}
+	return true
+}
+
+// ChromiumPath returns the Chromium to test with: $PARLEY_CHROMIUM if set, else chromium on
+// the PATH or in /usr/bin. It returns "" when there is none.
+func ChromiumPath() string {
+	if p := os.Getenv("PARLEY_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if st, err := os.Stat("/usr/bin/chromium"); err == nil && !st.IsDir() {
+		return "/usr/bin/chromium"
+	}
+	return ""
+}
+
+// RequireChromium returns the Chromium path, or skips the test when there is none; in CI
+// (CI=true) a missing Chromium fails the test instead, so browser tests cannot silently vanish.
+func RequireChromium(t testing.TB) string {
+	t.Helper()
+	p := ChromiumPath()
+	if p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	msg := "Chromium not found (set PARLEY_CHROMIUM or install the chromium package; scripts/test.sh installs it)"
+	if inCI() {
+		t.Fatal(msg + "; CI is set, so the browser tests may not be skipped")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// Browser is one headless Chromium process with one tab: one participant of a browser test.
+// It records the page's console; an uncaught exception or unhandled rejection in the page
+// fails the test. When the test has failed, Close saves a screenshot, the page's HTML and its
+// console to the test's artifact directory (go test -artifacts keeps them).
+type Browser struct {
+	t    *testing.T
+	name string
+
+	ctx    context.Context // the tab
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the console reader has stopped
+	output *tailBuffer   // Chromium's stdout and stderr
+
+	closeOnce sync.Once
+
+	mu       sync.Mutex // guards the fields below
+	console  []string   // every console message, in order
+	errs     []string   // console errors and exceptions
+	uncaught []string   // uncaught exceptions and unhandled rejections
+}
+
+// NewBrowser starts a Chromium for the participant name (used in logs and artifact names) and
+// registers its Close with t.Cleanup.
+func NewBrowser(t *testing.T, name string) *Browser {
+	t.Helper()
+	path := RequireChromium(t)
+
+	output := &tailBuffer{max: 256 << 10}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.CombinedOutput(output),
+	}
+	for _, f := range chromiumFlags {
+		opts = append(opts, chromedp.Flag(f, true))
+	}
+	for k, v := range chromiumValueFlags {
+		opts = append(opts, chromedp.Flag(k, v))
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	b := &Browser{
+		t:    t,
+		name: name,
+		ctx:  ctx,
+		cancel: func() {
+			cancel()
+			acancel()
+		},
+		done:   make(chan struct{}),
+		output: output,
+	}
+
+	// The first action starts the browser and must run on the tab's own context (a timeout on
+	// it would end the browser), so bound it from outside.
+	started := make(chan error, 1)
+	go func() { started <- chromedp.Do(ctx, chromedp.Navigate("about:blank")) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			b.cancel()
+			t.Fatalf("start Chromium (%s) for %s: %v", path, name, err)
+		}
+	case <-time.After(browserStartTimeout):
+		b.cancel()
+		t.Fatalf("start Chromium (%s) for %s: no answer within %v", path, name, browserStartTimeout)
+	}
+
+	messages := chromedp.Console(ctx)
+	go func() {
+		defer close(b.done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			b.record(m)
+		}
+	}()
+	t.Cleanup(b.Close)
+	return b
+}
+
+func (b *Browser) record(m chromedp.ConsoleMessage) {
+	line := m.String()
+	if m.URL != "" {
+		line += fmt.Sprintf(" (%s:%d)", m.URL, m.Line+1)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.console = append(b.console, line)
+	if m.Type == chromedp.ConsoleError || m.IsException() {
+		b.errs = append(b.errs, line)
+	}
+	if m.IsException() {
+		b.uncaught = append(b.uncaught, line)
+	}
+}
+
+// Close saves the artifacts if the test failed, reports uncaught page exceptions as test
+// errors, and stops the browser. It is registered with t.Cleanup; calling it earlier is fine.
+func (b *Browser) Close() {
+	b.closeOnce.Do(func() {
+		uncaught := b.Uncaught()
+		for _, u := range uncaught {
+			b.t.Errorf("browser %s: uncaught exception in the page: %s", b.name, u)
+		}
+		if b.t.Failed() {
+			b.saveArtifacts()
+		}
+		b.cancel()
+		select {
+		case <-b.done:
+		case <-time.After(browserCloseTime):
+			b.t.Errorf("browser %s: console reader did not stop", b.name)
+		}
+	})
+}
+
+// saveArtifacts writes a screenshot, the page's HTML and its console to the artifact directory.
+func (b *Browser) saveArtifacts() {
+	dir := filepath.Join(b.t.ArtifactDir(), "browser-"+b.name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Logf("browser %s: artifacts: %v", b.name, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, browserCloseTime)
+	defer cancel()
+	if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, "screenshot.png"), png, 0o644)
+	} else {
+		b.t.Logf("browser %s: screenshot: %v", b.name, err)
+	}
+	if html, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`)); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, "page.html"), []byte(html), 0o644)
+	}
+	if loc, err := chromedp.Run(ctx, chromedp.Location()); err == nil {
+		b.t.Logf("browser %s: page was %s", b.name, loc)
+	}
+	b.mu.Lock()
+	console := strings.Join(b.console, "\n")
+	b.mu.Unlock()
+	_ = os.WriteFile(filepath.Join(dir, "console.log"), []byte(console), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "chromium.log"), b.output.Bytes(), 0o644)
+	b.t.Logf("browser %s: console:\n%s", b.name, console)
+	b.t.Logf("browser %s: artifacts in %s", b.name, dir)
+}
+
+// Uncaught returns the uncaught exceptions and unhandled rejections the page has had.
+func (b *Browser) Uncaught() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.uncaught...)
+}
+
+// ConsoleErrors returns the console errors and uncaught exceptions the page has had.
+func (b *Browser) ConsoleErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.errs...)
+}
+
+// Do runs chromedp actions on the tab, bounded by timeout.
+func (b *Browser) Do(timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) error {
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
+	defer cancel()
+	return chromedp.Do(ctx, actions...)
+}
+
+// Eval evaluates a JavaScript expression in the page (awaiting it if it is a promise) and
+// decodes its JSON value into T.
+func Eval[T any](b *Browser, js string) (T, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, browserActionTime)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+}
+
+// must fails the test if err is set, naming the browser and what it was doing.
+func (b *Browser) must(what string, err error) {
+	b.t.Helper()
+	if err != nil {
+		b.t.Fatalf("browser %s: %s: %v", b.name, what, err)
+	}
+}
+
+// Open navigates to u and waits for the page to load.
+func (b *Browser) Open(u string) {
+	b.t.Helper()
+	b.must("open "+u, b.Do(30*time.Second, chromedp.Navigate(u)))
+}
+
+// OpenRoom opens the web client's prejoin screen for roomID on the node at base, with the name
+// filled in: base/r/<roomID>?name=<name>.
+func (b *Browser) OpenRoom(base, roomID, name string) {
+	b.t.Helper()
+	b.Open(strings.TrimSuffix(base, "/") + "/r/" + url.PathEscape(roomID) + "?name=" + url.QueryEscape(name))
+}
+
+// Join opens the room and clicks [data-testid=join].
+func (b *Browser) Join(base, roomID, name string) {
+	b.t.Helper()
+	b.OpenRoom(base, roomID, name)
+	b.Click(`[data-testid=join]`)
+}
+
+// Click waits until the element matching the CSS selector is visible and clicks it (a real
+// mouse event, so the page gets a user activation).
+func (b *Browser) Click(sel string) {
+	b.t.Helper()
+	b.must("click "+sel, b.Do(browserActionTime, chromedp.Click(chromedp.CSS(sel))))
+}
+
+// Type types text into the element matching sel; end text with "\n" to press Enter.
+func (b *Browser) Type(sel, text string) {
+	b.t.Helper()
+	text = strings.ReplaceAll(text, "\n", kb.Enter)
+	b.must("type into "+sel, b.Do(browserActionTime, chromedp.SendKeys(chromedp.CSS(sel), text)))
+}
+
+// WaitVisible waits up to timeout for an element matching sel to be visible.
+func (b *Browser) WaitVisible(sel string, timeout time.Duration) {
+	b.t.Helper()
+	b.must("wait for "+sel, b.Do(timeout, chromedp.WaitVisible(chromedp.CSS(sel))))
+}
+
+// WaitGone waits up to timeout until no element matches sel.
+func (b *Browser) WaitGone(sel string, timeout time.Duration) {
+	b.t.Helper()
+	b.must("wait for "+sel+" to disappear", b.Do(timeout, chromedp.WaitNotPresent(chromedp.CSS(sel))))
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	q, _ := json.Marshal(s)
+	return string(q)
+}
+
+// Text returns the text content of the first element matching sel ("" if there is none).
+func (b *Browser) Text(sel string) (string, error) {
+	return Eval[string](b, `(() => { const e = document.querySelector(`+jsString(sel)+`); return e ? e.textContent : "" })()`)
+}
+
+// WaitText waits up to timeout for the text of the element matching sel to contain want.
+func (b *Browser) WaitText(sel, want string, timeout time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		text, err := b.Text(sel)
+		if err == nil && strings.Contains(text, want) {
+			return
+		}
+		last = text
+		if err != nil {
+			last = "error: " + err.Error()
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("browser %s: %s does not contain %q after %v; it has %q", b.name, sel, want, timeout, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// VideoState is what a <video> element shows.
+type VideoState struct {
+	Found      bool    `json:"found"`
+	Width      int     `json:"width"`  // videoWidth
+	Height     int     `json:"height"` // videoHeight
+	Frames     int     `json:"frames"` // getVideoPlaybackQuality().totalVideoFrames
+	Paused     bool    `json:"paused"`
+	ReadyState int     `json:"readyState"`
+	Time       float64 `json:"time"` // currentTime
+}
+
+// Video returns the state of the first <video> matching sel.
+func (b *Browser) Video(sel string) (VideoState, error) {
+	return Eval[VideoState](b, `(() => {
+		const v = document.querySelector(`+jsString(sel)+`);
+		if (!v) return {found: false};
+		const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : {totalVideoFrames: 0};
+		return {found: true, width: v.videoWidth, height: v.videoHeight, frames: q.totalVideoFrames,
+			paused: v.paused, readyState: v.readyState, time: v.currentTime};
+	})()`)
+}
+
+// WaitVideoPlaying waits up to timeout until the <video> matching sel has a picture
+// (videoWidth > 0) and its decoded frame count rises over a window of about two seconds. It
+// returns the state at the end of that window.
+func (b *Browser) WaitVideoPlaying(sel string, timeout time.Duration) VideoState {
+	b.t.Helper()
+	const window = 2 * time.Second
+	deadline := time.Now().Add(timeout)
+	var last VideoState
+	var lastErr error
+	for time.Now().Before(deadline) {
+		first, err := b.Video(sel)
+		if err != nil || !first.Found || first.Width == 0 {
+			last, lastErr = first, err
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		time.Sleep(window)
+		second, err := b.Video(sel)
+		last, lastErr = second, err
+		if err == nil && second.Found && second.Width > 0 && second.Frames > first.Frames {
+			b.t.Logf("browser %s: %s plays %dx%d, %d frames in %v", b.name, sel, second.Width, second.Height, second.Frames-first.Frames, window)
+			return second
+		}
+	}
+	b.t.Fatalf("browser %s: %s is not playing after %v: last state %+v, error %v", b.name, sel, timeout, last, lastErr)
+	return last
+}
+
+// tailBuffer keeps the last max bytes written to it: Chromium's own output, saved with the
+// artifacts of a failed test.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (w *tailBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if over := len(w.buf) - w.max; over > 0 {
+		w.buf = append(w.buf[:0], w.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tailBuffer) Bytes() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]byte(nil), w.buf...)
+}

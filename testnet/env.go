@@ -1,0 +1,148 @@
+package testnet
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"parley/media/client"
+	"parley/node"
+)
+
+// TestNode is one in-process Parley node for a test: its data directory lives in the test's
+// temporary directory, HTTP and media listen on 127.0.0.1 with ports the kernel picks, and
+// its logs go to the test log. Later, NewEnv(t, n) builds a federation out of several.
+type TestNode struct {
+	Name string
+	Dir  string     // the data directory, kept across Restart
+	Node *node.Node // the running node; replaced by Restart
+
+	t   testing.TB
+	log *slog.Logger
+}
+
+// StartNode initialises a data directory (as `parley init` does) and starts a node on it.
+// The node is closed when the test ends.
+func StartNode(t testing.TB, name string) *TestNode {
+	t.Helper()
+	n := &TestNode{Name: name, Dir: t.TempDir(), t: t, log: TestLogger(t).With("node", name)}
+	if _, err := node.Init(n.Dir, node.InitOptions{Name: name, HTTPAddr: "127.0.0.1:0"}); err != nil {
+		t.Fatalf("init node %s: %v", name, err)
+	}
+	n.start()
+	t.Cleanup(n.Close)
+	return n
+}
+
+// start loads the configuration, forces loopback with kernel-chosen ports, and starts the node.
+func (n *TestNode) start() {
+	n.t.Helper()
+	cfg, err := node.LoadConfig(n.Dir)
+	if err != nil {
+		n.t.Fatalf("load config of node %s: %v", n.Name, err)
+	}
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.MediaUDPAddr = "127.0.0.1:0"
+	cfg.PublicURL = ""
+	nd, err := node.New(cfg, n.log)
+	if err != nil {
+		n.t.Fatalf("start node %s: %v", n.Name, err)
+	}
+	n.Node = nd
+	n.log.Info("node started", "url", nd.URL(), "dir", n.Dir)
+}
+
+// URL is the node's base URL, e.g. http://127.0.0.1:41234. It changes on Restart.
+func (n *TestNode) URL() string { return n.Node.URL() }
+
+// CreateRoom creates a room, failing the test on error.
+func (n *TestNode) CreateRoom(title string) node.Room {
+	n.t.Helper()
+	r, err := n.Node.CreateRoom(title)
+	if err != nil {
+		n.t.Fatalf("create room %q on node %s: %v", title, n.Name, err)
+	}
+	return r
+}
+
+// Restart closes the node and starts a new one on the same data directory.
+func (n *TestNode) Restart() {
+	n.t.Helper()
+	if err := n.Node.Close(); err != nil {
+		n.t.Fatalf("close node %s for a restart: %v", n.Name, err)
+	}
+	n.Node = nil
+	n.start()
+}
+
+// Close stops the node. It is registered with t.Cleanup; calling it earlier is fine.
+func (n *TestNode) Close() {
+	if n.Node == nil {
+		return
+	}
+	if err := n.Node.Close(); err != nil {
+		n.t.Errorf("close node %s: %v", n.Name, err)
+	}
+	n.Node = nil
+}
+
+// joinTimeout bounds a Go client's connection and join handshake.
+const joinTimeout = 15 * time.Second
+
+// Join connects a Go participant to roomID on this node, publishing what pub says. Its logs go
+// to the test log and it leaves when the test ends.
+func (n *TestNode) Join(t testing.TB, roomID, name string, pub client.Publish) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
+	defer cancel()
+	c, err := client.Join(ctx, client.Config{
+		URL:     n.URL(),
+		Room:    roomID,
+		Name:    name,
+		Publish: pub,
+		Logger:  TestLogger(t).With("client", name),
+	})
+	if err != nil {
+		t.Fatalf("%s joins room %s on node %s: %v", name, roomID, n.Name, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// TestLogger returns a logger writing to t's log. PARLEY_TEST_LOG=debug shows debug logs;
+// lines written after the test has ended are dropped.
+func TestLogger(t testing.TB) *slog.Logger {
+	level := slog.LevelInfo
+	if strings.EqualFold(os.Getenv("PARLEY_TEST_LOG"), "debug") {
+		level = slog.LevelDebug
+	}
+	w := &testWriter{t: t}
+	t.Cleanup(w.stop) // registered first, so it runs after every later cleanup
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// testWriter writes log lines to a test's log until the test ends.
+type testWriter struct {
+	t       testing.TB
+	mu      sync.Mutex
+	stopped bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (w *testWriter) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+}
