@@ -188,6 +188,9 @@ func (m *Message) validateCandidate() error {
 	if mid := m.Candidate.SDPMid; mid != nil && len(*mid) > MaxIDLen {
 		return bad("candidate mid too long")
 	}
+	if u := m.Candidate.UsernameFragment; u != nil && len(*u) > MaxIDLen*4 {
+		return bad("candidate usernameFragment too long")
+	}
 	return nil
 }
 

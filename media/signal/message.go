@@ -159,6 +159,8 @@ type Candidate struct {
 	Candidate     string  `json:"candidate"`
 	SDPMid        *string `json:"sdpMid,omitempty"`
 	SDPMLineIndex *uint16 `json:"sdpMLineIndex,omitempty"`
+	// UsernameFragment is the ICE ufrag browsers add; informational.
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
 }
 
 // Participant is a participant as every client sees it.

@@ -85,19 +85,25 @@ export class Prejoin {
 
   async toggleMic() {
     const S = this.S;
-    S.micOn = !S.micOn;
+    // Without a microphone yet, the button means "try again", whatever was wanted before.
+    S.micOn = S.micTrack ? !S.micOn : true;
     store.set('micOn', S.micOn);
-    if (S.micOn && !S.micTrack) {
+    if (!S.micTrack) {
       const res = await acquire({ audio: true, micId: S.micId });
-      if (res.audio) S.micTrack = res.audio;
-      else this.message(describeMediaError(res.audioError, 'microphone'));
+      if (res.audio) {
+        S.micTrack = res.audio;
+        this.message('');
+      } else {
+        this.message(describeMediaError(res.audioError, 'microphone'));
+      }
+      await this.fillDevices();
     }
     this.render();
   }
 
   async toggleCamera() {
     const S = this.S;
-    S.camOn = !S.camOn;
+    S.camOn = !(S.camOn && S.camTrack);
     store.set('camOn', S.camOn);
     if (!S.camOn && S.camTrack) {
       S.camTrack.stop();
@@ -169,10 +175,10 @@ export class Prejoin {
       video.srcObject = null;
     }
     $('preview-off').hidden = !!camShown;
-    $('preview-off-text').textContent = S.camOn ? 'No camera' : 'Camera is off';
+    $('preview-off-text').textContent = S.camOn ? 'Camera unavailable' : 'Camera is off';
     if (S.micTrack) S.micTrack.enabled = S.micOn;
-    setToggle($('pre-mic'), S.micOn, 'mic', 'micOff', 'Microphone');
-    setToggle($('pre-camera'), S.camOn, 'cam', 'camOff', 'Camera');
+    setToggle($('pre-mic'), S.micOn && !!S.micTrack, 'mic', 'micOff', 'Microphone');
+    setToggle($('pre-camera'), !!camShown, 'cam', 'camOff', 'Camera');
     this.runMeter();
   }
 
