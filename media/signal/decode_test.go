@@ -159,7 +159,7 @@ func TestDecodeRejects(t *testing.T) {
 		"node-only speakers":     `{"type":"speakers","speakers":["a"]}`,
 		"node-only left":         `{"type":"participant_left","id":"a"}`,
 		"unknown field":          `{"type":"ping","extra":1}`,
-		"unknown nested field":   `{"type":"candidate","pc":"pub","candidate":{"candidate":"c","usernameFragment":"x"}}`,
+		"unknown nested field":   `{"type":"candidate","pc":"pub","candidate":{"candidate":"c","priority":"x"}}`,
 		"unknown track field":    `{"type":"offer","pc":"pub","sdp":"v=0","tracks":{"0":{"source":"mic","codec":"opus"}}}`,
 		"trailing object":        `{"type":"ping"}{"type":"ping"}`,
 		"trailing garbage":       `{"type":"ping"} x`,
