@@ -142,6 +142,9 @@ func newAPI(cfg Config, log *slog.Logger) (*webrtc.API, ice.UDPMux, ice.TCPMux, 
 	}
 	se.SetNetworkTypes(nets)
 	se.SetIncludeLoopbackCandidate(isLoopback(cfg.UDP.LocalAddr()))
+	// No mDNS: it would open a multicast socket per connection. A browser's .local host
+	// candidates still connect, as peer-reflexive candidates learnt from its checks.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	// AES-GCM first: one pass for encryption and authentication is cheaper per packet than
 	// AES-CM followed by HMAC-SHA1.
 	se.SetSRTPProtectionProfiles(

@@ -69,6 +69,13 @@ func TestThreePeersReceiveEachOther(t *testing.T) {
 		}
 		return false
 	})
+	// A newcomer is told who is speaking without waiting for a change.
+	d := join(t, s, "room1", "dan")
+	eventually(t, 5*time.Second, "speakers message to the newcomer", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return len(d.speakers) > 0 && len(d.speakers[0]) == 3 && d.speakers[0][0] == "ada"
+	})
 }
 
 func TestLeaveRenegotiatesOthers(t *testing.T) {

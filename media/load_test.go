@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,7 +21,8 @@ import (
 // 2000/600/150 kbit/s) from one publisher to PARLEY_LOAD subscribers, all in this process on
 // loopback, and reports the forwarded rate and the whole process's CPU time per forwarded
 // packet (an upper bound of the SFU's share: the clients' decryption is included). Run with
-// PARLEY_LOAD=20 and -cpuprofile to see the SFU's part.
+// PARLEY_LOAD=20 and -cpuprofile to see the SFU's part; PARLEY_HEAPPROFILE=file writes
+// a heap profile while everyone is connected.
 func TestLoopbackLoad(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("PARLEY_LOAD"))
 	if n <= 0 {
@@ -35,10 +39,32 @@ func TestLoopbackLoad(t *testing.T) {
 	}
 	loadStream(ctx, pub, pt)
 	for _, sp := range subs {
-		eventually(t, 30*time.Second, sp.id+" receiving the high layer", func() bool {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
 			r, ok := sp.received("pub", "video")
-			return ok && r.layers['f'] > 10
-		})
+			if ok && r.layers['f'] > 10 {
+				break
+			}
+			if time.Now().After(deadline) {
+				sp.mu.Lock()
+				state := "none"
+				if sp.sub != nil {
+					state = sp.sub.ConnectionState().String() + "/" + sp.sub.SignalingState().String()
+				}
+				t.Logf("%s: offers %d tracks %v pc %s video %+v", sp.id, sp.offers, sp.subTracks, state, r.layers)
+				sp.mu.Unlock()
+				sp.part.mu.Lock()
+				for up, d := range sp.part.downs {
+					d.mu.Lock()
+					t.Logf("down %s: bound %v mg %+v requested %d avail %03b", up.id, d.bound, d.mg, d.requested.Load(), up.availMask(s.now()))
+					d.mu.Unlock()
+				}
+				t.Logf("offering %v dirty %v connected %v", sp.part.offering, sp.part.dirty, sp.part.subConnected.Load())
+				sp.part.mu.Unlock()
+				t.Fatalf("%s never received the high layer", sp.id)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	var ru0, ru1 syscall.Rusage
 	st0 := s.Stats()
@@ -51,8 +77,22 @@ func TestLoopbackLoad(t *testing.T) {
 	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
 	pkts := st1.ForwardedPackets - st0.ForwardedPackets
 	pps := float64(pkts) / el.Seconds()
-	t.Logf("subscribers=%d forwarded_pps=%.0f mbit/s=%.1f process_cpu_cores=%.2f process_cpu_per_forwarded_packet=%v",
-		n, pps, float64(st1.ForwardedBytes-st0.ForwardedBytes)*8/el.Seconds()/1e6, cpu.Seconds()/el.Seconds(), cpu/time.Duration(pkts))
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("subscribers=%d forwarded_pps=%.0f mbit/s=%.1f process_cpu_cores=%.2f process_cpu_per_forwarded_packet=%v process_heap_per_subscriber_mib=%.2f process_%s",
+		n, pps, float64(st1.ForwardedBytes-st0.ForwardedBytes)*8/el.Seconds()/1e6, cpu.Seconds()/el.Seconds(), cpu/time.Duration(pkts),
+		float64(ms.HeapInuse)/float64(n)/(1<<20), vmRSS())
+	if path := os.Getenv("PARLEY_HEAPPROFILE"); path != "" {
+		runtime.GC()
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		_ = f.Close()
+	}
 	for _, sp := range subs {
 		if r, _ := sp.received("pub", "video"); r.layers['f'] == 0 {
 			t.Errorf("%s: no high layer", sp.id)
@@ -129,4 +169,18 @@ func loadStream(ctx context.Context, tp *testPeer, pt *pubTracks) {
 			_ = pt.audio.WriteRTP(p)
 		}
 	}()
+}
+
+// vmRSS returns the VmRSS line of /proc/self/status.
+func vmRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "rss=unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			return "rss=" + strings.Join(strings.Fields(line)[1:], "")
+		}
+	}
+	return "rss=unknown"
 }

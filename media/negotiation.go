@@ -200,7 +200,10 @@ func (p *Participant) syncSub() error {
 	if closed {
 		return nil
 	}
-	if p.offering {
+	if p.offering || (p.subAnswered && !p.subConnected.Load()) {
+		// One offer at a time; and none while the connection is still being established
+		// (a client's ICE agent may not yet hold the credentials of the first exchange, and
+		// take a re-offer for an ICE restart). The connection coming up kicks the loop.
 		p.dirty = true
 		return nil
 	}
@@ -318,6 +321,7 @@ func (p *Participant) handleSubAnswer(answer string) error {
 		return fmt.Errorf("%w: set sub answer: %v", ErrBadSDP, err)
 	}
 	p.offering = false
+	p.subAnswered = true
 	p.remoteApplied(pr)
 	if p.dirty {
 		p.dirty = false

@@ -32,6 +32,8 @@ type Participant struct {
 	opMu     sync.Mutex
 	offering bool // a sub offer awaits its answer
 	dirty    bool // tracks changed while offering
+	// subAnswered: the client answered a sub offer at least once.
+	subAnswered bool
 
 	mu         sync.Mutex
 	closed     bool
@@ -156,7 +158,8 @@ func (p *Participant) handleCandidate(pcName string, c *signal.Candidate) error 
 	if c.Candidate == "" {
 		return nil // end of candidates
 	}
-	init := webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex}
+	init := webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex,
+		UsernameFragment: c.UsernameFragment}
 	pr.mu.Lock()
 	if !pr.remoteSet {
 		// The client's answer and its first candidates may cross: keep them for the answer.
@@ -216,9 +219,13 @@ func (p *Participant) newPeer(name string) (*peer, error) {
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		p.log.Debug("connection state", "pc", name, "state", st.String())
+		if name == signal.PCSub && (st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed) {
+			p.subConnected.Store(false) // nothing can reach the client: stop munging for it
+		}
 		if name == signal.PCSub && st == webrtc.PeerConnectionStateConnected {
 			p.subConnected.Store(true)
 			p.requestKeyframes()
+			p.kickNegotiation() // changes held back while connecting
 		}
 	})
 	return pr, nil
@@ -255,6 +262,7 @@ func (p *Participant) remoteApplied(pr *peer) {
 func (p *Participant) sendCandidate(pc string, c webrtc.ICECandidateInit) {
 	p.sendMsg(&signal.Message{Type: signal.TypeCandidate, PC: pc, Candidate: &signal.Candidate{
 		Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex,
+		UsernameFragment: c.UsernameFragment,
 	}})
 }
 

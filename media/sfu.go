@@ -5,6 +5,28 @@
 //
 // media never imports mesh or federation and never binds sockets itself: the node hands it a
 // UDP conn (and optionally a TCP listener) and a send function per participant.
+//
+// # How a packet travels
+//
+// Each received RTP stream (one per simulcast layer) has one goroutine (upLayer.run) that
+// reads a packet, parses it in place, stores video in the layer's packetCache, and hands it
+// to every subscriber's downTrack from a copy-on-write slice. A downTrack decides, under its
+// own short lock, whether the packet is for it (munger: the simulcast layer it forwards,
+// switching only on keyframes) and with which sequence number, timestamp and VP8 picture
+// id; it then writes outside the lock. Nothing on that path allocates.
+//
+// Each subscriber's RTCP is read by one goroutine per downTrack: NACKs are answered from the
+// cache (a seqRing maps the subscriber's sequence numbers back to cached packets), PLI and
+// FIR become rate-limited keyframe requests that the track's RTCP goroutine sends to the
+// publisher. Sender reports go out once a second per subscriber connection.
+//
+// # Negotiation
+//
+// A participant's "pub" connection answers the client's offers; a track appears in the room
+// when its first packet arrives and disappears when an offer stops sending it. The "sub"
+// connection is offered by the SFU: one goroutine per participant (negotiationLoop) brings
+// it up to date with the room, one offer at a time, holding changes back while an offer is
+// outstanding or the connection is still being established.
 package media
 
 import (

@@ -72,12 +72,14 @@ func (r *room) speakersLoop() {
 	t := time.NewTicker(speakerInterval)
 	defer t.Stop()
 	var last []string
+	told := map[*Participant]bool{} // participants who have been sent last
 	for {
 		select {
 		case <-r.done:
 			return
 		case <-t.C:
 		}
+		ps := r.list()
 		now := r.sfu.now()
 		var levels []speakerLevel
 		for _, up := range r.audioTracks() {
@@ -87,12 +89,23 @@ func (r *room) speakersLoop() {
 			levels = append(levels, speakerLevel{up.owner.id, int(up.loudness.Load() >> 8)})
 		}
 		cur := rankSpeakers(levels)
-		if sameSet(cur, last) {
-			continue
+		changed := !sameSet(cur, last)
+		if changed {
+			last = cur
 		}
-		last = cur
-		for _, p := range r.list() {
-			p.sendMsg(&signal.Message{Type: signal.TypeSpeakers, Speakers: cur})
+		present := make(map[*Participant]bool, len(ps))
+		for _, p := range ps {
+			present[p] = true
+			// Everyone learns of a change; a newcomer learns who is speaking now.
+			if changed || (!told[p] && len(last) > 0) {
+				p.sendMsg(&signal.Message{Type: signal.TypeSpeakers, Speakers: last})
+			}
+			told[p] = true
+		}
+		for p := range told {
+			if !present[p] {
+				delete(told, p)
+			}
 		}
 	}
 }
