@@ -22,6 +22,9 @@ const (
 	DefaultMediaUDPPort           = 7882
 	DefaultMaxParticipantsPerRoom = 100
 	DefaultLogLevel               = "info"
+
+	// MediaTCPOff as media_tcp_addr turns ICE-TCP off.
+	MediaTCPOff = "off"
 )
 
 // File names inside a node's data directory.
@@ -72,8 +75,8 @@ type Config struct {
 	// MediaUDPAddr is the host:port of the single UDP socket that carries all WebRTC media.
 	// Default: the host of HTTPAddr, port 7882 (port 0 when HTTPAddr's port is 0).
 	MediaUDPAddr string `json:"media_udp_addr,omitempty"`
-	// MediaTCPAddr, if set, is the host:port accepting ICE-TCP from clients that cannot use
-	// UDP. Default: none.
+	// MediaTCPAddr is the host:port accepting ICE-TCP from clients whose network blocks UDP,
+	// or "off". Default: the same host:port as MediaUDPAddr, over TCP.
 	MediaTCPAddr string `json:"media_tcp_addr,omitempty"`
 	// PublicIPs are advertised as media candidates instead of local addresses, for a node
 	// behind a 1:1 NAT. Default: none.
@@ -154,7 +157,7 @@ func (c Config) validate() error {
 		}
 	}
 	for _, f := range []struct{ name, v string }{{"media_udp_addr", c.MediaUDPAddr}, {"media_tcp_addr", c.MediaTCPAddr}} {
-		if f.v == "" {
+		if f.v == "" || (f.name == "media_tcp_addr" && f.v == MediaTCPOff) {
 			continue
 		}
 		if _, _, err := splitHostPort(f.v); err != nil {
@@ -207,6 +210,9 @@ func (c Config) withDefaults() (Config, error) {
 	host, port, _ := splitHostPort(c.HTTPAddr)
 	if c.MediaUDPAddr == "" {
 		c.MediaUDPAddr = defaultMediaUDPAddr(host, port)
+	}
+	if c.MediaTCPAddr == "" {
+		c.MediaTCPAddr = c.MediaUDPAddr
 	}
 	if c.MaxParticipantsPerRoom == 0 {
 		c.MaxParticipantsPerRoom = DefaultMaxParticipantsPerRoom

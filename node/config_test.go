@@ -40,7 +40,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HTTPAddr != DefaultHTTPAddr || cfg.MediaUDPAddr != "127.0.0.1:7882" ||
+	if cfg.HTTPAddr != DefaultHTTPAddr || cfg.MediaUDPAddr != "127.0.0.1:7882" || cfg.MediaTCPAddr != "127.0.0.1:7882" ||
 		cfg.MaxParticipantsPerRoom != DefaultMaxParticipantsPerRoom || cfg.LogLevel != "info" ||
 		cfg.Organisation != "Ministère X" || cfg.TLS() {
 		t.Errorf("defaults: %+v", cfg)
@@ -48,6 +48,10 @@ func TestConfigDefaults(t *testing.T) {
 	cfg = Config{Name: "x", HTTPAddr: "127.0.0.1:0"}
 	if cfg, _ = cfg.withDefaults(); cfg.MediaUDPAddr != "127.0.0.1:0" {
 		t.Errorf("port-0 HTTP gives media %q, want port 0", cfg.MediaUDPAddr)
+	}
+	cfg = Config{Name: "x", MediaTCPAddr: MediaTCPOff}
+	if cfg, err = cfg.withDefaults(); err != nil || cfg.MediaTCPAddr != MediaTCPOff {
+		t.Errorf("media_tcp_addr off: %q, %v", cfg.MediaTCPAddr, err)
 	}
 }
 

@@ -113,7 +113,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	}
 	undo = append(undo, func() { _ = udp.Close() })
 	var tcp net.Listener
-	if cfg.MediaTCPAddr != "" {
+	if cfg.MediaTCPAddr != MediaTCPOff {
 		if tcp, err = net.Listen("tcp", cfg.MediaTCPAddr); err != nil {
 			return nil, fmt.Errorf("node: listen for ICE-TCP on %s: %w (change media_tcp_addr in %s)", cfg.MediaTCPAddr, err, filepath.Join(cfg.Dir, ConfigFile))
 		}
