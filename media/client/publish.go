@@ -178,7 +178,7 @@ func (pb *publisher) extensionIDs() (mid, rid, level uint8) {
 }
 
 // run waits for the pub peer connection to connect, then sends the clip frame by frame,
-// paced by the frame duration, looping with continuous timestamps. A keyframe request
+// paced by the frame duration (a frame's packets spread over half of it), looping with continuous timestamps. A keyframe request
 // restarts the clip at its first frame, which is a keyframe.
 func (pb *publisher) run() {
 	ctx := pb.c.ctx
@@ -222,7 +222,21 @@ func (pb *publisher) run() {
 		}
 		payloads := pb.payloader.Payload(maxPayload, pb.clip.frames[pos])
 		ts := pace.timestamp(n)
+		// Like a browser's pacer, spread a frame's packets over half the frame interval
+		// instead of sending them in one burst.
+		frameStart := time.Now()
+		gap := pb.clip.frameDur / time.Duration(2*len(payloads))
 		for i, pl := range payloads {
+			if i > 0 {
+				if d := time.Until(frameStart.Add(time.Duration(i) * gap)); d > 0 {
+					timer.Reset(d)
+					select {
+					case <-ctx.Done():
+						return
+					case <-timer.C:
+					}
+				}
+			}
 			*pkt = rtp.Packet{Header: rtp.Header{
 				Version:        2,
 				Marker:         i == len(payloads)-1,
