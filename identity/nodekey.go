@@ -1,10 +1,3 @@
-// Package identity owns Parley's keys: for now the node key, an Ed25519 key that names a node
-// and will sign its records once nodes federate. Later it holds user identities, certificates,
-// signed envelopes and per-sender media keys.
-//
-// identity imports only the standard library and cryptography libraries; it must never know
-// about sockets, rooms or the store. It reads and writes key files but never decides where
-// they live: callers pass paths.
 package identity
 
 import (
