@@ -67,7 +67,7 @@
 //	nonce  = salt XOR (CTR as 12 bytes BE)
 //
 // Header as RFC 9605 §4.3 (config byte |X|K(3)|Y|C(3)|, then KID and CTR big-endian in their
-// minimal lengths).
+// minimal lengths). Readers reject non-minimal encodings, so every header has one spelling.
 //
 // # Media frames
 //
@@ -82,6 +82,9 @@
 //	VP8:  C = 10 on a keyframe (bit 0 of the first byte is 0), else 3 (the VP8 frame tag
 //	      and, on keyframes, the start code and dimensions); C = len(frame) if shorter.
 //	Opus: C = 1 (the TOC byte).
+//
+// A frame shorter than its codec's C is not a valid codec frame; a sender drops it rather
+// than send what the receiver's rule could not split.
 //
 // The receiver applies the same rule to the received bytes (the clear prefix arrives
 // unchanged) to find the header. CTR starts at 0 for each key and counts frames; media uses

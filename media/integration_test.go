@@ -176,7 +176,7 @@ func TestBadInput(t *testing.T) {
 		{"candidate for unknown pc", &signal.Message{Type: signal.TypeCandidate, PC: "xyz", Candidate: &signal.Candidate{Candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host"}}, true},
 		{"candidate without candidate", &signal.Message{Type: signal.TypeCandidate, PC: signal.PCPub}, true},
 		{"layer for unknown track", &signal.Message{Type: signal.TypeLayer, Track: "nope", Quality: signal.QualityLow}, false},
-		{"chat is not for the sfu", &signal.Message{Type: signal.TypeChat, Text: "hi"}, false},
+		{"chat is not for the sfu", &signal.Message{Type: signal.TypeChat, SFrame: []byte("hi")}, false},
 	}
 	for _, c := range cases {
 		err := a.part.Handle(c.m)

@@ -20,8 +20,9 @@ import (
 // directory: only the node's owner reaches it. It speaks line-delimited JSON, one request and
 // one response per line, any number per connection:
 //
-//	-> {"op":"room.create","title":"Weekly sync"}
-//	<- {"ok":true,"room":{"id":"…","title":"Weekly sync","created":"…","url":"https://…/r/…"}}
+//	-> {"op":"room.create","title":"Weekly sync","lobby":true}
+//	<- {"ok":true,"room":{"id":"…","title":"Weekly sync","created":"…","lobby":true,
+//	    "url":"https://…/r/…","moderator_url":"https://…/r/…?mod=…"}}
 //	-> {"op":"room.list"}
 //	<- {"ok":true,"rooms":[{…},…]}
 //	-> {"op":"status"}
@@ -52,6 +53,7 @@ const (
 type AdminRequest struct {
 	Op    string `json:"op"`
 	Title string `json:"title,omitempty"` // room.create
+	Lobby bool   `json:"lobby,omitempty"` // room.create
 }
 
 // AdminRoom is a room as the admin socket reports it, with its link.
@@ -59,7 +61,10 @@ type AdminRoom struct {
 	ID      string    `json:"id"`
 	Title   string    `json:"title"`
 	Created time.Time `json:"created"`
+	Lobby   bool      `json:"lobby,omitempty"`
 	URL     string    `json:"url"`
+	// ModeratorURL is the room's link for moderators (who admit from the lobby and remove).
+	ModeratorURL string `json:"moderator_url"`
 }
 
 // adminResponse is one response line.
@@ -91,8 +96,8 @@ func DecodeAdminRequest(line []byte) (AdminRequest, error) {
 			return AdminRequest{}, fmt.Errorf("room.create: %w", err)
 		}
 	case OpRoomList, OpStatus:
-		if req.Title != "" {
-			return AdminRequest{}, fmt.Errorf("%s takes no title", req.Op)
+		if req.Title != "" || req.Lobby {
+			return AdminRequest{}, fmt.Errorf("%s takes no title or lobby", req.Op)
 		}
 	case "":
 		return AdminRequest{}, errors.New(`request has no "op"`)
@@ -239,7 +244,7 @@ func (a *adminServer) handle(line []byte) adminResponse {
 	n := a.node
 	switch req.Op {
 	case OpRoomCreate:
-		r, err := n.CreateRoom(req.Title)
+		r, err := n.NewRoom(RoomOptions{Title: req.Title, Lobby: req.Lobby})
 		if err != nil {
 			a.log.Error("create room", "err", err)
 			return adminResponse{Error: "create room: " + err.Error()}
@@ -263,7 +268,8 @@ func (a *adminServer) handle(line []byte) adminResponse {
 }
 
 func (n *Node) adminRoom(r Room) AdminRoom {
-	return AdminRoom{ID: r.ID, Title: r.Title, Created: r.Created, URL: RoomURL(n.publicURL, r.ID)}
+	return AdminRoom{ID: r.ID, Title: r.Title, Created: r.Created, Lobby: r.Lobby,
+		URL: RoomURL(n.publicURL, r.ID), ModeratorURL: n.ModeratorURL(r.ID)}
 }
 
 func writeAdmin(c net.Conn, resp adminResponse) error {

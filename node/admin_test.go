@@ -27,14 +27,14 @@ func TestAdminSocketRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	r, err := c.CreateRoom("Weekly sync")
+	r, err := c.CreateRoom(RoomOptions{Title: "Weekly sync"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !ValidRoomID(r.ID) || r.Title != "Weekly sync" || r.URL != n.URL()+"/r/"+r.ID {
 		t.Fatalf("created %+v", r)
 	}
-	if _, err := c.CreateRoom("   "); err == nil || !strings.Contains(err.Error(), "title") {
+	if _, err := c.CreateRoom(RoomOptions{Title: "   "}); err == nil || !strings.Contains(err.Error(), "title") {
 		t.Errorf("empty title: %v, want an error about the title", err)
 	}
 	rooms, err := c.ListRooms()

@@ -46,9 +46,9 @@ func DialAdmin(dir string) (*AdminClient, error) {
 // Close closes the connection.
 func (c *AdminClient) Close() error { return c.conn.Close() }
 
-// CreateRoom creates a room and returns it with its URL.
-func (c *AdminClient) CreateRoom(title string) (AdminRoom, error) {
-	resp, err := c.call(AdminRequest{Op: OpRoomCreate, Title: title})
+// CreateRoom creates a room and returns it with its URLs.
+func (c *AdminClient) CreateRoom(o RoomOptions) (AdminRoom, error) {
+	resp, err := c.call(AdminRequest{Op: OpRoomCreate, Title: o.Title, Lobby: o.Lobby})
 	if err != nil {
 		return AdminRoom{}, err
 	}

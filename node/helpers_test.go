@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"parley/identity"
 	"parley/media/signal"
 )
 
@@ -72,6 +74,8 @@ func startNode(t *testing.T, dir string) *Node {
 type wsClient struct {
 	t    *testing.T
 	conn *websocket.Conn
+	id   *identity.UserIdentity
+	pid  string // participant id, once a test learns it
 }
 
 func dialWS(t *testing.T, base, room, origin string) (*wsClient, *http.Response, error) {
@@ -88,7 +92,11 @@ func dialWS(t *testing.T, base, room, origin string) (*wsClient, *http.Response,
 		return nil, resp, err
 	}
 	conn.SetReadLimit(4 << 20)
-	c := &wsClient{t: t, conn: conn}
+	id, err := identity.GenerateUserIdentity()
+	if err != nil {
+		return nil, resp, err
+	}
+	c := &wsClient{t: t, conn: conn, id: id}
 	t.Cleanup(func() { _ = conn.CloseNow() })
 	return c, resp, nil
 }
@@ -138,6 +146,17 @@ func (c *wsClient) next(typ string) (*signal.Message, error) {
 	}
 }
 
+// nextAny returns the next message, whatever its type, within 5 s.
+func (c *wsClient) nextAny() (*signal.Message, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, data, err := c.conn.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return signal.DecodeFromNode(data)
+}
+
 func (c *wsClient) must(typ string) *signal.Message {
 	c.t.Helper()
 	m, err := c.next(typ)
@@ -147,10 +166,16 @@ func (c *wsClient) must(typ string) *signal.Message {
 	return m
 }
 
+// joinMessage is a join with the client's public keys and, if mod is set, a moderator token.
+func (c *wsClient) joinMessage(name, mod string) *signal.Message {
+	return &signal.Message{Type: signal.TypeJoin, Name: name, Mod: mod, Keys: &signal.Keys{
+		SigPub: base64.RawURLEncoding.EncodeToString(c.id.SigPub()), Age: c.id.AgeRecipient()}}
+}
+
 // join joins and returns the joined message.
 func (c *wsClient) join(name string) *signal.Message {
 	c.t.Helper()
-	c.send(&signal.Message{Type: signal.TypeJoin, Name: name})
+	c.send(c.joinMessage(name, ""))
 	return c.must(signal.TypeJoined)
 }
 

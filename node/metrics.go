@@ -25,12 +25,17 @@ import (
 //	parley_signalling_errors_total{code} counter error messages sent to clients, by code
 //	parley_ws_sessions_total            counter  signalling WebSockets accepted
 //	parley_chat_messages_total          counter  chat messages stored
+//	parley_key_envelopes_total          counter  key envelopes relayed to participants
+//	parley_key_envelope_bytes_total     counter  bytes of key envelopes relayed (one per recipient)
+//	parley_lobby_waiting                gauge    people waiting in lobbies
 //	go_*, process_*                              the Go runtime and the process
 type metrics struct {
 	reg         *prometheus.Registry
 	sigErrors   *prometheus.CounterVec
 	wsSessions  prometheus.Counter
 	chatMessage prometheus.Counter
+	envelopes   prometheus.Counter
+	envBytes    prometheus.Counter
 }
 
 // statsSource is what metrics read at scrape time.
@@ -38,6 +43,7 @@ type statsSource interface {
 	sfuStats() media.Stats
 	activeRooms() int
 	storedRooms() int
+	lobbyWaiting() int
 }
 
 func newMetrics(src statsSource) *metrics {
@@ -54,10 +60,17 @@ func newMetrics(src statsSource) *metrics {
 		chatMessage: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_chat_messages_total", Help: "Chat messages stored and broadcast.",
 		}),
+		envelopes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_key_envelopes_total", Help: "End-to-end key envelopes relayed, counted once per recipient.",
+		}),
+		envBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_key_envelope_bytes_total", Help: "Bytes of end-to-end key envelopes relayed, counted once per recipient.",
+		}),
 	}
 	// Every code is a series from the start, so a scrape sees zeros before the first error.
 	for _, code := range []string{signal.CodeBadMessage, signal.CodeNotJoined, signal.CodeUnknownRoom,
-		signal.CodeBadSDP, signal.CodeRoomFull, signal.CodeInternal, codeRateLimited, codeBadOrigin} {
+		signal.CodeBadSDP, signal.CodeRoomFull, signal.CodeInternal, signal.CodeBadKeys, signal.CodeNotAllowed,
+		codeRateLimited, codeBadOrigin} {
 		m.sigErrors.WithLabelValues(code)
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
@@ -67,7 +80,9 @@ func newMetrics(src statsSource) *metrics {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
 	}
 	reg.MustRegister(
-		m.sigErrors, m.wsSessions, m.chatMessage,
+		m.sigErrors, m.wsSessions, m.chatMessage, m.envelopes, m.envBytes,
+		gauge("parley_lobby_waiting", "People waiting in room lobbies.",
+			func() float64 { return float64(src.lobbyWaiting()) }),
 		gauge("parley_participants", "Participants connected to the SFU.",
 			func() float64 { return float64(src.sfuStats().Participants) }),
 		gauge("parley_rooms", "Rooms with at least one participant.",

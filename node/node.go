@@ -10,6 +10,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -194,20 +195,26 @@ func (n *Node) Config() Config { return n.cfg }
 // NodeID is the short ID of the node key.
 func (n *Node) NodeID() string { return n.key.ID() }
 
+// PublicKey is the node's Ed25519 public key, which signs its participants' certificates.
+func (n *Node) PublicKey() ed25519.PublicKey { return n.key.PublicKey() }
+
 // HTTPAddr is the address the HTTP server is bound to.
 func (n *Node) HTTPAddr() net.Addr { return n.httpLn.Addr() }
 
-// CreateRoom makes a room with a fresh random ID and stores it.
-func (n *Node) CreateRoom(title string) (Room, error) {
-	title = strings.TrimSpace(title)
+// CreateRoom makes a room without a lobby; see NewRoom.
+func (n *Node) CreateRoom(title string) (Room, error) { return n.NewRoom(RoomOptions{Title: title}) }
+
+// NewRoom makes a room with a fresh random ID and stores it.
+func (n *Node) NewRoom(o RoomOptions) (Room, error) {
+	title := strings.TrimSpace(o.Title)
 	if err := validTitle(title); err != nil {
 		return Room{}, err
 	}
-	r := Room{ID: newRoomID(), Title: title, Created: time.Now().UTC().Truncate(time.Millisecond)}
+	r := Room{ID: newRoomID(), Title: title, Created: time.Now().UTC().Truncate(time.Millisecond), Lobby: o.Lobby}
 	if err := n.store.putRoom(r); err != nil {
 		return Room{}, err
 	}
-	n.log.Info("room created", "room", r.ID, "title", r.Title)
+	n.log.Info("room created", "room", r.ID, "title", r.Title, "lobby", r.Lobby)
 	return r, nil
 }
 
@@ -236,6 +243,7 @@ func (n *Node) Status() Status {
 // statsSource, for metrics.
 func (n *Node) sfuStats() media.Stats { return n.sfu.Stats() }
 func (n *Node) activeRooms() int      { return n.hub.activeRooms() }
+func (n *Node) lobbyWaiting() int     { return n.hub.lobbyWaiting() }
 func (n *Node) storedRooms() int {
 	rs, err := n.store.rooms()
 	if err != nil {

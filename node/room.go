@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,14 @@ type Room struct {
 	ID      string    `json:"id"`
 	Title   string    `json:"title"`
 	Created time.Time `json:"created"`
+	// Lobby makes joiners wait until a moderator admits them.
+	Lobby bool `json:"lobby,omitempty"`
+}
+
+// RoomOptions are what a new room is made of.
+type RoomOptions struct {
+	Title string
+	Lobby bool
 }
 
 // roomIDEncoding spells room IDs: 128 random bits, lowercase base32 without padding (26 chars).
@@ -87,37 +96,65 @@ func sortRooms(rs []Room) {
 var errRoomFull = errors.New("room is full")
 
 // hub is the node's live rooms: who is connected to which room, with their participant state
-// as clients see it. It fans messages out to sessions without blocking: a session whose queue
-// is full is disconnected (see session.enqueue).
+// as clients see it, and who waits in which lobby. It fans messages out to sessions without
+// blocking: a session whose queue is full is disconnected (see session.enqueue).
 type hub struct {
 	mu    sync.Mutex
-	rooms map[string]map[string]*session // room id -> participant id -> session; guarded by mu
+	rooms map[string]map[string]*session // room id -> participant id -> admitted session; guarded by mu
+	lobby map[string][]*session          // room id -> sessions waiting, in order of arrival; guarded by mu
 }
 
-func newHub() *hub { return &hub{rooms: map[string]map[string]*session{}} }
+func newHub() *hub {
+	return &hub{rooms: map[string]map[string]*session{}, lobby: map[string][]*session{}}
+}
 
-// join adds s to its room unless the room holds max participants already, and, under the
-// same lock, hands the participants already there to welcome (which queues the joined
-// message), so no broadcast can overtake it.
-func (h *hub) join(s *session, max int, welcome func(others []signal.Participant)) error {
+// join adds s to its room unless the room holds max participants already. Under the same
+// lock it picks s a sender tag no one else in the room has and calls enter with it and the
+// participants already there; enter sets s.info and queues the joined message, so no
+// broadcast can overtake it; then everyone already there gets participant_joined. If enter
+// fails, s is not added.
+func (h *hub) join(s *session, max int, enter func(tag uint32, others []signal.Participant) error) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	members := h.rooms[s.roomID]
 	if len(members) >= max {
 		return errRoomFull
 	}
+	others := make([]signal.Participant, 0, len(members))
+	taken := make(map[uint32]bool, len(members))
+	for _, o := range members {
+		others = append(others, o.info)
+		taken[o.tag] = true
+	}
+	slices.SortFunc(others, func(a, b signal.Participant) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })
+	tag := randomTag()
+	for taken[tag] {
+		tag = randomTag()
+	}
+	if err := enter(tag, others); err != nil {
+		return err
+	}
+	// Announced under the lock, so that everyone here learns of s (and its certificate)
+	// before anything s sends once it has read its joined message, such as its key envelope.
+	p := s.info
+	if data, err := json.Marshal(&signal.Message{Type: signal.TypeParticipantJoined, Participant: &p}); err == nil {
+		for _, o := range members {
+			o.enqueue(data)
+		}
+	}
 	if members == nil {
 		members = map[string]*session{}
 		h.rooms[s.roomID] = members
 	}
-	others := make([]signal.Participant, 0, len(members))
-	for _, o := range members {
-		others = append(others, o.info)
-	}
-	slices.SortFunc(others, func(a, b signal.Participant) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })
 	members[s.id] = s
-	welcome(others)
 	return nil
+}
+
+// randomTag returns a random sender tag (see package parley/identity: KID = tag<<16 | epoch).
+func randomTag() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:])
 }
 
 // leave removes s from its room; it reports whether s was there.

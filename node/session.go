@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"parley/identity"
 	"parley/media"
 	"parley/media/signal"
 )
@@ -59,20 +60,38 @@ type session struct {
 	stopWriting chan struct{} // closed when the read loop is done: flush and return
 	writerDone  chan struct{}
 	pingDone    chan struct{}
-	joined      atomic.Bool
+	state       atomic.Int32 // stateNew, stateWaiting or stateJoined
 
 	killOnce    sync.Once
 	closeCode   websocket.StatusCode // set by the first kill or by the read loop's end
 	closeReason string
 
-	// Owned by the read loop.
+	// Set by the read loop's join before the session is visible to anyone else; then fixed.
 	id        string
-	media     *media.Participant
+	room      Room
+	keys      identity.PublicIdentity
+	moderator bool
+
+	// Owned by the read loop.
 	chat      tokenBucket
 	badInARow int
 
-	info signal.Participant // guarded by node.hub.mu once joined
+	// Entering the meeting (from the read loop, or from a moderator's admit) and leaving it.
+	enterMu sync.Mutex
+	media   *media.Participant // set once by enter before state becomes stateJoined; guarded by enterMu
+	gone    bool               // the session left or was removed; guarded by enterMu
+
+	tag  uint32             // sender tag in the room's KIDs; set by enter under node.hub.mu
+	info signal.Participant // guarded by node.hub.mu once in the hub
 }
+
+// Session states: a new session has not joined yet; a waiting one sits in its room's lobby; a
+// joined one is in the meeting.
+const (
+	stateNew int32 = iota
+	stateWaiting
+	stateJoined
+)
 
 func newSession(n *Node, conn *websocket.Conn, roomID string) *session {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -94,13 +113,13 @@ func (s *session) run() {
 	go s.writeLoop()
 	go s.keepalive()
 	joinTimer := time.AfterFunc(joinDeadline, func() {
-		if !s.joined.Load() {
+		if s.state.Load() == stateNew {
 			s.kill(websocket.StatusPolicyViolation, "no join message")
 		}
 	})
 	code, reason := s.readLoop()
 	joinTimer.Stop()
-	s.leave()
+	s.leave(signal.ReasonLeft)
 	s.killOnce.Do(func() { s.closeCode, s.closeReason = code, reason })
 	close(s.stopWriting)
 	<-s.writerDone
@@ -117,6 +136,13 @@ func (s *session) run() {
 func (s *session) kill(code websocket.StatusCode, reason string) {
 	s.killOnce.Do(func() { s.closeCode, s.closeReason = code, reason })
 	s.cancel()
+}
+
+// hangUp ends the session from outside its goroutines with a proper close handshake, after
+// whatever was already written. The read loop then ends as if the client had closed.
+func (s *session) hangUp(code websocket.StatusCode, reason string) {
+	s.killOnce.Do(func() { s.closeCode, s.closeReason = code, reason })
+	_ = s.conn.Close(code, reason)
 }
 
 // enqueue queues data for the client without blocking. A full queue means the client does
@@ -271,11 +297,14 @@ func (s *session) handle(m *signal.Message) bool {
 	if m.Type == signal.TypeLeave {
 		return true
 	}
-	if s.media == nil {
+	switch s.state.Load() {
+	case stateNew:
 		if m.Type != signal.TypeJoin {
 			return s.bad(signal.CodeNotJoined, fmt.Sprintf("send join before %s", m.Type))
 		}
 		return s.join(m)
+	case stateWaiting:
+		return s.bad(signal.CodeNotJoined, fmt.Sprintf("you are waiting in the lobby; %s must wait until a moderator admits you", m.Type))
 	}
 	s.badInARow = 0
 	switch m.Type {
@@ -299,7 +328,13 @@ func (s *session) handle(m *signal.Message) bool {
 			return s.mediaError(m, err)
 		}
 	case signal.TypeChat:
-		s.chatMessage(m.Text)
+		s.chatMessage(m.SFrame)
+	case signal.TypeKey:
+		s.relayKey(m.Envelope)
+	case signal.TypeAdmit:
+		s.admit(m.ID)
+	case signal.TypeRemove:
+		s.remove(m.ID)
 	case signal.TypeHand:
 		raised := *m.Raised
 		s.node.hub.update(s, func(p *signal.Participant) bool {
@@ -344,7 +379,8 @@ func (s *session) mediaError(m *signal.Message, err error) bool {
 	return false
 }
 
-// join admits the client to its room; it reports whether the session should end.
+// join takes the client's join: into the lobby if the room has one and the client is not a
+// moderator, else into the meeting. It reports whether the session should end.
 func (s *session) join(m *signal.Message) bool {
 	n := s.node
 	room, err := n.store.room(s.roomID)
@@ -357,48 +393,99 @@ func (s *session) join(m *signal.Message) bool {
 		s.sendError(signal.CodeInternal, "the node could not read the room; try again later")
 		return true
 	}
+	keys, err := identity.ParsePublicIdentity(m.Keys.SigPub, m.Keys.Age)
+	if err != nil {
+		s.sendError(signal.CodeBadKeys, fmt.Sprintf("your public keys were refused: %v", err))
+		return true
+	}
+	s.id = newParticipantID()
+	s.log = s.log.With("participant", s.id)
+	s.room, s.keys = room, keys
+	s.moderator = n.isModerator(room.ID, m.Mod)
+	s.info = signal.Participant{ID: s.id, Name: strings.TrimSpace(m.Name)}
+	if m.Mod != "" && !s.moderator {
+		s.sendError(signal.CodeNotAllowed, "the moderator link is not valid for this room; joining as a participant")
+	}
+	if room.Lobby && !s.moderator {
+		s.state.Store(stateWaiting)
+		s.send(&signal.Message{Type: signal.TypeLobby, Room: s.signalRoom()})
+		n.hub.wait(s)
+		s.log.Info("waiting in the lobby", "name", s.info.Name)
+		return false
+	}
+	return s.enter()
+}
+
+func (s *session) signalRoom() *signal.Room {
+	return &signal.Room{ID: s.room.ID, Title: s.room.Title, Lobby: s.room.Lobby}
+}
+
+// enter brings the client into the meeting: a certificate, the joined message, the SFU. It
+// runs in the session's read loop, or in a moderator's when admitted from the lobby. It
+// reports whether the session should end.
+func (s *session) enter() bool {
+	n := s.node
+	s.enterMu.Lock()
+	defer s.enterMu.Unlock()
+	if s.gone {
+		return true
+	}
 	history, err := n.store.chatHistory(s.roomID, historyLen)
 	if err != nil {
 		s.log.Error("read chat history", "err", err)
 		s.sendError(signal.CodeInternal, "the node could not read the room's chat; try again later")
 		return true
 	}
-	s.id = newParticipantID()
-	s.log = s.log.With("participant", s.id)
-	s.info = signal.Participant{ID: s.id, Name: strings.TrimSpace(m.Name)}
-	you := s.info
-	err = n.hub.join(s, n.cfg.MaxParticipantsPerRoom, func(others []signal.Participant) {
-		s.send(&signal.Message{Type: signal.TypeJoined, You: &you,
-			Room:         &signal.Room{ID: room.ID, Title: room.Title},
-			Participants: others, History: history})
+	var you signal.Participant
+	err = n.hub.join(s, n.cfg.MaxParticipantsPerRoom, func(tag uint32, others []signal.Participant) error {
+		cert, err := s.certificate(tag)
+		if err != nil {
+			return err
+		}
+		s.tag = tag
+		s.info.Org, s.info.Moderator, s.info.Cert = n.cfg.Name, s.moderator, &cert
+		you = s.info
+		s.send(&signal.Message{Type: signal.TypeJoined, You: &you, Room: s.signalRoom(),
+			Participants: others, History: history, NodeKeys: n.trustedNodeKeys()})
+		if s.moderator {
+			s.enqueue(n.hub.waitingMessage(s.roomID))
+		}
+		return nil
 	})
 	if errors.Is(err, errRoomFull) {
 		s.sendError(signal.CodeRoomFull, fmt.Sprintf("the room is full (%d participants)", n.cfg.MaxParticipantsPerRoom))
 		return true
 	}
+	if err != nil {
+		s.log.Error("issue certificate", "err", err)
+		s.sendError(signal.CodeInternal, "the node could not certify your keys; try again later")
+		return true
+	}
 	p, err := n.sfu.Join(s.roomID, s.id, s.send)
 	if err != nil {
-		n.hub.leave(s)
+		if n.hub.leave(s) {
+			n.hub.broadcast(s.roomID, &signal.Message{Type: signal.TypeParticipantLeft, ID: s.id}, s)
+		}
 		s.log.Error("join the SFU", "err", err)
 		s.sendError(signal.CodeInternal, "the node could not add you to the meeting; try again later")
 		return true
 	}
 	s.media = p
-	s.joined.Store(true)
-	s.log.Info("participant joined", "name", you.Name)
-	n.hub.broadcast(s.roomID, &signal.Message{Type: signal.TypeParticipantJoined, Participant: &you}, s)
+	s.state.Store(stateJoined)
+	s.log.Info("participant joined", "name", you.Name, "moderator", s.moderator)
 	return false
 }
 
-// chatMessage stores a chat message and sends it to everyone in the room, sender included.
-func (s *session) chatMessage(text string) {
+// chatMessage stores an end-to-end encrypted chat message and sends it to everyone in the
+// room, sender included.
+func (s *session) chatMessage(ciphertext []byte) {
 	now := time.Now()
 	if !s.chat.allow(now) {
 		s.sendError(codeRateLimited, fmt.Sprintf("too many chat messages (at most %d a second); wait a moment", chatRate))
 		return
 	}
 	msg, err := s.node.store.appendChat(s.roomID, signal.ChatMessage{
-		From: s.id, Name: s.info.Name, Text: text, Time: now.UnixMilli()})
+		From: s.id, Name: s.info.Name, SFrame: ciphertext, Time: now.UnixMilli()})
 	if err != nil {
 		s.log.Error("store chat message", "err", err)
 		s.sendError(signal.CodeInternal, "the node could not store your message; try again")
@@ -408,18 +495,30 @@ func (s *session) chatMessage(text string) {
 	s.node.hub.broadcast(s.roomID, &signal.Message{Type: signal.TypeChat, Chat: &msg}, nil)
 }
 
-// leave takes a joined participant out of the room and the SFU.
-func (s *session) leave() {
-	if s.media == nil {
+// leave takes the client out of the lobby or the meeting, once; reason says why others see
+// it go (signal.ReasonLeft or signal.ReasonRemoved).
+func (s *session) leave(reason string) {
+	s.enterMu.Lock()
+	if s.gone {
+		s.enterMu.Unlock()
+		return
+	}
+	s.gone = true
+	p := s.media
+	s.enterMu.Unlock()
+	if s.node.hub.dropWaiting(s) {
+		s.log.Info("left the lobby")
+	}
+	if p == nil {
 		return
 	}
 	if s.node.hub.leave(s) {
-		s.node.hub.broadcast(s.roomID, &signal.Message{Type: signal.TypeParticipantLeft, ID: s.id}, s)
+		s.node.hub.broadcast(s.roomID, &signal.Message{Type: signal.TypeParticipantLeft, ID: s.id, Reason: reason}, s)
 	}
-	if err := s.media.Close(); err != nil {
+	if err := p.Close(); err != nil {
 		s.log.Warn("leave the SFU", "err", err)
 	}
-	s.log.Info("participant left")
+	s.log.Info("participant left", "reason", reason)
 }
 
 // tokenBucket is a rate limiter: rate tokens a second, at most burst saved up.

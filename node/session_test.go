@@ -15,7 +15,7 @@ import (
 func TestJoinUnknownRoom(t *testing.T) {
 	n := startNode(t, t.TempDir())
 	c := mustDial(t, n, newRoomID())
-	c.send(&signal.Message{Type: signal.TypeJoin, Name: "Lost"})
+	c.send(c.joinMessage("Lost", ""))
 	m := c.must(signal.TypeError)
 	if m.Code != signal.CodeUnknownRoom || m.Error == "" {
 		t.Fatalf("got %+v, want unknown_room with text", m)
@@ -37,11 +37,11 @@ func TestBadMessagesAnsweredCountedAndSurvived(t *testing.T) {
 	bad := mustDial(t, n, room.ID)
 	bad.join("Mallory")
 	cases := []struct{ name, data, code string }{
-		{"malformed", `{"type":"chat","text":`, signal.CodeBadMessage},
+		{"malformed", `{"type":"chat","sframe":`, signal.CodeBadMessage},
 		{"unknown type", `{"type":"teleport"}`, signal.CodeBadMessage},
 		{"unknown field", `{"type":"ping","x":1}`, signal.CodeBadMessage},
-		{"oversized", `{"type":"chat","text":"` + strings.Repeat("x", signal.MaxMessageSize) + `"}`, signal.CodeBadMessage},
-		{"join twice", `{"type":"join","name":"again"}`, signal.CodeBadMessage},
+		{"oversized", `{"type":"chat","sframe":"` + strings.Repeat("x", signal.MaxMessageSize) + `"}`, signal.CodeBadMessage},
+		{"join twice", `{"type":"join","name":"again","keys":{"sig_pub":"x","age":"y"}}`, signal.CodeBadMessage},
 		{"layer for unknown track", `{"type":"layer","track":"nope","quality":"low"}`, signal.CodeBadMessage},
 		{"bad sdp", `{"type":"offer","pc":"pub","sdp":"v=0\r\nnonsense\r\n"}`, signal.CodeBadSDP},
 	}
@@ -67,8 +67,8 @@ func TestBadMessagesAnsweredCountedAndSurvived(t *testing.T) {
 	if len(j.Participants) != 1 || j.Participants[0].Name != "Mallory" {
 		t.Errorf("joined participants %+v, want Mallory", j.Participants)
 	}
-	good.send(&signal.Message{Type: signal.TypeChat, Text: "hello"})
-	if m := good.must(signal.TypeChat); m.Chat.Text != "hello" || m.Chat.Name != "Ada" {
+	good.send(&signal.Message{Type: signal.TypeChat, SFrame: []byte("hello")})
+	if m := good.must(signal.TypeChat); string(m.Chat.SFrame) != "hello" || m.Chat.Name != "Ada" {
 		t.Errorf("chat echo %+v", m.Chat)
 	}
 }
@@ -77,7 +77,7 @@ func TestNotJoinedAndTooManyBadMessages(t *testing.T) {
 	n := startNode(t, t.TempDir())
 	room, _ := n.CreateRoom("r")
 	c := mustDial(t, n, room.ID)
-	c.send(&signal.Message{Type: signal.TypeChat, Text: "let me in"})
+	c.send(&signal.Message{Type: signal.TypeChat, SFrame: []byte("let me in")})
 	if m := c.must(signal.TypeError); m.Code != signal.CodeNotJoined {
 		t.Fatalf("got %+v, want not_joined", m)
 	}
@@ -112,10 +112,10 @@ func TestPresenceChatHandAndLeave(t *testing.T) {
 	}
 
 	// Chat reaches everyone, the sender included, and is stored.
-	bo.send(&signal.Message{Type: signal.TypeChat, Text: "hi all"})
+	bo.send(&signal.Message{Type: signal.TypeChat, SFrame: []byte("hi all")})
 	for _, c := range []*wsClient{ada, bo} {
 		m := c.must(signal.TypeChat)
-		if m.Chat.Name != "Bo" || m.Chat.From != jb.You.ID || m.Chat.Text != "hi all" || m.Chat.Seq != 1 {
+		if m.Chat.Name != "Bo" || m.Chat.From != jb.You.ID || string(m.Chat.SFrame) != "hi all" || m.Chat.Seq != 1 {
 			t.Fatalf("chat %+v", m.Chat)
 		}
 	}
@@ -167,7 +167,7 @@ func TestChatPersistsAcrossRestart(t *testing.T) {
 	c := mustDial(t, n, room.ID)
 	c.join("Ada")
 	for _, text := range []string{"one", "two"} {
-		c.send(&signal.Message{Type: signal.TypeChat, Text: text})
+		c.send(&signal.Message{Type: signal.TypeChat, SFrame: []byte(text)})
 		c.must(signal.TypeChat)
 	}
 	if err := n.Close(); err != nil {
@@ -176,10 +176,10 @@ func TestChatPersistsAcrossRestart(t *testing.T) {
 	n2 := startNode(t, dir)
 	c2 := mustDial(t, n2, room.ID)
 	j := c2.join("Bo")
-	if len(j.History) != 2 || j.History[0].Text != "one" || j.History[1].Text != "two" || j.History[1].Seq != 2 {
+	if len(j.History) != 2 || string(j.History[0].SFrame) != "one" || string(j.History[1].SFrame) != "two" || j.History[1].Seq != 2 {
 		t.Fatalf("history after restart %+v", j.History)
 	}
-	c2.send(&signal.Message{Type: signal.TypeChat, Text: "three"})
+	c2.send(&signal.Message{Type: signal.TypeChat, SFrame: []byte("three")})
 	if m := c2.must(signal.TypeChat); m.Chat.Seq != 3 {
 		t.Fatalf("seq after restart %d, want 3", m.Chat.Seq)
 	}
@@ -191,7 +191,7 @@ func TestChatRateLimited(t *testing.T) {
 	c := mustDial(t, n, room.ID)
 	c.join("Chatty")
 	for range chatBurst + 3 {
-		c.send(&signal.Message{Type: signal.TypeChat, Text: "spam"})
+		c.send(&signal.Message{Type: signal.TypeChat, SFrame: []byte("spam")})
 	}
 	m := c.must(signal.TypeError)
 	if m.Code != codeRateLimited {
@@ -224,7 +224,7 @@ func TestRoomFull(t *testing.T) {
 	room, _ := n.CreateRoom("r")
 	mustDial(t, n, room.ID).join("One")
 	c := mustDial(t, n, room.ID)
-	c.send(&signal.Message{Type: signal.TypeJoin, Name: "Two"})
+	c.send(c.joinMessage("Two", ""))
 	if m := c.must(signal.TypeError); m.Code != signal.CodeRoomFull {
 		t.Fatalf("got %+v, want room_full", m)
 	}

@@ -19,7 +19,7 @@ import (
 
 // The store is a badger database in DIR/store. Keys and values:
 //
-//	room/<roomID>                          -> JSON storedRoom {"id","title","created"}
+//	room/<roomID>                          -> JSON storedRoom {"id","title","created","lobby"}
 //	chat/<roomID>/<seq: 8 bytes big-endian> -> JSON signal.ChatMessage
 //
 // Big-endian sequence numbers make badger's key order the chat order. Everything read back is
@@ -42,6 +42,7 @@ type storedRoom struct {
 	ID      string    `json:"id"`
 	Title   string    `json:"title"`
 	Created time.Time `json:"created"`
+	Lobby   bool      `json:"lobby,omitempty"`
 }
 
 func openStore(path string, log *slog.Logger) (*store, error) {
@@ -74,7 +75,7 @@ func chatKey(room string, seq uint64) []byte {
 
 // putRoom stores a new room.
 func (s *store) putRoom(r Room) error {
-	data, err := json.Marshal(storedRoom{ID: r.ID, Title: r.Title, Created: r.Created.UTC()})
+	data, err := json.Marshal(storedRoom{ID: r.ID, Title: r.Title, Created: r.Created.UTC(), Lobby: r.Lobby})
 	if err != nil {
 		return fmt.Errorf("encode room: %w", err)
 	}
@@ -151,7 +152,7 @@ func decodeRoom(id string, v []byte) (Room, error) {
 	if err := validTitle(sr.Title); err != nil {
 		return Room{}, fmt.Errorf("stored room %q: %w", id, err)
 	}
-	return Room{ID: sr.ID, Title: sr.Title, Created: sr.Created}, nil
+	return Room{ID: sr.ID, Title: sr.Title, Created: sr.Created, Lobby: sr.Lobby}, nil
 }
 
 // appendChat stores a chat message in room, assigning it the room's next sequence number
@@ -268,8 +269,8 @@ func decodeChat(seq uint64, v []byte) (signal.ChatMessage, error) {
 	switch {
 	case m.Seq != seq:
 		return m, fmt.Errorf("stored chat message %d says seq %d", seq, m.Seq)
-	case !utf8.ValidString(m.Text) || utf8.RuneCountInString(m.Text) > signal.MaxTextLen || strings.TrimSpace(m.Text) == "":
-		return m, fmt.Errorf("stored chat message %d has invalid text", seq)
+	case len(m.SFrame) == 0 || len(m.SFrame) > signal.MaxChatCiphertext:
+		return m, fmt.Errorf("stored chat message %d has no valid ciphertext", seq)
 	case !utf8.ValidString(m.Name) || utf8.RuneCountInString(m.Name) > signal.MaxNameLen:
 		return m, fmt.Errorf("stored chat message %d has an invalid name", seq)
 	case len(m.From) > signal.MaxIDLen:

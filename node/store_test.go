@@ -33,7 +33,7 @@ func TestStoreRoundTripAndRestart(t *testing.T) {
 		}
 	}
 	for i := 1; i <= 5; i++ {
-		m, err := s.appendChat(a.ID, signal.ChatMessage{From: "p1", Name: "Ada", Text: fmt.Sprint("message ", i), Time: int64(i)})
+		m, err := s.appendChat(a.ID, signal.ChatMessage{From: "p1", Name: "Ada", SFrame: []byte(fmt.Sprint("message ", i)), Time: int64(i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +41,7 @@ func TestStoreRoundTripAndRestart(t *testing.T) {
 			t.Fatalf("message %d got seq %d", i, m.Seq)
 		}
 	}
-	if _, err := s.appendChat(b.ID, signal.ChatMessage{From: "p2", Name: "Bo", Text: "other room"}); err != nil {
+	if _, err := s.appendChat(b.ID, signal.ChatMessage{From: "p2", Name: "Bo", SFrame: []byte("other room")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -70,16 +70,16 @@ func TestStoreRoundTripAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(h) != 3 || h[0].Seq != 3 || h[2].Seq != 5 || h[2].Text != "message 5" {
+	if len(h) != 3 || h[0].Seq != 3 || h[2].Seq != 5 || string(h[2].SFrame) != "message 5" {
 		t.Fatalf("last 3 of room a = %+v, want seqs 3..5 oldest first", h)
 	}
 	// The sequence continues after the restart.
-	m, err := s.appendChat(a.ID, signal.ChatMessage{From: "p1", Name: "Ada", Text: "after"})
+	m, err := s.appendChat(a.ID, signal.ChatMessage{From: "p1", Name: "Ada", SFrame: []byte("after")})
 	if err != nil || m.Seq != 6 {
 		t.Fatalf("append after reopen: seq %d, %v; want 6", m.Seq, err)
 	}
 	hb, err := s.chatHistory(b.ID, 200)
-	if err != nil || len(hb) != 1 || hb[0].Text != "other room" {
+	if err != nil || len(hb) != 1 || string(hb[0].SFrame) != "other room" {
 		t.Fatalf("room b history = %+v, %v", hb, err)
 	}
 }
@@ -93,7 +93,7 @@ func TestStoreConcurrentChatGetsDistinctSeqs(t *testing.T) {
 	for w := range writers {
 		go func() {
 			for i := range each {
-				if _, err := s.appendChat(room, signal.ChatMessage{From: "p", Name: "n", Text: fmt.Sprint(w, i)}); err != nil {
+				if _, err := s.appendChat(room, signal.ChatMessage{From: "p", Name: "n", SFrame: []byte(fmt.Sprint(w, i))}); err != nil {
 					errs <- err
 					return
 				}

@@ -173,7 +173,7 @@ func TestBadSignallingKeepsServing(t *testing.T) {
 		}
 		s := &RawSignal{t: t, conn: conn}
 		defer s.CloseNow()
-		if err := s.SendMessage(&signal.Message{Type: signal.TypeJoin, Name: "Lost"}); err != nil {
+		if err := s.SendMessage(JoinMessage(t, "Lost")); err != nil {
 			t.Fatal(err)
 		}
 		expectError(t, s, signal.CodeUnknownRoom)

@@ -97,17 +97,22 @@ const joinTimeout = 15 * time.Second
 // to the test log and it leaves when the test ends.
 func (n *TestNode) Join(t testing.TB, roomID, name string, pub client.Publish) *client.Client {
 	t.Helper()
+	return n.JoinWith(t, client.Config{Room: roomID, Name: name, Publish: pub})
+}
+
+// JoinWith connects a Go participant configured by cfg, whose URL and Logger it fills in, to
+// this node. It leaves when the test ends.
+func (n *TestNode) JoinWith(t testing.TB, cfg client.Config) *client.Client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
-	c, err := client.Join(ctx, client.Config{
-		URL:     n.URL(),
-		Room:    roomID,
-		Name:    name,
-		Publish: pub,
-		Logger:  TestLogger(t).With("client", name),
-	})
+	cfg.URL = n.URL()
+	if cfg.Logger == nil {
+		cfg.Logger = TestLogger(t).With("client", cfg.Name)
+	}
+	c, err := client.Join(ctx, cfg)
 	if err != nil {
-		t.Fatalf("%s joins room %s on node %s: %v", name, roomID, n.Name, err)
+		t.Fatalf("%s joins room %s on node %s: %v", cfg.Name, cfg.Room, n.Name, err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c

@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"parley/identity"
 	"parley/media/signal"
 )
 
@@ -98,10 +100,21 @@ func (s *RawSignal) Next(timeout time.Duration, keep func(*signal.Message) bool)
 	}
 }
 
+// JoinMessage is a join for name with freshly made public keys.
+func JoinMessage(t testing.TB, name string) *signal.Message {
+	t.Helper()
+	id, err := identity.GenerateUserIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &signal.Message{Type: signal.TypeJoin, Name: name, Keys: &signal.Keys{
+		SigPub: base64.RawURLEncoding.EncodeToString(id.SigPub()), Age: id.AgeRecipient()}}
+}
+
 // Join sends a join and waits for the joined answer.
 func (s *RawSignal) Join(name string) *signal.Message {
 	s.t.Helper()
-	if err := s.SendMessage(&signal.Message{Type: signal.TypeJoin, Name: name}); err != nil {
+	if err := s.SendMessage(JoinMessage(s.t, name)); err != nil {
 		s.t.Fatalf("send join: %v", err)
 	}
 	m, err := s.Next(10*time.Second, nil)

@@ -143,12 +143,13 @@ func TestServeAndRoomCreate(t *testing.T) {
 		t.Fatalf("first line %q", first)
 	}
 	base := strings.TrimPrefix(first, "serving cmd test at ")
-	code, out, errOut := runCmd("room", "create", "--data", dir, "--title", "Weekly sync")
-	if code != 0 || !strings.HasPrefix(out, base+"/r/") {
+	code, out, errOut := runCmd("room", "create", "--data", dir, "--title", "Weekly sync", "--lobby")
+	if code != 0 || !strings.HasPrefix(out, base+"/r/") || !strings.Contains(out, "moderator link: "+base+"/r/") ||
+		!strings.Contains(out, "?mod=") {
 		t.Fatalf("room create: exit %d, %q %q", code, out, errOut)
 	}
 	code, out, _ = runCmd("room", "list", "--data", dir)
-	if code != 0 || !strings.Contains(out, "Weekly sync") || !strings.Contains(out, base+"/r/") {
+	if code != 0 || !strings.Contains(out, "Weekly sync") || !strings.Contains(out, base+"/r/") || !strings.Contains(out, "yes") {
 		t.Fatalf("room list: exit %d, %q", code, out)
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()

@@ -34,11 +34,13 @@ func runRoom(args []string, stdout, stderr io.Writer) error {
 }
 
 func runRoomCreate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("room create", "room create --data DIR --title TITLE",
-		"Creates a room on the node running on DIR and prints its link.",
+	fs := newFlags("room create", "room create --data DIR --title TITLE [--lobby]",
+		"Creates a room on the node running on DIR and prints its link, then its moderator link\n"+
+			"(moderators admit people from the lobby and remove participants; keep it to yourself).",
 		`parley room create --data /var/lib/parley --title "Weekly sync"`, stderr)
 	dir := fs.String("data", "", "data directory of the running node (required)")
 	title := fs.String("title", "", "the room's title (required)")
+	lobby := fs.Bool("lobby", false, "joiners wait in a lobby until a moderator admits them")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -53,11 +55,12 @@ func runRoomCreate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer c.Close()
-	r, err := c.CreateRoom(*title)
+	r, err := c.CreateRoom(node.RoomOptions{Title: *title, Lobby: *lobby})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, r.URL)
+	fmt.Fprintf(stdout, "moderator link: %s\n", r.ModeratorURL)
 	return nil
 }
 
@@ -86,9 +89,13 @@ func runRoomList(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CREATED\tTITLE\tURL")
+	fmt.Fprintln(tw, "CREATED\tTITLE\tLOBBY\tURL\tMODERATOR URL")
 	for _, r := range rooms {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Created.Local().Format("2006-01-02 15:04"), r.Title, r.URL)
+		lobby := "no"
+		if r.Lobby {
+			lobby = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Created.Local().Format("2006-01-02 15:04"), r.Title, lobby, r.URL, r.ModeratorURL)
 	}
 	return tw.Flush()
 }

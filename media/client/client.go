@@ -22,6 +22,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"parley/identity"
 	"parley/media/signal"
 )
 
@@ -64,6 +65,29 @@ type Config struct {
 	// PayloadBody(Kind, Payload) identifies a packet end to end.
 	OnPacketSent     func(PacketEvent)
 	OnPacketReceived func(PacketEvent)
+
+	// Identity is the participant's identity keys. Default: a fresh one.
+	Identity *identity.UserIdentity
+	// Moderator is the room's moderator token (the mod parameter of a moderator link).
+	Moderator string
+	// TrustedNodeKeys are the node keys whose certificates the client accepts. Default: the
+	// keys the home node names in joined.
+	TrustedNodeKeys [][]byte
+	// KeySchedule tunes when the client moves to new keys. Default: identity's defaults.
+	KeySchedule identity.ScheduleConfig
+	// AnnounceKeys makes a client that publishes nothing announce keys from the start, as a
+	// publishing client does; otherwise it starts when it first sends chat.
+	AnnounceKeys bool
+	// OnKeySwitch, if set, is called when the client starts encrypting with a new key.
+	OnKeySwitch func(kid uint64, at time.Time)
+	// OnFrameReceived, if set, is called for every frame decrypted, on the media goroutines.
+	// OnFrameSent, if set, is called with every frame before it is encrypted and sent (Kind,
+	// Frame and Time set).
+	OnFrameReceived func(FrameEvent)
+	OnFrameSent     func(FrameEvent)
+	// OnMessage, if set, is called for every message the node sends after joined (and for
+	// lobby and joined themselves), on the signalling goroutine, before the client acts on it.
+	OnMessage func(*signal.Message)
 }
 
 // Publish says what a client publishes.
@@ -95,10 +119,15 @@ type TrackStats struct {
 	Bytes       uint64 // RTP payload bytes
 	Frames      uint64 // packets with the marker bit (video: frames ended)
 	Keyframes   uint64 // VP8 keyframes started
-	Width       int    // of the last VP8 keyframe
-	Height      int
-	FirstPacket time.Time
-	LastPacket  time.Time
+	Decrypted   uint64 // frames put together and decrypted
+	// Undecryptable counts frames that failed to decrypt; UnknownKey those of them whose key
+	// the client did not hold.
+	Undecryptable uint64
+	UnknownKey    uint64
+	Width         int // of the last VP8 keyframe
+	Height        int
+	FirstPacket   time.Time
+	LastPacket    time.Time
 }
 
 // NodeError is an "error" message the node sent.
@@ -125,6 +154,7 @@ type Client struct {
 	pub  *peer // nil when publishing nothing
 	sub  *peer
 	pubs []*publisher
+	e2ee *e2ee
 
 	closeOnce sync.Once
 
@@ -135,7 +165,8 @@ type Client struct {
 	you          signal.Participant
 	room         signal.Room
 	participants map[string]signal.Participant // others, by id
-	chat         []signal.ChatMessage
+	chat         []ChatMessage
+	waiting      []signal.Waiting // the lobby, when the client is a moderator
 	speakers     []string
 	subTracks    map[string]signal.Track  // sub mid -> track, from the node's latest offer
 	received     map[string]*trackCounter // by remote track id
@@ -167,6 +198,13 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Publish.Simulcast && !cfg.Publish.Video {
 		return nil, errors.New("client: Publish.Simulcast needs Publish.Video")
 	}
+	if cfg.Identity == nil {
+		id, err := identity.GenerateUserIdentity()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Identity = id
+	}
 	cctx, cancel := context.WithCancel(context.Background())
 	c := &Client{
 		cfg:          cfg,
@@ -180,6 +218,7 @@ func Join(ctx context.Context, cfg Config) (*Client, error) {
 		subTracks:    map[string]signal.Track{},
 		received:     map[string]*trackCounter{},
 	}
+	c.e2ee = newE2EE(c, cfg.Identity)
 	if err := c.join(ctx); err != nil {
 		c.Close()
 		return nil, err
@@ -205,9 +244,14 @@ func (c *Client) join(ctx context.Context) error {
 			c.participants[p.ID] = p
 		}
 	}
-	c.chat = append(c.chat, joined.History...)
 	c.mu.Unlock()
 	c.log = c.log.With("participant", joined.You.ID)
+	if err := c.e2ee.start(joined); err != nil {
+		return err
+	}
+	for i := range joined.History {
+		c.addChat(&joined.History[i])
+	}
 
 	if c.api, err = newAPI(c.cfg); err != nil {
 		return err
@@ -227,6 +271,7 @@ func (c *Client) join(ctx context.Context) error {
 	c.goroutine(c.readLoop)
 	c.goroutine(c.writeLoop)
 	c.goroutine(c.pingLoop)
+	c.goroutine(c.e2ee.keyLoop)
 	if publishing {
 		return c.startPublishing()
 	}
@@ -290,13 +335,75 @@ func (c *Client) Participants() []signal.Participant {
 	return ps
 }
 
+// ChatMessage is a chat message as the client read it.
+type ChatMessage struct {
+	Seq  uint64
+	From string // participant id
+	Name string
+	Time int64 // unix milliseconds
+	// Text is the decrypted text; empty when Err is set.
+	Text string
+	// Err says why the text could not be read: typically identity.ErrUnknownKID for a message
+	// sent before the client joined, whose key it never held.
+	Err error
+}
+
 // Chat returns the room's chat as the client saw it: the history sent on join, then every
 // message since (the client's own included, as the node echoes them), oldest first.
-func (c *Client) Chat() []signal.ChatMessage {
+func (c *Client) Chat() []ChatMessage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]signal.ChatMessage(nil), c.chat...)
+	return append([]ChatMessage(nil), c.chat...)
 }
+
+// addChat decrypts m and keeps it.
+func (c *Client) addChat(m *signal.ChatMessage) {
+	cm := ChatMessage{Seq: m.Seq, From: m.From, Name: m.Name, Time: m.Time}
+	text, _, err := c.e2ee.recv.DecryptChat(c.cfg.Room, m.SFrame)
+	if err != nil {
+		cm.Err = err
+	} else {
+		cm.Text = string(text)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.chat = append(c.chat, cm)
+	if len(c.chat) > maxChatKept {
+		c.chat = append([]ChatMessage(nil), c.chat[len(c.chat)-maxChatKept:]...)
+	}
+}
+
+// Waiting returns who waits in the room's lobby, as the node last told the client (a
+// moderator); empty for other clients.
+func (c *Client) Waiting() []signal.Waiting {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]signal.Waiting(nil), c.waiting...)
+}
+
+// Admit lets someone waiting in the lobby in (moderators only).
+func (c *Client) Admit(id string) error {
+	return c.send(&signal.Message{Type: signal.TypeAdmit, ID: id})
+}
+
+// Remove takes a participant out of the meeting, or turns away someone in the lobby
+// (moderators only).
+func (c *Client) Remove(id string) error {
+	return c.send(&signal.Message{Type: signal.TypeRemove, ID: id})
+}
+
+// SendingKID is the KID of the key the client currently encrypts with; ok is false before
+// its first key.
+func (c *Client) SendingKID() (kid uint64, ok bool) { return c.e2ee.sendingKID() }
+
+// EnvelopesSent is how many key envelopes the client has sent and their size in bytes (body
+// and signature).
+func (c *Client) EnvelopesSent() (count, bytes uint64) {
+	return c.e2ee.envelopes.Load(), c.e2ee.envelopeBytes.Load()
+}
+
+// Identity is the client's identity keys.
+func (c *Client) Identity() *identity.UserIdentity { return c.cfg.Identity }
 
 // Speakers returns the latest active speakers the node announced, loudest first.
 func (c *Client) Speakers() []string {
@@ -330,9 +437,28 @@ func (c *Client) Tracks() []TrackStats {
 	return out
 }
 
-// SendChat sends a chat message to the room.
+// ErrNoKey is returned by SendChat when the client has no key to encrypt with: its first
+// key comes shortly after join, and SendChat waits up to firstKeyWait for it.
+var ErrNoKey = errors.New("client: no end-to-end key yet")
+
+const firstKeyWait = 5 * time.Second
+
+// SendChat sends a chat message to the room, end-to-end encrypted with the client's current
+// key. Right after join it first waits for that key (up to firstKeyWait).
 func (c *Client) SendChat(text string) error {
-	return c.send(&signal.Message{Type: signal.TypeChat, Text: text})
+	c.e2ee.activate()
+	select {
+	case <-c.e2ee.ready:
+	case <-c.ctx.Done():
+		return ErrClosed
+	case <-time.After(firstKeyWait):
+		return ErrNoKey
+	}
+	ct, err := c.e2ee.sender.EncryptChat(c.cfg.Room, []byte(text))
+	if err != nil {
+		return fmt.Errorf("client: encrypt chat: %w", err)
+	}
+	return c.send(&signal.Message{Type: signal.TypeChat, SFrame: ct})
 }
 
 // SetQuality asks the node for at most quality (signal.QualityLow, QualityMedium or

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"hash/maphash"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
+	"parley/identity"
 	"parley/media/signal"
 )
 
@@ -65,6 +68,23 @@ type fakeNode struct {
 	pubPLIs  int
 	pli      func() // asks the client's top layer for a keyframe, once media flows
 	badInput []error
+	bob      *identity.UserIdentity // Bob's keys
+	meCert   *identity.CertBody     // the certificate the fake node issued the client
+}
+
+func (n *fakeNode) bobIdentity() *identity.UserIdentity {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.bob
+}
+
+func (n *fakeNode) joinCert(t *testing.T) *identity.CertBody {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.meCert == nil {
+		t.Fatal("the fake node issued no certificate")
+	}
+	return n.meCert
 }
 
 func newFakeNode(t *testing.T) (*fakeNode, *httptest.Server) {
@@ -137,17 +157,67 @@ func (n *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("first message %+v, %v; want join", join, err)
 		return
 	}
+	// The fake node certifies everyone; Bob has real keys, announces one to the client and
+	// chats with it; the history's message is under a key the client never got.
+	nk, _ := identity.GenerateNodeKey()
+	certify := func(p *signal.Participant, tag uint32, pub identity.PublicIdentity) *identity.CertBody {
+		now := time.Now()
+		body := identity.CertBody{V: 1, ID: p.ID, Tag: tag, Name: p.Name,
+			Org: "Fake", Node: nk.PublicKey(), Room: "room1", SigPub: pub.SigPub, Age: pub.Age,
+			IAT: now.Unix(), EXP: now.Add(time.Hour).Unix()}
+		cert, err := identity.IssueCertificate(nk, body)
+		if err != nil {
+			t.Errorf("certify %s: %v", p.Name, err)
+		}
+		p.Cert = &cert
+		return &body
+	}
+	mine, err := identity.ParsePublicIdentity(join.Keys.SigPub, join.Keys.Age)
+	if err != nil {
+		t.Errorf("client's join keys: %v", err)
+		return
+	}
+	bobID, _ := identity.GenerateUserIdentity()
+	n.mu.Lock()
+	n.bob = bobID
+	n.mu.Unlock()
+	me := signal.Participant{ID: "p-me", Name: join.Name}
+	meCert := certify(&me, 1, mine)
+	n.mu.Lock()
+	n.meCert = meCert
+	n.mu.Unlock()
 	bob := signal.Participant{ID: "p-other", Name: "Bob"}
-	send(&signal.Message{Type: signal.TypeJoined, You: &signal.Participant{ID: "p-me", Name: join.Name},
+	certify(&bob, 2, bobID.Public())
+	bobKey := make([]byte, identity.BaseKeySize)
+	bobKey[0] = 42
+	bobSender := identity.NewFrameSender()
+	k, _ := identity.NewSFrameKey(bobKey, identity.KIDOf(2, 0))
+	bobSender.SetKey(k)
+	stranger := identity.NewFrameSender()
+	k, _ = identity.NewSFrameKey(make([]byte, identity.BaseKeySize), identity.KIDOf(9, 0))
+	stranger.SetKey(k)
+	earlier, _ := stranger.EncryptChat("room1", []byte("earlier"))
+	send(&signal.Message{Type: signal.TypeJoined, You: &me, NodeKeys: []string{base64.RawURLEncoding.EncodeToString(nk.PublicKey())},
 		Room: &signal.Room{ID: "room1", Title: "Test"}, Participants: []signal.Participant{bob},
-		History: []signal.ChatMessage{{Seq: 1, From: "p-other", Name: "Bob", Text: "earlier", Time: 1}}})
+		History: []signal.ChatMessage{{Seq: 1, From: "p-other", Name: "Bob", SFrame: earlier, Time: 1}}})
 	carol := signal.Participant{ID: "p3", Name: "Carol"}
+	carolID, _ := identity.GenerateUserIdentity()
+	certify(&carol, 3, carolID.Public())
 	send(&signal.Message{Type: signal.TypeParticipantJoined, Participant: &carol})
 	carol.Hand = true
 	send(&signal.Message{Type: signal.TypeParticipantUpdated, Participant: &carol})
-	send(&signal.Message{Type: signal.TypeParticipantJoined, Participant: &signal.Participant{ID: "p4", Name: "Dan"}})
+	dan := signal.Participant{ID: "p4", Name: "Dan"}
+	certify(&dan, 4, carolID.Public())
+	send(&signal.Message{Type: signal.TypeParticipantJoined, Participant: &dan})
 	send(&signal.Message{Type: signal.TypeParticipantLeft, ID: "p4"})
-	send(&signal.Message{Type: signal.TypeChat, Chat: &signal.ChatMessage{Seq: 2, From: "p-other", Name: "Bob", Text: "hello", Time: 2}})
+	env, err := identity.SealKeyEnvelope(bobID, "room1", "p-other", identity.KIDOf(2, 0), bobKey,
+		[]identity.Recipient{{ID: "p-me", Age: mine.Age}}, time.Now())
+	if err != nil {
+		t.Errorf("seal Bob's key: %v", err)
+	}
+	send(&signal.Message{Type: signal.TypeKey, Envelope: &env})
+	hello, _ := bobSender.EncryptChat("room1", []byte("hello"))
+	send(&signal.Message{Type: signal.TypeChat, Chat: &signal.ChatMessage{Seq: 2, From: "p-other", Name: "Bob", SFrame: hello, Time: 2}})
 	send(&signal.Message{Type: signal.TypeSpeakers, Speakers: []string{"p-other"}})
 	send(&signal.Message{Type: signal.TypeError, Code: signal.CodeInternal, Error: "test error"})
 	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"bogus"}`)); err != nil {
@@ -279,7 +349,7 @@ func (n *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 				t.Errorf("fake node: candidate: %v", err)
 			}
 		case signal.TypeChat:
-			send(&signal.Message{Type: signal.TypeChat, Chat: &signal.ChatMessage{Seq: 3, From: "p-me", Name: join.Name, Text: m.Text, Time: 3}})
+			send(&signal.Message{Type: signal.TypeChat, Chat: &signal.ChatMessage{Seq: 3, From: "p-me", Name: join.Name, SFrame: m.SFrame, Time: 3}})
 		case signal.TypeLeave:
 			return
 		}
@@ -435,8 +505,23 @@ func TestClientAgainstFakeNode(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "chat echoed", func() bool {
 		ch := c.Chat()
-		return len(ch) == 3 && ch[0].Text == "earlier" && ch[1].Text == "hello" && ch[2].Text == "hi there"
+		return len(ch) == 3 && errors.Is(ch[0].Err, identity.ErrUnknownKID) && ch[1].Text == "hello" && ch[2].Text == "hi there"
 	})
+	// The client announced its key to Bob and Carol (not Dan, who left) in envelopes Bob opens.
+	waitFor(t, 5*time.Second, "the client's key envelope", func() bool { return len(node.received(signal.TypeKey)) > 0 })
+	for _, m := range node.received(signal.TypeKey) {
+		body, err := identity.ParseEnvelope(*m.Envelope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(body.To, []string{"p-other", "p3"}) && !slices.Equal(body.To, []string{"p3", "p-other"}) {
+			t.Errorf("envelope to %v, want Bob and Carol", body.To)
+		}
+		mine := node.joinCert(t)
+		if _, _, err := identity.OpenKeyEnvelope(*m.Envelope, mine, node.bobIdentity(), "room1"); err != nil {
+			t.Errorf("Bob cannot open the client's envelope: %v", err)
+		}
+	}
 	waitFor(t, 5*time.Second, "layer message", func() bool {
 		l := node.received(signal.TypeLayer)
 		return len(l) == 1 && l[0].Track == "t-video" && l[0].Quality == signal.QualityLow
@@ -513,7 +598,9 @@ func FuzzHandleNodeMessage(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"participant_joined","participant":{"id":"p1","name":"A"}}`,
 		`{"type":"participant_left","id":"p1"}`,
-		`{"type":"chat","chat":{"seq":1,"from":"p1","name":"A","text":"hi","time":1}}`,
+		`{"type":"chat","chat":{"seq":1,"from":"p1","name":"A","sframe":"AAECAwQFBgcICQoLDA0ODxAREhM=","time":1}}`,
+		`{"type":"key","envelope":{"body":"{\"v\":1,\"room\":\"r\",\"from\":\"p1\",\"kid\":65536,\"to\":[\"p2\"],\"age\":\"\",\"iat_ms\":1}","sig":"c2ln"}}`,
+		`{"type":"waiting","waiting":[{"id":"p3","name":"Cy"}]}`,
 		`{"type":"speakers","speakers":["p1"]}`,
 		`{"type":"offer","pc":"sub","sdp":"v=0\r\n","tracks":{"0":{"id":"t","participant":"p","kind":"video","source":"camera"}}}`,
 		`{"type":"answer","pc":"pub","sdp":"v=0\r\n"}`,
@@ -523,6 +610,10 @@ func FuzzHandleNodeMessage(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	api, err := newAPI(Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	me, err := identity.GenerateUserIdentity()
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -536,6 +627,7 @@ func FuzzHandleNodeMessage(f *testing.F) {
 			out: make(chan *signal.Message, outBuffered), errs: make(chan error, errsBuffered),
 			done: make(chan struct{}), participants: map[string]signal.Participant{},
 			subTracks: map[string]signal.Track{}, received: map[string]*trackCounter{}}
+		c.e2ee = newE2EE(c, me)
 		if c.sub, err = c.newPeer(signal.PCSub); err != nil {
 			t.Fatal(err)
 		}

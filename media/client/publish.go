@@ -12,6 +12,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"parley/identity"
 	"parley/media/signal"
 )
 
@@ -40,6 +41,7 @@ type publisher struct {
 	tr        *webrtc.RTPTransceiver
 	payloader rtp.Payloader
 	clockRate uint32
+	codec     identity.Codec
 
 	keyframeWanted atomic.Bool // set by PLI/FIR from the node
 }
@@ -87,8 +89,12 @@ func (c *Client) startPublishing() error {
 			} else if err := tr.Sender().AddEncoding(track); err != nil {
 				return fmt.Errorf("client: add %s encoding %s: %w", source, e.rid, err)
 			}
+			fc := identity.CodecVP8
+			if kind == KindAudio {
+				fc = identity.CodecOpus
+			}
 			pubs = append(pubs, &publisher{c: c, kind: kind, source: source, rid: e.rid, clip: cl,
-				track: track, sender: tr.Sender(), tr: tr, payloader: payloader, clockRate: codec.ClockRate})
+				track: track, sender: tr.Sender(), tr: tr, payloader: payloader, clockRate: codec.ClockRate, codec: fc})
 		}
 		return nil
 	}
@@ -202,6 +208,7 @@ func (pb *publisher) run() {
 	defer timer.Stop()
 	<-timer.C
 	pkt := &rtp.Packet{}
+	var sealed []byte
 	for {
 		if d := time.Until(pace.due(n)); d > 0 {
 			timer.Reset(d)
@@ -220,7 +227,18 @@ func (pb *publisher) run() {
 			}
 			lastRestart = time.Now()
 		}
-		payloads := pb.payloader.Payload(maxPayload, pb.clip.frames[pos])
+		frame, err := pb.c.e2ee.sender.EncryptFrame(sealed[:0], pb.codec, pb.clip.frames[pos])
+		if err != nil {
+			// No key yet (the first arrives shortly after join): send nothing in the clear.
+			n++
+			pos = (pos + 1) % len(pb.clip.frames)
+			continue
+		}
+		sealed = frame
+		if hook := pb.c.cfg.OnFrameSent; hook != nil {
+			hook(FrameEvent{Kind: pb.kind, Frame: pb.clip.frames[pos], Time: time.Now()})
+		}
+		payloads := pb.payloader.Payload(maxPayload, frame)
 		ts := pace.timestamp(n)
 		// Like a browser's pacer, spread a frame's packets over half the frame interval
 		// instead of sending them in one burst.

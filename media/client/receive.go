@@ -27,6 +27,33 @@ func (t *trackCounter) snapshot() TrackStats {
 	return t.s
 }
 
+func (t *trackCounter) decrypted() {
+	t.mu.Lock()
+	t.s.Decrypted++
+	t.mu.Unlock()
+}
+
+func (t *trackCounter) undecryptable(unknownKey bool) {
+	t.mu.Lock()
+	t.s.Undecryptable++
+	if unknownKey {
+		t.s.UnknownKey++
+	}
+	t.mu.Unlock()
+}
+
+func (t *trackCounter) kind() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.s.Kind
+}
+
+func (t *trackCounter) id() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.s.ID
+}
+
 // count records one received packet and says whether the track still lacks a keyframe.
 func (t *trackCounter) count(pkt *rtp.Packet, now time.Time) (needKeyframe bool) {
 	t.mu.Lock()
@@ -92,12 +119,13 @@ func (c *Client) setupReceive() {
 	})
 }
 
-// receive reads one remote track until it ends, counting packets and asking for a keyframe
-// while none has arrived.
+// receive reads one remote track until it ends, counting packets, asking for a keyframe
+// while none has arrived, and putting frames together to decrypt them.
 func (c *Client) receive(track *webrtc.TrackRemote, tc *trackCounter) {
 	buf := make([]byte, 1500)
 	pkt := &rtp.Packet{}
 	hook := c.cfg.OnPacketReceived
+	fr := newFrameReader(c, tc, track.Codec().MimeType)
 	var lastPLI time.Time
 	for {
 		n, _, err := track.Read(buf)
@@ -111,6 +139,7 @@ func (c *Client) receive(track *webrtc.TrackRemote, tc *trackCounter) {
 		if hook != nil {
 			hook(PacketEvent{Kind: tc.s.Kind, TrackID: tc.s.ID, Payload: pkt.Payload, Time: now})
 		}
+		fr.push(pkt)
 		if tc.count(pkt, now) && now.Sub(lastPLI) >= pliInterval {
 			lastPLI = now
 			err := c.sub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(track.SSRC())}})

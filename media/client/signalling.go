@@ -60,10 +60,12 @@ func dial(ctx context.Context, cfg Config) (*websocket.Conn, error) {
 	return ws, nil
 }
 
-// handshake sends join and waits for joined. Anything else the node sends first is an error
-// unless it is an "error" message, which is returned as a *NodeError.
+// handshake sends join and waits for joined, through the lobby if the room has one (ctx
+// bounds the wait). Anything else the node sends first is an error unless it is an "error"
+// message, which is returned as a *NodeError.
 func (c *Client) handshake(ctx context.Context) (*signal.Message, error) {
-	if err := c.write(ctx, &signal.Message{Type: signal.TypeJoin, Name: c.cfg.Name}); err != nil {
+	join := &signal.Message{Type: signal.TypeJoin, Name: c.cfg.Name, Keys: c.e2ee.joinKeys(), Mod: c.cfg.Moderator}
+	if err := c.write(ctx, join); err != nil {
 		return nil, fmt.Errorf("client: send join: %w", err)
 	}
 	for {
@@ -75,9 +77,14 @@ func (c *Client) handshake(ctx context.Context) (*signal.Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("client: waiting for joined: %w", err)
 		}
+		if hook := c.cfg.OnMessage; hook != nil {
+			hook(m)
+		}
 		switch m.Type {
 		case signal.TypeJoined:
 			return m, nil
+		case signal.TypeLobby:
+			c.log.Debug("waiting in the lobby")
 		case signal.TypeError:
 			return nil, fmt.Errorf("client: join refused: %w", &NodeError{Code: m.Code, Message: m.Error})
 		case signal.TypePong:
@@ -169,6 +176,9 @@ func (c *Client) readLoop() {
 			c.report(fmt.Errorf("client: from node: %w", err))
 			continue
 		}
+		if hook := c.cfg.OnMessage; hook != nil {
+			hook(m)
+		}
 		if err := c.handle(m); err != nil {
 			c.report(err)
 		}
@@ -210,22 +220,30 @@ func (c *Client) handle(m *signal.Message) error {
 		return p.addRemoteCandidate(m.Candidate)
 	case signal.TypeParticipantJoined, signal.TypeParticipantUpdated:
 		c.mu.Lock()
+		isNew := false
 		if m.Participant.ID != c.you.ID {
+			_, known := c.participants[m.Participant.ID]
+			isNew = !known
 			c.participants[m.Participant.ID] = *m.Participant
 		} else {
 			c.you = *m.Participant
 		}
 		c.mu.Unlock()
+		if isNew {
+			return c.e2ee.joinedParticipant(m.Participant)
+		}
 	case signal.TypeParticipantLeft:
 		c.mu.Lock()
 		delete(c.participants, m.ID)
 		c.mu.Unlock()
+		c.e2ee.leftParticipant(m.ID)
 	case signal.TypeChat:
+		c.addChat(m.Chat)
+	case signal.TypeKey:
+		return c.e2ee.receiveEnvelope(m.Envelope)
+	case signal.TypeWaiting:
 		c.mu.Lock()
-		c.chat = append(c.chat, *m.Chat)
-		if len(c.chat) > maxChatKept {
-			c.chat = append([]signal.ChatMessage(nil), c.chat[len(c.chat)-maxChatKept:]...)
-		}
+		c.waiting = append([]signal.Waiting(nil), m.Waiting...)
 		c.mu.Unlock()
 	case signal.TypeSpeakers:
 		c.mu.Lock()

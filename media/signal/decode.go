@@ -19,6 +19,11 @@ const (
 	MaxTracks      = 16       // entries in an offer's Tracks
 	MaxIDLen       = 64       // bytes of a track id, mid or participant id
 	maxCandidate   = 1024     // bytes of one ICE candidate line
+	// MaxChatCiphertext is the size of the SFrame ciphertext of the longest chat text: 4 UTF-8
+	// bytes a rune, an SFrame header of at most 17 bytes and the 16-byte tag.
+	MaxChatCiphertext = MaxTextLen*4 + 17 + 16
+	maxKeyField       = 128 // bytes of a public key field in join
+	maxModToken       = 64  // bytes of a moderator token
 )
 
 // ErrBadMessage is wrapped by every error Decode and DecodeFromNode return, so a caller can
@@ -75,7 +80,11 @@ func DecodeFromNode(data []byte) (*Message, error) {
 		if m.Chat == nil {
 			return nil, bad("chat without message")
 		}
-	case TypeSpeakers, TypeError, TypePong:
+	case TypeKey:
+		if m.Envelope == nil {
+			return nil, bad("key without envelope")
+		}
+	case TypeWaiting, TypeLobby, TypeSpeakers, TypeError, TypePong:
 	default:
 		return nil, bad("unknown type %q", m.Type)
 	}
@@ -107,7 +116,24 @@ func decodeJSON(data []byte) (*Message, error) {
 func (m *Message) validateFromClient() error {
 	switch m.Type {
 	case TypeJoin:
+		if m.Keys == nil || m.Keys.SigPub == "" || m.Keys.Age == "" ||
+			len(m.Keys.SigPub) > maxKeyField || len(m.Keys.Age) > maxKeyField {
+			return bad("join needs keys: sig_pub and age")
+		}
+		if len(m.Mod) > maxModToken {
+			return bad("moderator token too long")
+		}
 		return validName(m.Name)
+	case TypeKey:
+		if m.Envelope == nil || m.Envelope.Body == "" || m.Envelope.Sig == "" {
+			return bad("key needs an envelope with body and sig")
+		}
+		return nil
+	case TypeAdmit, TypeRemove:
+		if m.ID == "" || len(m.ID) > MaxIDLen {
+			return bad("%s needs a participant id", m.Type)
+		}
+		return nil
 	case TypeOffer:
 		if m.PC != PCPub {
 			return bad("a client offers only on pc %q", PCPub)
@@ -135,9 +161,8 @@ func (m *Message) validateFromClient() error {
 	case TypeCandidate:
 		return m.validateCandidate()
 	case TypeChat:
-		n := utf8.RuneCountInString(m.Text)
-		if strings.TrimSpace(m.Text) == "" || n > MaxTextLen {
-			return bad("chat text must be 1 to %d characters", MaxTextLen)
+		if len(m.SFrame) == 0 || len(m.SFrame) > MaxChatCiphertext {
+			return bad("chat needs sframe: 1 to %d bytes of ciphertext", MaxChatCiphertext)
 		}
 		return nil
 	case TypeHand:

@@ -32,12 +32,18 @@ func mustJSON(tb testing.TB, v any) string {
 	return string(b)
 }
 
+// testKeys are public keys as a join carries them; signal checks only their presence and
+// size (the node parses them).
+var testKeys = map[string]string{"sig_pub": "c2lnLXB1Yg", "age": "age1test"}
+
+const keysJSON = `,"keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}`
+
 // clientMessages are valid messages of every type a client may send, with the fields each needs.
 func clientMessages(tb testing.TB) map[string]string {
 	sdp := chromeOffer(tb)
 	return map[string]string{
-		"join":        `{"type":"join","name":"Ada Lovelace"}`,
-		"join accent": `{"type":"join","name":"Éloïse Ü 山田"}`,
+		"join":        `{"type":"join","name":"Ada Lovelace","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
+		"join accent": `{"type":"join","name":"Éloïse Ü 山田","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
 		"offer pub": mustJSON(tb, map[string]any{
 			"type": "offer", "pc": "pub", "sdp": sdp,
 			"tracks": map[string]any{"0": map[string]string{"source": "mic"}, "1": map[string]string{"source": "camera"}},
@@ -50,8 +56,12 @@ func clientMessages(tb testing.TB) map[string]string {
 		"candidate pub":       mustJSON(tb, map[string]any{"type": "candidate", "pc": "pub", "candidate": map[string]any{"candidate": chromeCandidate, "sdpMid": "0", "sdpMLineIndex": 0}}),
 		"candidate sub":       mustJSON(tb, map[string]any{"type": "candidate", "pc": "sub", "candidate": map[string]any{"candidate": chromeCandidate, "sdpMid": "1", "sdpMLineIndex": 1}}),
 		"end of candidates":   `{"type":"candidate","pc":"pub","candidate":{"candidate":""}}`,
-		"chat":                `{"type":"chat","text":"hello, everyone"}`,
-		"chat max":            mustJSON(tb, map[string]any{"type": "chat", "text": strings.Repeat("é", MaxTextLen)}),
+		"chat":                `{"type":"chat","sframe":"AAECAwQFBgcICQoLDA0ODxA="}`,
+		"chat max":            mustJSON(tb, map[string]any{"type": "chat", "sframe": make([]byte, MaxChatCiphertext)}),
+		"join with mod":       `{"type":"join","name":"Mod","mod":"bW9kZXJhdG9yLXRva2Vu"` + keysJSON + `}`,
+		"key":                 `{"type":"key","envelope":{"body":"{}","sig":"c2ln"}}`,
+		"admit":               `{"type":"admit","id":"p1"}`,
+		"remove":              `{"type":"remove","id":"p1"}`,
 		"hand raised":         `{"type":"hand","raised":true}`,
 		"hand lowered":        `{"type":"hand","raised":false}`,
 		"mute mic":            `{"type":"mute","muted":true,"source":"mic"}`,
@@ -63,14 +73,13 @@ func clientMessages(tb testing.TB) map[string]string {
 		"leave":               `{"type":"leave"}`,
 		"ping":                `{"type":"ping"}`,
 		"whitespace around":   " \n{\"type\":\"ping\"}\n ",
-		"name at max":         mustJSON(tb, map[string]any{"type": "join", "name": strings.Repeat("n", MaxNameLen)}),
+		"name at max":         mustJSON(tb, map[string]any{"type": "join", "name": strings.Repeat("n", MaxNameLen), "keys": testKeys}),
 		"tracks at max":       mustJSON(tb, map[string]any{"type": "offer", "pc": "pub", "sdp": "v=0\r\n", "tracks": manyTracks(MaxTracks)}),
 		"sdp at max":          mustJSON(tb, map[string]any{"type": "answer", "pc": "sub", "sdp": strings.Repeat("a", MaxSDPSize)}),
 		"candidate mid max":   mustJSON(tb, map[string]any{"type": "candidate", "pc": "pub", "candidate": map[string]any{"candidate": chromeCandidate, "sdpMid": strings.Repeat("m", MaxIDLen)}}),
 		"layer track id max":  mustJSON(tb, map[string]any{"type": "layer", "track": strings.Repeat("t", MaxIDLen), "quality": "low"}),
-		"chat with newline":   `{"type":"chat","text":"line one\nline two"}`,
-		"escaped unicode ok":  `{"type":"join","name":"\u00c9mile"}`,
-		"fields in any order": `{"name":"Ada","type":"join"}`,
+		"escaped unicode ok":  `{"type":"join","name":"\u00c9mile","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
+		"fields in any order": `{"name":"Ada","type":"join","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
 	}
 }
 
@@ -94,7 +103,8 @@ func TestDecodeAcceptsEveryClientType(t *testing.T) {
 			checkRoundTrip(t, Decode, m)
 		})
 	}
-	for _, typ := range []string{TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeChat, TypeHand, TypeMute, TypeLayer, TypeLeave, TypePing} {
+	for _, typ := range []string{TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeChat, TypeHand, TypeMute, TypeLayer,
+		TypeKey, TypeAdmit, TypeRemove, TypeLeave, TypePing} {
 		if !seen[typ] {
 			t.Errorf("no accepted sample of client type %q", typ)
 		}
@@ -164,20 +174,33 @@ func TestDecodeRejects(t *testing.T) {
 		"trailing object":        `{"type":"ping"}{"type":"ping"}`,
 		"trailing garbage":       `{"type":"ping"} x`,
 		"trailing array":         `{"type":"ping"}[]`,
-		"oversize":               mustJSON(t, map[string]any{"type": "chat", "text": "hi", "name": strings.Repeat("a", MaxMessageSize)}),
+		"oversize":               mustJSON(t, map[string]any{"type": "chat", "sframe": "aGk", "name": strings.Repeat("a", MaxMessageSize)}),
 		"oversize by padding":    `{"type":"ping"}` + strings.Repeat(" ", MaxMessageSize),
-		"invalid utf-8":          "{\"type\":\"join\",\"name\":\"A\xffda\"}",
-		"invalid utf-8 chat":     "{\"type\":\"chat\",\"text\":\"\xc3\x28\"}",
-		"join empty name":        `{"type":"join","name":""}`,
-		"join no name":           `{"type":"join"}`,
-		"join blank name":        `{"type":"join","name":"  \t "}`,
-		"join long name":         mustJSON(t, map[string]any{"type": "join", "name": strings.Repeat("n", MaxNameLen+1)}),
-		"join long runes":        mustJSON(t, map[string]any{"type": "join", "name": strings.Repeat("é", MaxNameLen+1)}),
-		"join control char":      `{"type":"join","name":"Ada\u0007"}`,
-		"join newline":           `{"type":"join","name":"Ada\nEve"}`,
-		"join NUL":               `{"type":"join","name":"Ada\u0000"}`,
-		"join DEL":               `{"type":"join","name":"Ada\u007f"}`,
-		"join C1 control":        `{"type":"join","name":"Ada\u0085"}`,
+		"invalid utf-8":          "{\"type\":\"join\",\"name\":\"A\xffda\",\"keys\":{\"sig_pub\":\"x\",\"age\":\"y\"}}",
+		"invalid utf-8 chat":     "{\"type\":\"chat\",\"sframe\":\"\xc3\x28\"}",
+		"join without keys":      `{"type":"join","name":"Ada"}`,
+		"join keys missing age":  `{"type":"join","name":"Ada","keys":{"sig_pub":"x"}}`,
+		"join keys too long":     mustJSON(t, map[string]any{"type": "join", "name": "Ada", "keys": map[string]string{"sig_pub": strings.Repeat("k", 129), "age": "a"}}),
+		"join mod too long":      mustJSON(t, map[string]any{"type": "join", "name": "Ada", "keys": testKeys, "mod": strings.Repeat("m", 65)}),
+		"chat plaintext":         `{"type":"chat","text":"hello"}`,
+		"chat sframe not base64": `{"type":"chat","sframe":"not base64!"}`,
+		"key without envelope":   `{"type":"key"}`,
+		"key empty envelope":     `{"type":"key","envelope":{"body":"","sig":""}}`,
+		"key unknown field":      `{"type":"key","envelope":{"body":"{}","sig":"x","kid":1}}`,
+		"admit without id":       `{"type":"admit"}`,
+		"remove long id":         mustJSON(t, map[string]any{"type": "remove", "id": strings.Repeat("i", MaxIDLen+1)}),
+		"node-only lobby":        `{"type":"lobby","room":{"id":"r","title":"t"}}`,
+		"node-only waiting":      `{"type":"waiting","waiting":[]}`,
+		"join empty name":        `{"type":"join","name":"","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
+		"join no name":           `{"type":"join","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
+		"join blank name":        `{"type":"join","name":"  \t ","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
+		"join long name":         mustJSON(t, map[string]any{"type": "join", "name": strings.Repeat("n", MaxNameLen+1), "keys": testKeys}),
+		"join long runes":        mustJSON(t, map[string]any{"type": "join", "name": strings.Repeat("é", MaxNameLen+1), "keys": testKeys}),
+		"join control char":      `{"type":"join","name":"Ada\u0007","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
+		"join newline":           `{"type":"join","name":"Ada\nEve","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
+		"join NUL":               `{"type":"join","name":"Ada\u0000","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
+		"join DEL":               `{"type":"join","name":"Ada\u007f","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
+		"join C1 control":        `{"type":"join","name":"Ada\u0085","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
 		"offer on sub":           mustJSON(t, map[string]any{"type": "offer", "pc": "sub", "sdp": sdp}),
 		"offer bad pc":           mustJSON(t, map[string]any{"type": "offer", "pc": "xyz", "sdp": sdp}),
 		"offer no pc":            mustJSON(t, map[string]any{"type": "offer", "sdp": sdp}),
@@ -198,10 +221,9 @@ func TestDecodeRejects(t *testing.T) {
 		"candidate mid too long": mustJSON(t, map[string]any{"type": "candidate", "pc": "pub", "candidate": map[string]any{"candidate": "c", "sdpMid": strings.Repeat("m", MaxIDLen+1)}}),
 		"candidate index range":  `{"type":"candidate","pc":"pub","candidate":{"candidate":"c","sdpMLineIndex":70000}}`,
 		"candidate index neg":    `{"type":"candidate","pc":"pub","candidate":{"candidate":"c","sdpMLineIndex":-1}}`,
-		"chat empty":             `{"type":"chat","text":""}`,
+		"chat empty":             `{"type":"chat","sframe":""}`,
 		"chat missing":           `{"type":"chat"}`,
-		"chat blank":             `{"type":"chat","text":" \n\t "}`,
-		"chat too long":          mustJSON(t, map[string]any{"type": "chat", "text": strings.Repeat("é", MaxTextLen+1)}),
+		"chat too long":          mustJSON(t, map[string]any{"type": "chat", "sframe": make([]byte, MaxChatCiphertext+1)}),
 		"hand no raised":         `{"type":"hand"}`,
 		"hand raised string":     `{"type":"hand","raised":"yes"}`,
 		"mute no muted":          `{"type":"mute","source":"mic"}`,
@@ -236,7 +258,7 @@ func nodeMessages(tb testing.TB) map[string]string {
 	return map[string]string{
 		"joined": `{"type":"joined","you":` + p + `,"room":{"id":"abcdefghijklmnopqrstuvwxyz","title":"Weekly sync"},` +
 			`"participants":[{"id":"p2","name":"Bob","hand":true,"mic_muted":false,"camera_muted":false,"screen":true}],` +
-			`"history":[{"seq":1,"from":"p2","name":"Bob","text":"hi","time":1700000000000}]}`,
+			`"history":[{"seq":1,"from":"p2","name":"Bob","sframe":"aGk=","time":1700000000000}]}`,
 		"joined alone": `{"type":"joined","you":` + p + `,"room":{"id":"r","title":""}}`,
 		"answer pub":   mustJSON(tb, map[string]any{"type": "answer", "pc": "pub", "sdp": sdp}),
 		"offer sub": mustJSON(tb, map[string]any{"type": "offer", "pc": "sub", "sdp": sdp, "tracks": map[string]any{
@@ -247,7 +269,10 @@ func nodeMessages(tb testing.TB) map[string]string {
 		"participant_joined":  `{"type":"participant_joined","participant":` + p + `}`,
 		"participant_updated": `{"type":"participant_updated","participant":` + p + `}`,
 		"participant_left":    `{"type":"participant_left","id":"p1"}`,
-		"chat":                `{"type":"chat","chat":{"seq":7,"from":"p1","name":"Ada","text":"hello","time":1700000000123}}`,
+		"chat":                `{"type":"chat","chat":{"seq":7,"from":"p1","name":"Ada","sframe":"aGVsbG8=","time":1700000000123}}`,
+		"key":                 `{"type":"key","envelope":{"body":"{}","sig":"c2ln"}}`,
+		"lobby":               `{"type":"lobby","room":{"id":"r","title":"t","lobby":true}}`,
+		"waiting":             `{"type":"waiting","waiting":[{"id":"p3","name":"Cy"}]}`,
 		"speakers":            `{"type":"speakers","speakers":["p1","p2"]}`,
 		"speakers none":       `{"type":"speakers"}`,
 		"error":               `{"type":"error","code":"bad_message","error":"message is 70000 bytes, limit 65536"}`,
@@ -268,7 +293,8 @@ func TestDecodeFromNodeAcceptsEveryNodeType(t *testing.T) {
 		})
 	}
 	for _, typ := range []string{TypeJoined, TypeAnswer, TypeOffer, TypeCandidate, TypeParticipantJoined,
-		TypeParticipantUpdated, TypeParticipantLeft, TypeChat, TypeSpeakers, TypeError, TypePong} {
+		TypeParticipantUpdated, TypeParticipantLeft, TypeChat, TypeSpeakers, TypeError, TypePong,
+		TypeKey, TypeLobby, TypeWaiting} {
 		if !seen[typ] {
 			t.Errorf("no accepted sample of node type %q", typ)
 		}
@@ -279,7 +305,7 @@ func TestDecodeFromNodeAcceptsEveryNodeType(t *testing.T) {
 		t.Fatal(err)
 	}
 	if m.You.ID != "p1" || m.Room.Title != "Weekly sync" || len(m.Participants) != 1 || !m.Participants[0].Screen ||
-		len(m.History) != 1 || m.History[0].Text != "hi" || m.History[0].Seq != 1 {
+		len(m.History) != 1 || string(m.History[0].SFrame) != "hi" || m.History[0].Seq != 1 {
 		t.Errorf("joined decoded as %+v", m)
 	}
 }
@@ -288,7 +314,7 @@ func TestDecodeFromNodeRejects(t *testing.T) {
 	cases := map[string]string{
 		"empty":                ``,
 		"unknown type":         `{"type":"dance"}`,
-		"client-only join":     `{"type":"join","name":"Ada"}`,
+		"client-only join":     `{"type":"join","name":"Ada","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
 		"client-only ping":     `{"type":"ping"}`,
 		"client-only layer":    `{"type":"layer","track":"t","quality":"low"}`,
 		"unknown field":        `{"type":"pong","surprise":true}`,
@@ -306,8 +332,10 @@ func TestDecodeFromNodeRejects(t *testing.T) {
 		"updated missing":      `{"type":"participant_updated"}`,
 		"left without id":      `{"type":"participant_left"}`,
 		"chat without message": `{"type":"chat","text":"hello"}`,
-		"chat bad field":       `{"type":"chat","chat":{"seq":1,"text":"x","color":"red"}}`,
-		"seq negative":         `{"type":"chat","chat":{"seq":-1,"text":"x"}}`,
+		"chat bad field":       `{"type":"chat","chat":{"seq":1,"sframe":"eA==","color":"red"}}`,
+		"chat plaintext":       `{"type":"chat","chat":{"seq":1,"text":"x"}}`,
+		"seq negative":         `{"type":"chat","chat":{"seq":-1,"sframe":"eA=="}}`,
+		"key without envelope": `{"type":"key"}`,
 	}
 	for name, in := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -326,11 +354,11 @@ func TestDecodeFromNodeRejects(t *testing.T) {
 // text back to the client.
 func TestErrorsSayWhy(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"type":"dance"}`:                      "dance",
-		`{"type":"ping","extra":1}`:             "extra",
-		`{"type":"join","name":"A\u0001"}`:      "control",
-		`{"type":"offer","pc":"sub","sdp":"x"}`: "pub",
-		`{"type":"ping"} {}`:                    "trailing",
+		`{"type":"dance"}`:          "dance",
+		`{"type":"ping","extra":1}`: "extra",
+		`{"type":"join","name":"A\u0001","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`: "control",
+		`{"type":"offer","pc":"sub","sdp":"x"}`:                                             "pub",
+		`{"type":"ping"} {}`:                                                                "trailing",
 	} {
 		_, err := Decode([]byte(in))
 		if err == nil || !strings.Contains(err.Error(), want) {

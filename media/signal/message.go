@@ -35,15 +35,36 @@
 //	  | {"type":"candidate","pc":…,"candidate":{…}}   (both ways, any time)
 //
 // Every message is one JSON object with a "type". Client to node: join, offer (pc pub),
-// answer (pc sub), candidate, chat, hand, mute, layer, leave, ping. Node to client: joined,
-// answer (pc pub), offer (pc sub), candidate, participant_joined, participant_updated,
-// participant_left, chat, speakers, error, pong.
+// answer (pc sub), candidate, chat, hand, mute, layer, key, admit, remove, leave, ping. Node
+// to client: joined, lobby, waiting, answer (pc pub), offer (pc sub), candidate,
+// participant_joined, participant_updated, participant_left, chat, key, speakers, error, pong.
+//
+// # End-to-end encryption
+//
+// Media and chat are end-to-end encrypted by the clients (see package parley/identity for the
+// formats); the node relays what it cannot read. A join carries the client's public keys; the
+// node answers with a certificate for them (joined.you.cert) and the node keys the client may
+// trust (joined.node_keys); every participant carries its certificate. A client announces each
+// new media key in a "key" message whose envelope names its recipients; the node checks the
+// sender's signature and hands the envelope to each named participant who is admitted. Chat
+// carries SFrame ciphertext ("sframe"), never text.
+//
+// # Lobby
+//
+// In a room with a lobby, a join is answered with "lobby" and the client waits: it gets no
+// participants, no keys and no media. Moderators (clients that joined with the room's
+// moderator token) get "waiting" with the list of waiting people and answer with "admit" or
+// "remove"; an admitted client then gets "joined" as usual. "remove" also takes an admitted
+// participant out of the room; everyone else sees participant_left with reason "removed" and
+// moves to new keys.
 //
 // In an offer on pc "pub", Tracks maps each sending transceiver's mid to its Source. In an
 // offer on pc "sub", Tracks maps each receiving transceiver's mid to the remote track it
 // carries (id, participant, kind, source); a client must use this map, not track or stream
 // ids, to tell whose camera or screen a track is.
 package signal
+
+import "parley/identity"
 
 // Message types.
 const (
@@ -64,6 +85,11 @@ const (
 	TypeParticipantLeft    = "participant_left"
 	TypeSpeakers           = "speakers"
 	TypeError              = "error"
+	TypeKey                = "key"
+	TypeLobby              = "lobby"
+	TypeWaiting            = "waiting"
+	TypeAdmit              = "admit"
+	TypeRemove             = "remove"
 )
 
 // Peer connection names.
@@ -94,6 +120,15 @@ const (
 	CodeBadSDP      = "bad_sdp"      // the SDP or ICE candidate was rejected
 	CodeRoomFull    = "room_full"    // the room reached its participant limit
 	CodeInternal    = "internal"     // the node failed; the client may retry
+	CodeBadKeys     = "bad_keys"     // the join's public keys or a key envelope were rejected
+	CodeRemoved     = "removed"      // a moderator removed the client (or refused it entry)
+	CodeNotAllowed  = "not_allowed"  // only moderators may do that
+)
+
+// Reasons in participant_left.
+const (
+	ReasonLeft    = ""        // the participant left or its connection ended
+	ReasonRemoved = "removed" // a moderator removed the participant
 )
 
 // Message is one signalling message. Which fields are set depends on Type; Decode enforces it.
@@ -102,6 +137,10 @@ type Message struct {
 
 	// join: the display name. error: unused.
 	Name string `json:"name,omitempty"`
+	// join: the client's public keys (required).
+	Keys *Keys `json:"keys,omitempty"`
+	// join: the room's moderator token, if the client holds it.
+	Mod string `json:"mod,omitempty"`
 
 	// offer, answer, candidate: which peer connection.
 	PC string `json:"pc,omitempty"`
@@ -112,8 +151,8 @@ type Message struct {
 	// candidate: one ICE candidate; nil Candidate.Candidate text means end of candidates.
 	Candidate *Candidate `json:"candidate,omitempty"`
 
-	// chat (client to node): the text to send.
-	Text string `json:"text,omitempty"`
+	// chat (client to node): the SFrame ciphertext of the text.
+	SFrame []byte `json:"sframe,omitempty"`
 	// chat (node to client): the stored message.
 	Chat *ChatMessage `json:"chat,omitempty"`
 
@@ -135,8 +174,17 @@ type Message struct {
 
 	// participant_joined, participant_updated: the participant as it is now.
 	Participant *Participant `json:"participant,omitempty"`
-	// participant_left: who left.
+	// participant_left: who left. admit, remove: whom.
 	ID string `json:"id,omitempty"`
+	// participant_left: why (a Reason constant).
+	Reason string `json:"reason,omitempty"`
+
+	// joined: the node keys (b64u Ed25519) whose certificates the client may trust.
+	NodeKeys []string `json:"node_keys,omitempty"`
+	// key: a signed key envelope (identity.SignedObject; see package parley/identity).
+	Envelope *identity.SignedObject `json:"envelope,omitempty"`
+	// waiting (to moderators): who is in the lobby, in order of arrival.
+	Waiting []Waiting `json:"waiting,omitempty"`
 
 	// speakers: the participants currently speaking, loudest first.
 	Speakers []string `json:"speakers,omitempty"`
@@ -163,29 +211,47 @@ type Candidate struct {
 	UsernameFragment *string `json:"usernameFragment,omitempty"`
 }
 
+// Keys are a client's public keys: an Ed25519 signing key (b64u) and an age X25519 recipient.
+type Keys struct {
+	SigPub string `json:"sig_pub"`
+	Age    string `json:"age"`
+}
+
+// Waiting is a person in a room's lobby as moderators see it.
+type Waiting struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
 // Participant is a participant as every client sees it.
 type Participant struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Hand        bool   `json:"hand"`
-	MicMuted    bool   `json:"mic_muted"`
-	CameraMuted bool   `json:"camera_muted"`
-	Screen      bool   `json:"screen"`
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Org       string `json:"org,omitempty"` // the organisation of the participant's home node
+	Moderator bool   `json:"moderator,omitempty"`
+	// Cert is the participant's certificate from its home node (see package parley/identity).
+	Cert        *identity.SignedObject `json:"cert,omitempty"`
+	Hand        bool                   `json:"hand"`
+	MicMuted    bool                   `json:"mic_muted"`
+	CameraMuted bool                   `json:"camera_muted"`
+	Screen      bool                   `json:"screen"`
 }
 
 // Room is what a client learns about the room it joined.
 type Room struct {
 	ID    string `json:"id"`
 	Title string `json:"title"`
+	Lobby bool   `json:"lobby,omitempty"` // joiners wait until a moderator admits them
 }
 
-// ChatMessage is one stored chat message.
+// ChatMessage is one stored chat message. Its text is end-to-end encrypted: SFrame holds the
+// ciphertext, which only participants holding the sender's key of the time can read.
 type ChatMessage struct {
-	Seq  uint64 `json:"seq"`
-	From string `json:"from"` // participant id
-	Name string `json:"name"`
-	Text string `json:"text"`
-	Time int64  `json:"time"` // unix milliseconds
+	Seq    uint64 `json:"seq"`
+	From   string `json:"from"` // participant id
+	Name   string `json:"name"`
+	SFrame []byte `json:"sframe"`
+	Time   int64  `json:"time"` // unix milliseconds
 }
 
 // Simulcast RIDs. A camera published with simulcast sends up to three encodings with these
