@@ -19,14 +19,18 @@
 //	{"body":"<JSON text>","sig":"<b64u Ed25519 signature>"}
 //
 // whose signature covers the UTF-8 bytes of a domain prefix followed by body, exactly as
-// transmitted; a reader verifies first and only then parses body. A body is at most 4096 bytes
-// and is parsed strictly: unknown fields, missing fields and trailing data are errors.
+// transmitted; a reader verifies first and only then parses body. A certificate body is at
+// most 4096 bytes, a key envelope body at most 262144 bytes (256 KiB). Bodies are parsed
+// strictly: unknown, duplicate, missing or null fields and trailing data are errors.
 //
 // # Certificate (prefix "parley-cert-v1\n", signed by the home node key)
 //
 //	body: {"v":1,"id":"<participant id>","tag":<uint32>,"name":"<display name>",
 //	       "org":"<organisation: the node's name>","node":"<b64u node public key>",
 //	       "room":"<room id>","sig_pub":"<b64u>","age":"age1…","iat":<s>,"exp":<s>}
+//
+// exp - iat <= 12 h; id and room are [A-Za-z0-9_-]{1,64}; name is 1-64 characters and org
+// 1-200 bytes, neither blank nor holding control characters.
 //
 // The home node issues it on join after checking the participant's keys. tag is the sender
 // tag of the participant's KIDs in this room, unique in the room. A client accepts a
@@ -51,7 +55,9 @@
 //
 //	{"room":"<room id>","from":"<participant id>","kid":<KID>,"key":"<b64u 16-byte base key>"}
 //
-// and whose fields must equal the body's. A receiver accepts an envelope only if from names a
+// and whose fields must equal the body's. "to" names 1 to 1024 distinct participants, and the
+// age file holds one X25519 stanza per recipient in the order of "to", so that a recipient
+// can try its own stanza first. A receiver accepts an envelope only if from names a
 // participant whose certificate it accepted, kid>>16 is that certificate's tag, the signature
 // verifies with its sig_pub, and the room matches. Nodes route envelopes by "to" and cannot
 // open them; a node never delivers an envelope to a participant waiting in the lobby.

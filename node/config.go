@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Default values of Config fields left empty.
@@ -21,7 +23,10 @@ const (
 	DefaultHTTPAddr               = "127.0.0.1:8443"
 	DefaultMediaUDPPort           = 7882
 	DefaultMaxParticipantsPerRoom = 100
-	DefaultLogLevel               = "info"
+	// MaxParticipantsLimit is the largest room a node allows: every key envelope names every
+	// participant, and one envelope must fit a signalling message.
+	MaxParticipantsLimit = 1000
+	DefaultLogLevel      = "info"
 
 	// MediaTCPOff as media_tcp_addr turns ICE-TCP off.
 	MediaTCPOff = "off"
@@ -151,6 +156,9 @@ func (c Config) validate() error {
 	if len(c.Name) > 200 || len(c.Organisation) > 200 {
 		return errors.New(`fields "name" and "organisation": at most 200 bytes`)
 	}
+	if strings.IndexFunc(c.Name+c.Organisation, unicode.IsControl) >= 0 || !utf8.ValidString(c.Name+c.Organisation) {
+		return errors.New(`fields "name" and "organisation": no control characters, valid UTF-8 (they appear in participants' certificates)`)
+	}
 	if c.HTTPAddr != "" {
 		if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
 			return fmt.Errorf(`field "http_addr": %w`, err)
@@ -184,8 +192,9 @@ func (c Config) validate() error {
 			return fmt.Errorf(`field "allowed_origins": %q is not an origin (scheme://host[:port], no path)`, o)
 		}
 	}
-	if c.MaxParticipantsPerRoom < 0 || c.MaxParticipantsPerRoom > 10000 {
-		return fmt.Errorf(`field "max_participants_per_room": %d is out of range 0..10000 (0 means %d)`, c.MaxParticipantsPerRoom, DefaultMaxParticipantsPerRoom)
+	// A key envelope names every participant; age and signalling bound it at ~1000.
+	if c.MaxParticipantsPerRoom < 0 || c.MaxParticipantsPerRoom > MaxParticipantsLimit {
+		return fmt.Errorf(`field "max_participants_per_room": %d is out of range 0..%d (0 means %d)`, c.MaxParticipantsPerRoom, MaxParticipantsLimit, DefaultMaxParticipantsPerRoom)
 	}
 	if c.LogLevel != "" {
 		if _, err := ParseLogLevel(c.LogLevel); err != nil {

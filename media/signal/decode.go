@@ -12,7 +12,9 @@ import (
 
 // Limits on what a client may send. A message over any of them is rejected whole.
 const (
-	MaxMessageSize = 64 << 10 // bytes of one WebSocket message
+	// MaxMessageSize bounds one WebSocket message. Its size is set by the largest message, a
+	// key envelope for a full room (~200 bytes per recipient, up to 1000 recipients).
+	MaxMessageSize = 256 << 10
 	MaxSDPSize     = 48 << 10 // bytes of one session description
 	MaxNameLen     = 64       // runes of a display name
 	MaxTextLen     = 4000     // runes of one chat message
