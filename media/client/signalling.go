@@ -56,7 +56,7 @@ func dial(ctx context.Context, cfg Config) (*websocket.Conn, error) {
 		}
 		return nil, fmt.Errorf("client: connect to %s: %w", target, err)
 	}
-	ws.SetReadLimit(signal.MaxMessageSize)
+	ws.SetReadLimit(signal.MaxNodeMessageSize)
 	return ws, nil
 }
 

@@ -15,6 +15,9 @@ const (
 	// MaxMessageSize bounds one WebSocket message. Its size is set by the largest message, a
 	// key envelope for a full room (~200 bytes per recipient, up to 1000 recipients).
 	MaxMessageSize = 256 << 10
+	// MaxNodeMessageSize bounds one message from a node: joined carries every participant's
+	// certificate and the recent chat history.
+	MaxNodeMessageSize = 8 << 20
 	MaxSDPSize     = 48 << 10 // bytes of one session description
 	MaxNameLen     = 64       // runes of a display name
 	MaxTextLen     = 4000     // runes of one chat message
@@ -40,7 +43,7 @@ func bad(format string, args ...any) error {
 // MaxMessageSize, unknown fields, unknown types, types a client may not send, and any field
 // that is missing, out of range or not valid UTF-8 for the message's type.
 func Decode(data []byte) (*Message, error) {
-	m, err := decodeJSON(data)
+	m, err := decodeJSON(data, MaxMessageSize)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +56,7 @@ func Decode(data []byte) (*Message, error) {
 // DecodeFromNode parses one message a node sent to a client. It is the Go client's decoder:
 // size-bounded and strict about the JSON, and it checks the fields the client relies on.
 func DecodeFromNode(data []byte) (*Message, error) {
-	m, err := decodeJSON(data)
+	m, err := decodeJSON(data, MaxNodeMessageSize)
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +96,9 @@ func DecodeFromNode(data []byte) (*Message, error) {
 	return m, nil
 }
 
-func decodeJSON(data []byte) (*Message, error) {
-	if len(data) > MaxMessageSize {
-		return nil, bad("message is %d bytes, limit %d", len(data), MaxMessageSize)
+func decodeJSON(data []byte, limit int) (*Message, error) {
+	if len(data) > limit {
+		return nil, bad("message is %d bytes, limit %d", len(data), limit)
 	}
 	if !utf8.Valid(data) {
 		return nil, bad("message is not valid UTF-8")

@@ -320,7 +320,7 @@ func TestDecodeFromNodeRejects(t *testing.T) {
 		"unknown field":        `{"type":"pong","surprise":true}`,
 		"trailing data":        `{"type":"pong"}{}`,
 		"invalid utf-8":        "{\"type\":\"error\",\"error\":\"\xfe\"}",
-		"oversize":             `{"type":"pong","error":"` + strings.Repeat("x", MaxMessageSize) + `"}`,
+		"oversize":             `{"type":"pong","error":"` + strings.Repeat("x", MaxNodeMessageSize) + `"}`,
 		"joined without you":   `{"type":"joined","room":{"id":"r","title":"t"}}`,
 		"joined without room":  `{"type":"joined","you":{"id":"a","name":"b","hand":false,"mic_muted":false,"camera_muted":false,"screen":false}}`,
 		"offer bad pc":         `{"type":"offer","pc":"side","sdp":"v=0"}`,

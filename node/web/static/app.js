@@ -1,48 +1,75 @@
-// app.js — Parley web client: entry point and the meeting.
+// app.js — Parley web client: entry point and the life of a meeting.
 //
-// Screens: prejoin (prejoin.js) -> meeting -> left. In the meeting this module keeps the room's
-// participants, routes received tracks to tiles, screen-share videos and <audio> elements,
-// drives the controls and chat, asks the node for a simulcast layer per remote camera from the
-// size its tile is drawn at, and reconnects with backoff when the signalling connection drops.
+// Screens: prejoin (prejoin.js) -> lobby (when the room has one, until a moderator admits us)
+// -> meeting -> left. This module connects, joins with our public keys (and the moderator
+// token of a moderator link), hands the node's messages to the modules that own them, starts
+// each joined session's end-to-end encryption (e2ee-session.js, with the frame worker of
+// e2ee/transform.js), and reconnects with backoff when the signalling connection drops.
+//
+//   remote.js    other participants' tiles and received tracks
+//   controls.js  our own media and the meeting controls
+//   chat.js      the encrypted chat
+//   roster.js    People panel, safety codes, lobby and moderation, the encryption indicator
 
-import { $, Stage, Tile, appendChat, icon, playQuietly, renderPeople, screenBox, toast } from './ui.js';
+import { $, Stage, Tile, icon, paintAvatar, toast } from './ui.js';
 import { Signalling, wsURL } from './signalling.js';
-import { Call, acquire, canPickSpeaker, describeMediaError, listDevices } from './media.js';
-import { Prejoin, fillSelect, store } from './prejoin.js';
+import { Call, acquire, describeMediaError } from './media.js';
+import { Prejoin } from './prejoin.js';
+import { MediaEncryption } from './e2ee/transform.js';
+import { generateIdentity, loadIdentity } from './e2ee/identity.js';
+import { E2EESession } from './e2ee-session.js';
+import { DecryptionMonitor } from './e2ee-status.js';
+import { S } from './state.js';
+import { onTrack, onTrackGone, playAudio, removeParticipant, scheduleLayers, setSpeakers, upsertParticipant } from './remote.js';
+import {
+  banner, openPanel, openSettings, refreshSelf, renderControls, sendMute, startScreen, stopScreen,
+  switchDevice, tickClock, toggleCamera, toggleHand, toggleMic,
+} from './controls.js';
+import { addChat, sendChat } from './chat.js';
+import { refreshRoster, resetRoster, setWaiting, startRoster, stopRoster } from './roster.js';
 
 const MAX_RETRIES = 8;
-const FATAL_CODES = new Set(['unknown_room', 'room_full']);
+const FATAL_CODES = new Set(['unknown_room', 'room_full', 'bad_keys']);
+const UNSUPPORTED = 'This browser cannot encrypt video calls end to end, so it cannot join. ' +
+  'Use a current version of Chrome, Edge, Firefox or Safari.';
 
-const S = {
-  roomId: roomFromPath(),
-  name: '',
-  micTrack: null, camTrack: null, screenTrack: null,
-  micOn: true, camOn: true, hand: false,
-  micId: '', camId: '', speakerId: '',
-  phase: 'prejoin', // prejoin | meeting | left
-  sig: null, call: null, you: null,
-  participants: new Map(), // remote participants by id
-  tiles: new Map(), // remote tiles by participant id
-  selfTile: null, selfScreen: null,
-  screens: new Map(), // sub mid -> {box, video, pid}
-  audios: new Map(), // sub mid -> <audio>
-  quality: new Map(), // remote camera track id -> quality last asked for
-  speakers: [],
-  seenChat: new Set(),
-  retries: 0, retryTimer: 0,
-  joinedAt: 0, unread: 0, panel: '',
-};
-
-function roomFromPath() {
-  const m = location.pathname.match(/\/r\/([^/?#]+)/);
-  try { return m ? decodeURIComponent(m[1]) : ''; } catch (_) { return ''; }
-}
-
-let stage;
-let layerTimer = 0;
+S.mod = takeModeratorToken();
 const prejoin = new Prejoin(S, () => enterMeeting());
 
+/**
+ * takeModeratorToken reads ?mod= from the address and removes it from the address bar, so a
+ * link copied from there does not make someone else a moderator.
+ */
+function takeModeratorToken() {
+  const url = new URL(location.href);
+  const mod = url.searchParams.get('mod');
+  if (mod === null) return '';
+  url.searchParams.delete('mod');
+  history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+  return mod.slice(0, 64);
+}
+
 // ---- start ----
+
+/** loadKeys makes S.identity ready: the identity kept in this browser, made on first visit. */
+async function loadKeys() {
+  if (!MediaEncryption.supported()) {
+    prejoin.refuse(UNSUPPORTED);
+    return;
+  }
+  try {
+    S.identity = await loadIdentity();
+  } catch (err) {
+    console.warn('parley: could not keep the identity in this browser; using one for this visit only', err);
+    try {
+      S.identity = await generateIdentity();
+    } catch (err2) {
+      S.identityError = err2;
+      prejoin.refuse(`This browser cannot make encryption keys (${err2.message || err2}), so it cannot join. ` +
+        'Use a current version of Chrome, Edge, Firefox or Safari.');
+    }
+  }
+}
 
 async function loadRoom() {
   if (!S.roomId) {
@@ -66,26 +93,29 @@ async function loadRoom() {
 function setTitle(title) {
   prejoin.setRoom(title, false);
   $('meeting-title').textContent = title;
+  $('lobby-room').textContent = title;
   document.title = `${title} · Parley`;
 }
 
 function show(screen) {
-  for (const id of ['prejoin', 'meeting', 'left']) $(id).hidden = id !== screen;
+  for (const id of ['prejoin', 'lobby', 'meeting', 'left']) $(id).hidden = id !== screen;
 }
 
 // ---- joining, reconnecting, leaving ----
 
-function enterMeeting() {
+async function enterMeeting() {
+  await keysReady;
+  if (!S.identity) return; // prejoin says why
   S.phase = 'meeting';
   S.retries = 0;
   show('meeting');
   if (!S.selfTile) {
     S.selfTile = new Tile({ id: 'self', name: S.name, self: true });
-    stage.addTile(S.selfTile);
+    S.stage.addTile(S.selfTile);
   }
   S.selfTile.setName(S.name);
   refreshSelf();
-  renderControls();
+  startRoster();
   connect();
 }
 
@@ -97,7 +127,13 @@ function connect() {
   });
   S.sig = sig;
   sig.joined = false;
-  sig.open().then(() => sig.send({ type: 'join', name: S.name })).catch(() => { /* onClose handles it */ });
+  const join = { type: 'join', name: S.name, keys: S.identity.publicKeys() };
+  if (S.mod) join.mod = S.mod;
+  sig.open().then(() => sig.send(join)).catch(() => { /* onClose handles it */ });
+}
+
+function inMeeting() {
+  return S.phase === 'meeting' || S.phase === 'lobby';
 }
 
 /** lost tears the session down after a drop and schedules a reconnection. */
@@ -106,7 +142,7 @@ function lost(why) {
   S.sig = null;
   if (sig) sig.close();
   endCall();
-  if (S.phase !== 'meeting') return;
+  if (!inMeeting()) return;
   S.retries++;
   if (S.retries > MAX_RETRIES) {
     showLeft('Connection lost', `Parley could not reach the node (${why}). Check your network, then rejoin.`);
@@ -114,19 +150,26 @@ function lost(why) {
   }
   const delay = Math.min(500 * 2 ** (S.retries - 1), 15000) * (0.8 + Math.random() * 0.4);
   banner(`Reconnecting… (attempt ${S.retries} of ${MAX_RETRIES})`);
-  S.retryTimer = setTimeout(() => { if (S.phase === 'meeting' && !S.sig) connect(); }, delay);
+  S.retryTimer = setTimeout(() => { if (inMeeting() && !S.sig) connect(); }, delay);
 }
 
+/** endCall ends the joined session: media, keys and everything learnt from the node. */
 function endCall() {
+  if (S.e2ee) S.e2ee.close();
+  S.e2ee = null;
   if (S.call) S.call.close();
   S.call = null;
+  if (S.media) S.media.close();
+  S.media = null;
+  S.monitor = null;
   S.quality.clear();
   for (const id of [...S.participants.keys()]) removeParticipant(id, true);
   setSpeakers([]);
+  resetRoster();
 }
 
 function leave() {
-  if (S.phase !== 'meeting') return;
+  if (!inMeeting()) return;
   const sig = S.sig;
   S.sig = null;
   if (sig) {
@@ -136,24 +179,28 @@ function leave() {
   showLeft('You left the meeting', `You can rejoin “${$('meeting-title').textContent}” at any time.`);
 }
 
-function showLeft(title, text) {
+/** showLeft ends the meeting on our side and says why; rejoin offers to join again. */
+function showLeft(title, text, rejoin = true) {
   S.phase = 'left';
   clearTimeout(S.retryTimer);
   const sig = S.sig;
   S.sig = null;
   if (sig) sig.close();
   endCall();
+  stopRoster();
   stopScreen(false);
   for (const t of [S.micTrack, S.camTrack]) if (t) t.stop();
   S.micTrack = null;
   S.camTrack = null;
   S.hand = false;
+  S.moderator = false;
   banner('');
   $('left-title').textContent = title;
   $('left-text').textContent = text;
   $('left-text').hidden = !text;
+  $('rejoin').hidden = !rejoin;
   show('left');
-  $('rejoin').focus();
+  if (rejoin) $('rejoin').focus();
 }
 
 async function rejoin() {
@@ -176,6 +223,9 @@ function onMessage(sig, m) {
       sig.joined = true;
       onJoined(sig, m);
       break;
+    case 'lobby':
+      onLobby(m);
+      break;
     case 'answer':
     case 'offer':
     case 'candidate':
@@ -186,10 +236,16 @@ function onMessage(sig, m) {
       if (m.participant && typeof m.participant === 'object') upsertParticipant(m.participant, m.type === 'participant_joined');
       break;
     case 'participant_left':
-      if (typeof m.id === 'string') removeParticipant(m.id, false);
+      if (typeof m.id === 'string') removeParticipant(m.id, false, m.reason);
+      break;
+    case 'key':
+      if (S.e2ee && m.envelope && typeof m.envelope === 'object') S.e2ee.receiveEnvelope(m.envelope);
+      break;
+    case 'waiting':
+      setWaiting(Array.isArray(m.waiting) ? m.waiting : []);
       break;
     case 'chat':
-      if (m.chat && typeof m.chat === 'object') addChat(m.chat, true);
+      if (m.chat && typeof m.chat === 'object') addChat(m.chat, true, unread);
       break;
     case 'speakers':
       setSpeakers(Array.isArray(m.speakers) ? m.speakers : []);
@@ -204,21 +260,38 @@ function onMessage(sig, m) {
   }
 }
 
+function onLobby(m) {
+  if (m.room && typeof m.room.title === 'string' && m.room.title) setTitle(m.room.title);
+  S.phase = 'lobby';
+  banner('');
+  paintAvatar($('lobby-avatar'), S.name);
+  show('lobby');
+}
+
 function onJoined(sig, m) {
   S.you = m.you && typeof m.you === 'object' ? m.you : { id: '' };
+  S.moderator = !!S.you.moderator;
+  if (S.phase === 'lobby') {
+    S.phase = 'meeting';
+    show('meeting');
+    toast('A moderator let you in.', 'info', 4000);
+  }
   // Count the reconnection as a success only once the session has held for a while, so a
   // failure that recurs right after every join still ends in "Connection lost".
   setTimeout(() => { if (S.sig === sig) S.retries = 0; }, 20000);
   banner('');
   if (!S.joinedAt) S.joinedAt = Date.now();
   if (m.room && typeof m.room.title === 'string' && m.room.title) setTitle(m.room.title);
+  if (!startE2EE(sig, m)) return;
+
   for (const p of Array.isArray(m.participants) ? m.participants : []) {
     if (p && typeof p === 'object' && p.id !== S.you.id) upsertParticipant(p, false);
   }
-  for (const c of Array.isArray(m.history) ? m.history : []) if (c && typeof c === 'object') addChat(c, false);
+  for (const c of Array.isArray(m.history) ? m.history : []) if (c && typeof c === 'object') addChat(c, false, unread);
 
   S.call = new Call({
     send: (msg) => sig.send(msg),
+    encryption: S.media,
     onTrack,
     onTrackGone,
     onFailed: (pc) => { if (S.sig === sig) lost(`the ${pc} media connection failed`); },
@@ -232,424 +305,68 @@ function onJoined(sig, m) {
     camera: S.camOn ? S.camTrack : null,
     screen: S.screenTrack,
   }).catch((err) => toast(`Could not publish your media: ${err.message || err}`));
-  renderPeopleList();
+  refreshSelf();
+  scheduleLayers();
+}
+
+/**
+ * startE2EE starts the session's encryption: the frame worker, the key schedule, and checks of
+ * every certificate. It reports whether the session may go on.
+ */
+function startE2EE(sig, m) {
+  let media;
+  try {
+    media = new MediaEncryption({
+      onUndecryptable: (ev) => { if (S.media === media && S.monitor) S.monitor.undecryptable(ev); },
+      onStats: (ev) => { if (S.media === media && S.monitor) S.monitor.stats(ev); },
+    });
+  } catch (err) {
+    showLeft('This browser cannot join', `${UNSUPPORTED} (${err.message || err})`, false);
+    return false;
+  }
+  const session = new E2EESession({
+    identity: S.identity, roomId: S.roomId, media, send: (msg) => sig.send(msg), onChange: refreshRoster,
+  });
+  S.media = media;
+  S.e2ee = session;
+  S.monitor = new DecryptionMonitor((tag) => session.participantOfTag(tag));
+  session.start(m).catch((err) => {
+    if (S.e2ee !== session) return;
+    console.error('parley e2ee: own certificate', err);
+    showLeft('Could not set up end-to-end encryption',
+      `The node's certificate for your keys did not verify (${err.message || err}). Nothing was sent.`);
+  });
+  return true;
 }
 
 function onNodeError(sig, m) {
   const text = typeof m.error === 'string' && m.error ? m.error : String(m.code || 'unknown error');
+  if (m.code === 'removed') {
+    if (!sig.joined) {
+      showLeft('A moderator did not let you in', 'You were not admitted to this meeting.', false);
+    } else {
+      showLeft('A moderator removed you from the meeting', 'You no longer receive this meeting’s media or keys.', false);
+    }
+    return;
+  }
   if (!sig.joined && FATAL_CODES.has(m.code)) {
-    showLeft(m.code === 'room_full' ? 'This meeting is full' : 'Meeting not found', text);
+    const titles = { room_full: 'This meeting is full', bad_keys: 'Your keys were refused', unknown_room: 'Meeting not found' };
+    showLeft(titles[m.code], text);
     return;
   }
   if (m.code === 'bad_sdp' && S.call) S.call.nodeError(new Error(text));
   toast(`The node reported an error: ${text}`);
 }
 
-// ---- participants ----
-
-function remoteTile(id) {
-  let t = S.tiles.get(id);
-  if (!t) {
-    const p = S.participants.get(id);
-    t = new Tile({ id, name: p ? p.name : '', onPin: (tile) => stage.togglePin(tile) });
-    S.tiles.set(id, t);
-    stage.addTile(t);
-  }
-  return t;
-}
-
-function upsertParticipant(p, announce) {
-  if (typeof p.id !== 'string' || !p.id) return;
-  if (S.you && p.id === S.you.id) return; // our own state is kept here
-  const before = S.participants.get(p.id);
-  const name = typeof p.name === 'string' ? p.name : '';
-  S.participants.set(p.id, { ...p, name });
-  const t = remoteTile(p.id);
-  t.setName(name);
-  t.setMicMuted(!!p.mic_muted);
-  t.setCameraOff(!!p.camera_muted);
-  t.setHand(!!p.hand);
-  for (const s of S.screens.values()) if (s.pid === p.id) s.video.dataset.screenOf = name;
-  for (const a of S.audios.values()) if (a.dataset.pid === p.id) a.dataset.participantAudio = name;
-  if (announce && !before) toast(`${name} joined`, 'info', 3000);
-  if (before && !before.hand && p.hand) toast(`${name} raised their hand`, 'info', 4000);
-  renderPeopleList();
-  scheduleLayers();
-}
-
-function removeParticipant(id, quiet) {
-  const p = S.participants.get(id);
-  S.participants.delete(id);
-  const t = S.tiles.get(id);
-  if (t) {
-    S.tiles.delete(id);
-    stage.removeTile(t);
-  }
-  for (const [mid, s] of [...S.screens]) {
-    if (s.pid === id) { S.screens.delete(mid); stage.removeScreen(s.box); }
-  }
-  for (const [mid, a] of [...S.audios]) {
-    if (a.dataset.pid === id) { S.audios.delete(mid); a.srcObject = null; a.remove(); }
-  }
-  if (p && !quiet) toast(`${p.name} left`, 'info', 3000);
-  renderPeopleList();
-}
-
-function setSpeakers(ids) {
-  S.speakers = ids.filter((x) => typeof x === 'string');
-  const speaking = new Set(S.speakers);
-  for (const [id, t] of S.tiles) t.setSpeaking(speaking.has(id));
-  if (S.selfTile) S.selfTile.setSpeaking(!!S.you && speaking.has(S.you.id) && S.micOn);
-}
-
-function renderPeopleList() {
-  const people = [{
-    name: S.name, self: true, micMuted: !(S.micOn && S.micTrack), cameraOff: !(S.camOn && S.camTrack), hand: S.hand,
-  }];
-  for (const p of S.participants.values()) {
-    people.push({ name: p.name, micMuted: !!p.mic_muted, cameraOff: !!p.camera_muted, hand: !!p.hand });
-  }
-  renderPeople($('people'), people);
-  $('count').textContent = `${people.length} ${people.length === 1 ? 'person' : 'people'}`;
-}
-
-// ---- received tracks ----
-
-function onTrack(mid, info, track) {
-  const pid = info.participant;
-  const p = S.participants.get(pid);
-  const name = p ? p.name : '';
-  if (info.kind === 'audio') {
-    const a = document.createElement('audio');
-    a.autoplay = true;
-    a.dataset.pid = pid;
-    a.dataset.participantAudio = name;
-    a.srcObject = new MediaStream([track]);
-    applySink(a);
-    $('audio-sink').append(a);
-    S.audios.set(mid, a);
-    playAudio(a);
-  } else if (info.source === 'screen') {
-    const { box, video } = screenBox(name);
-    video.srcObject = new MediaStream([track]);
-    S.screens.set(mid, { box, video, pid });
-    stage.addScreen(box);
-    playQuietly(video);
-  } else {
-    const t = remoteTile(pid);
-    t.camMid = mid;
-    t.camTrackId = info.id;
-    t.setStream(new MediaStream([track]));
-    scheduleLayers();
-  }
-}
-
-function onTrackGone(mid, info) {
-  const a = S.audios.get(mid);
-  if (a) {
-    S.audios.delete(mid);
-    a.srcObject = null;
-    a.remove();
-  }
-  const s = S.screens.get(mid);
-  if (s) {
-    S.screens.delete(mid);
-    stage.removeScreen(s.box);
-  }
-  const t = S.tiles.get(info.participant);
-  if (t && t.camMid === mid) {
-    t.camMid = null;
-    t.camTrackId = null;
-    t.setStream(null);
-  }
-}
-
-function playAudio(a) {
-  const p = a.play();
-  if (p && p.catch) {
-    p.catch((err) => {
-      if (err && err.name === 'NotAllowedError') $('enable-audio').hidden = false;
-    });
-  }
-}
-
-function applySink(a) {
-  if (S.speakerId && canPickSpeaker()) a.setSinkId(S.speakerId).catch((err) => console.warn('parley: setSinkId', err));
-}
-
-// ---- simulcast layers ----
-
-function scheduleLayers() {
-  clearTimeout(layerTimer);
-  layerTimer = setTimeout(updateLayers, 250);
-}
-
-/** updateLayers asks for each remote camera the layer its tile's drawn size needs. */
-function updateLayers() {
-  if (!S.sig || !S.call) return;
-  const dpr = Math.min(window.devicePixelRatio || 1, 2);
-  for (const t of S.tiles.values()) {
-    if (!t.camTrackId) continue;
-    const h = t.el.getBoundingClientRect().height * dpr;
-    let q = 'high';
-    if (h <= 270) q = 'low';
-    else if (h <= 540) q = 'medium';
-    if (t.el.parentElement === $('spotlight')) q = 'high';
-    if (S.quality.get(t.camTrackId) === q) continue;
-    if (S.sig.send({ type: 'layer', track: t.camTrackId, quality: q })) S.quality.set(t.camTrackId, q);
-  }
-}
-
-// ---- chat ----
-
-function addChat(c, live) {
-  const name = typeof c.name === 'string' ? c.name : '';
-  const text = typeof c.text === 'string' ? c.text : '';
-  if (!text) return;
-  const key = `${c.seq}|${c.from}|${c.time}|${text}`;
-  if (S.seenChat.has(key)) return;
-  S.seenChat.add(key);
-  const mine = !!S.you && c.from === S.you.id;
-  appendChat($('chat-log'), { name, text, time: c.time, mine });
-  if (live && !mine && S.panel !== 'chat') {
-    S.unread++;
-    renderControls();
-    toast(`${name}: ${text.length > 80 ? `${text.slice(0, 80)}…` : text}`, 'info', 4000);
-  }
-}
-
-function sendChat() {
-  const input = $('chat-input');
-  const text = input.value.trim();
-  if (!text) return;
-  if (!S.sig || !S.sig.send({ type: 'chat', text })) {
-    toast('Not connected: your message was not sent.');
-    return;
-  }
-  input.value = '';
-}
-
-// ---- controls ----
-
-function sendMute(source, muted) {
-  if (S.sig) S.sig.send({ type: 'mute', source, muted: !!muted });
-}
-
-async function toggleMic() {
-  if (!S.micTrack) {
-    const res = await acquire({ audio: true, micId: S.micId });
-    if (!res.audio) {
-      toast(describeMediaError(res.audioError, 'microphone'));
-      return;
-    }
-    S.micTrack = res.audio;
-    S.micOn = true;
-    if (S.call) S.call.setTrack('mic', S.micTrack).catch((err) => toast(`Microphone: ${err.message || err}`));
-  } else {
-    S.micOn = !S.micOn;
-  }
-  S.micTrack.enabled = S.micOn;
-  store.set('micOn', S.micOn);
-  sendMute('mic', !S.micOn);
-  refreshSelf();
-}
-
-async function toggleCamera() {
-  if (S.camOn && S.camTrack) {
-    S.camOn = false;
-    const t = S.camTrack;
-    S.camTrack = null;
-    if (S.call) await S.call.setTrack('camera', null).catch(() => {});
-    t.stop();
-    sendMute('camera', true);
-  } else {
-    $('ctl-camera').disabled = true;
-    const res = await acquire({ video: true, camId: S.camId });
-    $('ctl-camera').disabled = false;
-    if (!res.video) {
-      toast(describeMediaError(res.videoError, 'camera'));
-      return;
-    }
-    S.camTrack = res.video;
-    S.camOn = true;
-    if (S.call) S.call.setTrack('camera', S.camTrack).catch((err) => toast(`Camera: ${err.message || err}`));
-    sendMute('camera', false);
-  }
-  store.set('camOn', S.camOn);
-  refreshSelf();
-}
-
-async function startScreen() {
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) {
-    toast('This browser cannot share its screen.');
-    return;
-  }
-  let stream;
-  try {
-    stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
-  } catch (err) {
-    if (err && err.name !== 'NotAllowedError' && err.name !== 'AbortError') toast(`Could not share your screen: ${err.message || err}`);
-    return;
-  }
-  const track = stream.getVideoTracks()[0];
-  if (!track) return;
-  if ('contentHint' in track) track.contentHint = 'detail';
-  track.addEventListener('ended', () => { if (S.screenTrack === track) stopScreen(true); });
-  S.screenTrack = track;
-  const { box, video } = screenBox(S.name, true);
-  box.classList.add('tile', 'self-screen');
-  video.srcObject = new MediaStream([track]);
-  S.selfScreen = { el: box, self: false, setPinned() {} };
-  stage.addTile(S.selfScreen);
-  if (S.call) S.call.setTrack('screen', track).catch((err) => toast(`Screen share: ${err.message || err}`));
+function unread() {
+  S.unread++;
   renderControls();
-}
-
-function stopScreen(renegotiate) {
-  const track = S.screenTrack;
-  if (!track) return;
-  S.screenTrack = null;
-  track.stop();
-  if (S.selfScreen) {
-    stage.removeTile(S.selfScreen);
-    S.selfScreen = null;
-  }
-  if (renegotiate && S.call) S.call.stopSending('screen').catch((err) => toast(`Screen share: ${err.message || err}`));
-  renderControls();
-}
-
-function toggleHand() {
-  S.hand = !S.hand;
-  if (S.sig) S.sig.send({ type: 'hand', raised: S.hand });
-  refreshSelf();
-}
-
-function openPanel(which) {
-  S.panel = S.panel === which ? '' : which;
-  const panel = $('panel');
-  panel.hidden = !S.panel;
-  document.body.classList.toggle('panel-open', !!S.panel);
-  if (S.panel) {
-    const chat = S.panel === 'chat';
-    $('chat-pane').hidden = !chat;
-    $('people-pane').hidden = chat;
-    $('tab-chat').setAttribute('aria-selected', String(chat));
-    $('tab-people').setAttribute('aria-selected', String(!chat));
-    if (chat) {
-      S.unread = 0;
-      $('chat-log').scrollTop = $('chat-log').scrollHeight;
-      $('chat-input').focus();
-    }
-  }
-  renderControls();
-  stage.schedule();
-}
-
-async function openSettings() {
-  const devs = await listDevices();
-  fillSelect($('set-camera'), devs.videoinput, S.camTrack ? S.camTrack.getSettings().deviceId : S.camId, 'Camera');
-  fillSelect($('set-mic'), devs.audioinput, S.micTrack ? S.micTrack.getSettings().deviceId : S.micId, 'Microphone');
-  const speakers = canPickSpeaker() && devs.audiooutput.length > 0;
-  $('set-speaker-field').hidden = !speakers;
-  if (speakers) fillSelect($('set-speaker'), devs.audiooutput, S.speakerId, 'Speaker');
-  const dlg = $('settings');
-  if (typeof dlg.showModal === 'function') dlg.showModal();
-}
-
-async function switchDevice(kind, id) {
-  if (kind === 'speaker') {
-    S.speakerId = id;
-    store.set('speakerId', id);
-    for (const a of S.audios.values()) applySink(a);
-    return;
-  }
-  if (kind === 'camera') {
-    S.camId = id;
-    store.set('camId', id);
-    if (!S.camOn) return;
-    const res = await acquire({ video: true, camId: id });
-    if (!res.video) { toast(describeMediaError(res.videoError, 'camera')); return; }
-    const old = S.camTrack;
-    S.camTrack = res.video;
-    if (S.call) await S.call.setTrack('camera', S.camTrack).catch((err) => toast(`Camera: ${err.message || err}`));
-    if (old) old.stop();
-  } else {
-    S.micId = id;
-    store.set('micId', id);
-    const res = await acquire({ audio: true, micId: id });
-    if (!res.audio) { toast(describeMediaError(res.audioError, 'microphone')); return; }
-    const old = S.micTrack;
-    S.micTrack = res.audio;
-    S.micTrack.enabled = S.micOn;
-    if (S.call) await S.call.setTrack('mic', S.micTrack).catch((err) => toast(`Microphone: ${err.message || err}`));
-    if (old) old.stop();
-  }
-  refreshSelf();
-}
-
-function refreshSelf() {
-  const t = S.selfTile;
-  if (t) {
-    const cam = S.camOn && S.camTrack;
-    const cur = t.stream && t.stream.getVideoTracks()[0];
-    if (!cam) t.setStream(null);
-    else if (cur !== S.camTrack) t.setStream(new MediaStream([S.camTrack]));
-    t.setMicMuted(!(S.micOn && S.micTrack));
-    t.setHand(S.hand);
-  }
-  renderControls();
-  renderPeopleList();
-}
-
-function ctl(id, iconName, label, pressed, title) {
-  const b = $(id);
-  b.innerHTML = `${icon(iconName)}<span class="lbl">${label}</span>`;
-  b.setAttribute('aria-label', label);
-  if (pressed !== null) b.setAttribute('aria-pressed', String(pressed));
-  b.title = title;
-  return b;
-}
-
-function renderControls() {
-  const micOn = !!(S.micOn && S.micTrack);
-  const camOn = !!(S.camOn && S.camTrack);
-  ctl('ctl-mic', micOn ? 'mic' : 'micOff', 'Mic', micOn, micOn ? 'Mute microphone' : 'Unmute microphone').classList.toggle('off', !micOn);
-  ctl('ctl-camera', camOn ? 'cam' : 'camOff', 'Camera', camOn, camOn ? 'Turn camera off' : 'Turn camera on').classList.toggle('off', !camOn);
-  ctl('ctl-screen', S.screenTrack ? 'screenStop' : 'screen', S.screenTrack ? 'Stop sharing' : 'Share', !!S.screenTrack,
-    S.screenTrack ? 'Stop sharing your screen' : 'Share your screen').classList.toggle('active', !!S.screenTrack);
-  ctl('ctl-hand', 'hand', S.hand ? 'Lower hand' : 'Raise hand', S.hand, S.hand ? 'Lower your hand' : 'Raise your hand')
-    .classList.toggle('active', S.hand);
-  const chat = ctl('ctl-chat', 'chat', 'Chat', S.panel === 'chat', 'Show chat');
-  if (S.unread > 0 && S.panel !== 'chat') {
-    const badge = document.createElement('span');
-    badge.className = 'badge';
-    badge.textContent = S.unread > 9 ? '9+' : String(S.unread);
-    chat.append(badge);
-    chat.setAttribute('aria-label', `Chat, ${S.unread} unread`);
-  }
-  ctl('ctl-people', 'people', 'People', S.panel === 'people', 'Show participants');
-  ctl('ctl-settings', 'settings', 'Devices', null, 'Camera, microphone and speaker');
-  ctl('ctl-leave', 'leave', 'Leave', null, 'Leave the meeting');
-}
-
-function banner(text) {
-  $('banner').textContent = text;
-  $('banner').hidden = !text;
-}
-
-function tickClock() {
-  if (!S.joinedAt || S.phase !== 'meeting') return;
-  const s = Math.floor((Date.now() - S.joinedAt) / 1000);
-  const hh = Math.floor(s / 3600);
-  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
-  const ss = String(s % 60).padStart(2, '0');
-  $('clock').textContent = hh > 0 ? `${hh}:${mm}:${ss}` : `${mm}:${ss}`;
 }
 
 // ---- wiring ----
 
 function wire() {
-  stage = new Stage($('stage'), $('spotlight'), $('grid'), scheduleLayers);
+  S.stage = new Stage($('stage'), $('spotlight'), $('grid'), scheduleLayers);
   $('ctl-mic').addEventListener('click', () => toggleMic());
   $('ctl-camera').addEventListener('click', () => toggleCamera());
   $('ctl-screen').addEventListener('click', () => (S.screenTrack ? stopScreen(true) : startScreen()));
@@ -658,11 +375,14 @@ function wire() {
   $('ctl-people').addEventListener('click', () => openPanel('people'));
   $('ctl-settings').addEventListener('click', () => openSettings());
   $('ctl-leave').addEventListener('click', leave);
+  $('lobby-leave').addEventListener('click', leave);
+  $('e2ee-badge').addEventListener('click', () => { if (S.panel !== 'people') openPanel('people'); });
   $('tab-chat').addEventListener('click', () => { if (S.panel !== 'chat') openPanel('chat'); });
   $('tab-people').addEventListener('click', () => { if (S.panel !== 'people') openPanel('people'); });
   $('panel-close').innerHTML = icon('close');
   $('panel-close').addEventListener('click', () => openPanel(S.panel));
   $('chat-send').innerHTML = icon('send');
+  $('e2ee-note-icon').innerHTML = icon('lock');
   $('chat-form').addEventListener('submit', (e) => { e.preventDefault(); sendChat(); });
   $('chat-input').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
@@ -690,5 +410,6 @@ function wire() {
 
 wire();
 show('prejoin');
+const keysReady = loadKeys();
 loadRoom();
 prejoin.start();

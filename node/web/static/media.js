@@ -10,6 +10,13 @@
 //
 // Candidates trickle both ways as {"type":"candidate","pc":…,"candidate":{candidate, sdpMid,
 // sdpMLineIndex}}. There are no ICE servers: the node is the only ICE peer.
+//
+// Every frame is end-to-end encrypted: each sender gets the encrypting transform as soon as
+// its transceiver exists (before any frame can flow, and for every simulcast layer), each
+// receiver the decrypting one in ontrack. The transforms (e2ee/transform.js) drop frames until
+// there is a key, so nothing leaves the browser in the clear.
+
+import { MediaEncryption } from './e2ee/transform.js';
 
 export const SIMULCAST = [
   { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150000 },
@@ -127,8 +134,11 @@ export function describeMediaError(err, what) {
  * remove tracks; onFailed(pc) when a connection fails for good; onError(err) for the rest.
  */
 export class Call {
-  constructor({ send, onTrack, onTrackGone, onFailed, onError }) {
-    Object.assign(this, { send, onTrack, onTrackGone, onFailed, onError });
+  constructor({ send, encryption, onTrack, onTrackGone, onFailed, onError }) {
+    if (!encryption) throw new Error('a call needs its frame encryption');
+    Object.assign(this, { send, encryption, onTrack, onTrackGone, onFailed, onError });
+    this.transformed = new WeakSet(); // receivers that have the decrypting transform
+    this.untransformed = new WeakSet(); // receivers it could not be given: never shown
     this.closed = false;
     this.pub = null;
     this.tx = { mic: null, camera: null, screen: null }; // pub transceivers by source
@@ -141,16 +151,17 @@ export class Call {
     this.sub = this.newPeer('sub');
     this.sub.pc.ontrack = (e) => {
       const mid = e.transceiver ? e.transceiver.mid : null;
-      if (mid != null) this.route(mid, e.track);
+      this.decrypt(e.receiver, e.track, mid);
+      if (mid != null && !this.untransformed.has(e.receiver)) this.route(mid, e.track);
     };
   }
 
   newPeer(name) {
     // pub bundles everything (we offer); sub takes whatever the node's offer bundles — an
     // offer with no media yet has no BUNDLE group, which max-bundle would refuse.
-    const pc = new RTCPeerConnection({
-      iceServers: [], bundlePolicy: name === 'pub' ? 'max-bundle' : 'balanced', rtcpMuxPolicy: 'require',
-    });
+    const config = { iceServers: [], bundlePolicy: name === 'pub' ? 'max-bundle' : 'balanced', rtcpMuxPolicy: 'require' };
+    if (MediaEncryption.needsInsertableStreams()) config.encodedInsertableStreams = true;
+    const pc = new RTCPeerConnection(config);
     const peer = { name, pc, descSent: false, pendingLocal: [], pendingRemote: [], queue: Promise.resolve() };
     pc.onicecandidate = (e) => {
       const c = e.candidate;
@@ -244,6 +255,20 @@ export class Call {
 
   // ---- sub ----
 
+  /** decrypt gives a receiver the decrypting transform, once. */
+  decrypt(receiver, track, mid) {
+    if (!receiver || this.transformed.has(receiver)) return;
+    this.transformed.add(receiver);
+    const info = mid != null ? this.subTracks.get(mid) : null;
+    try {
+      this.encryption.attachReceiver(receiver, track ? track.kind : (info && info.kind), info ? info.participant : undefined);
+    } catch (err) {
+      // Without the transform the decoder would be fed ciphertext: the track is not shown.
+      this.untransformed.add(receiver);
+      this.onError(new Error(`cannot decrypt a received track: ${err.message || err}`));
+    }
+  }
+
   async answerSub(m) {
     const map = new Map();
     if (m.tracks && typeof m.tracks === 'object') {
@@ -296,7 +321,9 @@ export class Call {
     for (const tr of this.sub.pc.getTransceivers()) {
       const dir = tr.currentDirection;
       if (tr.mid == null || (dir !== 'recvonly' && dir !== 'sendrecv')) continue;
-      if (this.subTracks.has(tr.mid)) active.set(tr.mid, tr.receiver.track);
+      if (!this.subTracks.has(tr.mid)) continue;
+      this.decrypt(tr.receiver, tr.receiver.track, tr.mid); // ontrack did it; never route without
+      if (!this.untransformed.has(tr.receiver)) active.set(tr.mid, tr.receiver.track);
     }
     for (const [mid, r] of [...this.routed]) {
       if (!active.has(mid)) {
@@ -339,6 +366,14 @@ export class Call {
     } else {
       tr = pc.addTransceiver(track, init);
     }
+    try {
+      this.encryption.attachSender(tr.sender, source === 'mic' ? 'audio' : 'video');
+    } catch (err) {
+      // Never send what could not be encrypted.
+      tr.direction = 'inactive';
+      tr.sender.replaceTrack(null).catch(() => {});
+      throw new Error(`cannot encrypt your ${source}: ${err.message || err}`);
+    }
     this.tx[source] = tr;
     return tr;
   }
@@ -375,13 +410,18 @@ export class Call {
   /** publish adds every given track at once and makes one offer (at join). */
   async publish(tracks) {
     let added = false;
+    let failed = null;
     for (const source of SOURCES) {
-      if (tracks[source]) {
+      if (!tracks[source]) continue;
+      try {
         this.addSending(source, tracks[source]);
         added = true;
+      } catch (err) {
+        failed = failed || err;
       }
     }
     if (added) await this.negotiatePub();
+    if (failed) throw failed;
   }
 
   /** negotiatePub offers on pc pub until no change is left unoffered; one offer at a time. */

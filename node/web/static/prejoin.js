@@ -22,6 +22,7 @@ export class Prejoin {
     this.pending = Promise.resolve();
     this.meter = null;
     this.roomOK = true;
+    this.refused = false; // this browser cannot take part (see refuse)
     const params = new URLSearchParams(location.search);
     const name = (params.get('name') || store.get('name') || '').slice(0, 64);
     $('name').value = name;
@@ -50,7 +51,7 @@ export class Prejoin {
 
   /** start shows the screen and asks for the devices. */
   start() {
-    $('join').disabled = !this.roomOK;
+    $('join').disabled = !this.roomOK || this.refused;
     $('join').textContent = 'Join now';
     this.pending = this.acquireAll();
     return this.pending;
@@ -230,7 +231,7 @@ export class Prejoin {
       $('name').focus();
       return;
     }
-    if (!this.roomOK) return;
+    if (!this.roomOK || this.refused) return;
     this.S.name = name;
     store.set('name', name);
     $('join').disabled = true;
@@ -240,6 +241,17 @@ export class Prejoin {
     this.stopMeter();
     $('preview-video').srcObject = null;
     this.onJoin();
+  }
+
+  /**
+   * refuse keeps the join button disabled for good and says why: this browser cannot take part
+   * (it cannot encrypt media or hold keys), and joining without encryption is never offered.
+   */
+  refuse(text) {
+    this.refused = true;
+    $('join').disabled = true;
+    $('refusal').textContent = text;
+    $('refusal').hidden = false;
   }
 
   /** setRoom shows the room's title, or that it does not exist. */

@@ -4,7 +4,9 @@
 // This module only moves messages; it never interprets them. The caller decides what to do when
 // the socket closes (the app reconnects with backoff).
 
-const MAX_MESSAGE = 64 * 1024; // signal.MaxMessageSize
+// What the node sends is not held to signal.MaxMessageSize (64 KiB, for what clients send):
+// joined carries every participant's certificate and up to 200 chat messages of ciphertext.
+const MAX_MESSAGE = 8 << 20;
 const PING_EVERY = 15000;
 const SILENCE_LIMIT = 40000; // no message at all for this long: the connection is dead
 

@@ -1,6 +1,6 @@
 // ui.js — Parley web client: DOM building blocks. Icons, toasts, participant tiles, the stage
-// layout (grid, or spotlight with a filmstrip), the chat log and the people list. Nothing here
-// talks to the network.
+// layout (grid, or spotlight with a filmstrip) and the chat log (people.js draws the people
+// list). Nothing here talks to the network.
 
 const SVG_ATTRS = 'viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="1.8" ' +
   'stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false"';
@@ -21,6 +21,10 @@ const PATHS = {
   close: '<path d="M6 6l12 12M18 6 6 18"/>',
   send: '<path d="M4 12 20 4l-6 16-2.5-6.5z"/><path d="M11.5 13.5 20 4"/>',
   speaker: '<path d="M4 9.5v5h3.5l5 4v-13l-5 4z"/><path d="M16 9a4.5 4.5 0 0 1 0 6M18.5 6.5a8 8 0 0 1 0 11"/>',
+  lock: '<rect x="5" y="10.5" width="14" height="10" rx="2"/><path d="M8 10.5V7.5a4 4 0 0 1 8 0v3"/>',
+  lockOpen: '<rect x="5" y="10.5" width="14" height="10" rx="2"/><path d="M8 10.5V7.5a4 4 0 0 1 7.7-1.5"/>',
+  lockAlert: '<rect x="5" y="10.5" width="14" height="10" rx="2"/><path d="M8 10.5V7.5a4 4 0 0 1 8 0v3M12 13.5v3M12 18.6v.1"/>',
+  remove: '<circle cx="9" cy="8" r="3.5"/><path d="M2.5 20a6.5 6.5 0 0 1 13 0M16.5 9.5l5 5M21.5 9.5l-5 5"/>',
 };
 
 /** icon returns the inline SVG markup of a named icon. */
@@ -55,8 +59,11 @@ export function paintAvatar(el, name) {
 
 // ---- toasts ----
 
-/** toast shows a non-blocking message that goes away by itself. kind: error | info. */
-export function toast(text, kind = 'error', ms = 6000) {
+/**
+ * toast shows a non-blocking message that goes away by itself. kind: error | info. action,
+ * if given, is {label, onClick}: a button that runs onClick and closes the toast.
+ */
+export function toast(text, kind = 'error', ms = 6000, action = null) {
   const box = $('toasts');
   if (!box) return;
   while (box.children.length >= 4) box.firstElementChild.remove();
@@ -71,7 +78,19 @@ export function toast(text, kind = 'error', ms = 6000) {
   close.setAttribute('aria-label', 'Dismiss');
   close.innerHTML = icon('close');
   close.addEventListener('click', () => el.remove());
-  el.append(span, close);
+  el.append(span);
+  if (action) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'small-btn admit';
+    b.textContent = action.label;
+    b.addEventListener('click', () => {
+      el.remove();
+      action.onClick();
+    });
+    el.append(b);
+  }
+  el.append(close);
   box.append(el);
   setTimeout(() => el.remove(), ms);
 }
@@ -122,6 +141,15 @@ export class Tile {
     hand.setAttribute('aria-label', 'Hand raised');
     hand.hidden = true;
     el.append(video, avatar, plate, hand);
+    let alert = null;
+    if (!self) {
+      alert = document.createElement('div');
+      alert.className = 'tile-alert';
+      alert.setAttribute('role', 'status');
+      alert.dataset.testid = 'undecryptable';
+      alert.hidden = true;
+      el.append(alert);
+    }
     if (onPin) {
       const pin = document.createElement('button');
       pin.type = 'button';
@@ -132,7 +160,8 @@ export class Tile {
       el.addEventListener('dblclick', () => onPin(this));
       this.pinBtn = pin;
     }
-    Object.assign(this, { el, video, avatar, label, mic, hand });
+    Object.assign(this, { el, video, avatar, label, mic, hand, alert });
+    this.undecryptable = false;
     this.setName(name);
   }
 
@@ -145,6 +174,7 @@ export class Tile {
     this.el.setAttribute('aria-label', shown);
     if (!this.self) this.video.dataset.participantName = this.name;
     if (this.pinBtn) this.pinBtn.setAttribute('aria-label', `Pin ${this.name}`);
+    if (this.undecryptable) this.drawAlert();
   }
 
   /** setStream shows a MediaStream in the tile's video, or the avatar when null. */
@@ -161,7 +191,30 @@ export class Tile {
   }
 
   refresh() {
-    this.el.classList.toggle('cam-off', this.cameraOff || !this.stream);
+    this.el.classList.toggle('cam-off', this.cameraOff || !this.stream || this.undecryptable);
+  }
+
+  /**
+   * setUndecryptable says whether this participant's frames fail to decrypt. The worker drops
+   * such frames, so the picture freezes; the tile says why instead of showing it.
+   */
+  setUndecryptable(on) {
+    if (!this.alert || this.undecryptable === !!on) return;
+    this.undecryptable = !!on;
+    this.drawAlert();
+    this.el.classList.toggle('undecryptable', this.undecryptable);
+    this.refresh();
+  }
+
+  drawAlert() {
+    const on = this.undecryptable;
+    this.alert.hidden = !on;
+    this.alert.innerHTML = on ? icon('lockAlert') : '';
+    if (on) {
+      const t = document.createElement('span');
+      t.textContent = `Cannot decrypt ${this.name}'s media`;
+      this.alert.append(t);
+    }
   }
 
   setMicMuted(muted) { this.mic.hidden = !muted; }
@@ -313,11 +366,15 @@ export function screenBox(name, self = false) {
 
 // ---- chat ----
 
-/** appendChat adds one message whose text content is exactly "NAME: message". */
-export function appendChat(log, { name, text, time, mine }) {
+/**
+ * appendChat adds one message whose text content is exactly "NAME: message". locked marks a
+ * message this client cannot read (text then says why). It returns the element.
+ */
+export function appendChat(log, { name, text, time, mine, locked = false }) {
   const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
   const li = document.createElement('li');
-  if (mine) li.className = 'mine';
+  if (mine) li.classList.add('mine');
+  if (locked) li.classList.add('locked');
   const who = document.createElement('span');
   who.className = 'who';
   who.textContent = name;
@@ -335,37 +392,5 @@ export function appendChat(log, { name, text, time, mine }) {
   log.append(li);
   while (log.children.length > 500) log.firstElementChild.remove();
   if (nearBottom || mine) log.scrollTop = log.scrollHeight;
-}
-
-// ---- people ----
-
-/** renderPeople redraws the participant list. people: [{name, self, micMuted, cameraOff, hand}] */
-export function renderPeople(list, people) {
-  list.replaceChildren(...people.map((p) => {
-    const li = document.createElement('li');
-    const av = document.createElement('span');
-    av.className = 'avatar small';
-    av.setAttribute('aria-hidden', 'true');
-    paintAvatar(av, p.name);
-    const name = document.createElement('span');
-    name.className = 'pname';
-    name.textContent = p.self ? `${p.name} (you)` : p.name;
-    const state = document.createElement('span');
-    state.className = 'pstate';
-    const bits = [];
-    if (p.hand) bits.push(['hand', 'Hand raised']);
-    bits.push(p.micMuted ? ['micOff', 'Microphone muted'] : ['mic', 'Microphone on']);
-    bits.push(p.cameraOff ? ['camOff', 'Camera off'] : ['cam', 'Camera on']);
-    for (const [ic, label] of bits) {
-      const s = document.createElement('span');
-      s.setAttribute('role', 'img');
-      s.setAttribute('aria-label', label);
-      s.title = label;
-      s.className = ic === 'hand' ? 'hand' : (ic.endsWith('Off') ? 'off' : '');
-      s.innerHTML = icon(ic);
-      state.append(s);
-    }
-    li.append(av, name, state);
-    return li;
-  }));
+  return li;
 }

@@ -1,0 +1,68 @@
+// chat.js — Parley web client: the chat. Messages are end-to-end encrypted (e2ee-session.js):
+// we send SFrame ciphertext under our current key and decrypt what arrives, in the order it
+// arrived. A message under a key we never held (history from before we joined) shows locked.
+// Each chat-log entry's text is "NAME: message".
+
+import { $, appendChat, toast } from './ui.js';
+import { LOCK_BEFORE, LOCK_NO_KEY } from './e2ee-session.js';
+import { S } from './state.js';
+
+const LOCKED_TEXT = {
+  [LOCK_BEFORE]: '🔒 sent before you joined',
+  [LOCK_NO_KEY]: '🔒 sent with a key you were not given',
+};
+const BROKEN_TEXT = '🔒 could not be decrypted';
+
+/**
+ * addChat decrypts and shows one chat message (signal ChatMessage); live says it arrived now
+ * rather than in the history. onUnread is called for a live message from someone else while
+ * the chat is closed.
+ */
+export function addChat(c, live, onUnread) {
+  const seq = typeof c.seq === 'number' ? c.seq : null;
+  const key = `${seq}|${c.from}|${c.time}`;
+  if (S.seenChat.has(key) || !S.e2ee) return;
+  S.seenChat.add(key);
+  const session = S.e2ee;
+  const name = typeof c.name === 'string' ? c.name : '';
+  session.decryptChat(c, live).then((r) => {
+    if (S.e2ee !== session) {
+      S.seenChat.delete(key); // the session ended first: the next one may show it
+      return;
+    }
+    const mine = !!S.you && c.from === S.you.id;
+    const locked = r.text === undefined;
+    const text = locked ? (LOCKED_TEXT[r.locked] || BROKEN_TEXT) : r.text;
+    appendChat($('chat-log'), { name, text, time: c.time, mine, locked });
+    if (live && !mine && !locked && S.panel !== 'chat') {
+      onUnread();
+      toast(`${name}: ${text.length > 80 ? `${text.slice(0, 80)}…` : text}`, 'info', 4000);
+    }
+  });
+}
+
+/** sendChat encrypts and sends what is in the chat input. */
+export async function sendChat() {
+  const input = $('chat-input');
+  const text = input.value.trim();
+  if (!text) return;
+  const sig = S.sig;
+  const session = S.e2ee;
+  if (!sig || !session) {
+    toast('Not connected: your message was not sent.');
+    return;
+  }
+  input.value = '';
+  let sframe;
+  try {
+    sframe = await session.encryptChat(text);
+  } catch (err) {
+    if (!input.value) input.value = text;
+    toast(`Your message was not sent: ${err.message || err}`);
+    return;
+  }
+  if (S.sig !== sig || !sig.send({ type: 'chat', sframe })) {
+    if (!input.value) input.value = text;
+    toast('Not connected: your message was not sent.');
+  }
+}

@@ -1,0 +1,126 @@
+// roster.js — Parley web client: who is in the meeting and whether we can trust what we see.
+// The People panel (with safety codes and, for moderators, the lobby and remove buttons), the
+// end-to-end encryption indicator in the header, and each tile's "cannot decrypt" state.
+
+import { $, icon, toast } from './ui.js';
+import { renderPeople, renderWaiting } from './people.js';
+import { describe } from './e2ee-status.js';
+import { S } from './state.js';
+import { renderControls } from './controls.js';
+
+const NO_FRAMES_GRACE = 8000; // ms a participant's routed tracks may stay silent before we stop waiting
+const REFRESH_EVERY = 500;
+
+let timer = 0;
+let lastPeople = '';
+
+/** remoteState is what we know of one remote participant's encryption. */
+function remoteState(id) {
+  const peer = S.e2ee ? S.e2ee.peer(id) : undefined;
+  const verified = !peer ? undefined : (peer.cert ? true : (peer.error ? false : undefined));
+  let media = S.monitor ? S.monitor.of(id) : 'none';
+  const since = S.trackSince.get(id);
+  if (media === 'none' && since !== undefined && performance.now() - since < NO_FRAMES_GRACE) media = 'waiting';
+  return { verified, media, safety: peer ? peer.safety : null };
+}
+
+/** refreshRoster redraws the People panel, the encryption indicator and the tiles' states. */
+export function refreshRoster() {
+  const remote = [];
+  for (const p of S.participants.values()) {
+    remote.push({
+      id: p.id, name: p.name, org: p.org || '', moderator: !!p.moderator,
+      micMuted: !!p.mic_muted, cameraOff: !!p.camera_muted, hand: !!p.hand, ...remoteState(p.id),
+    });
+  }
+  for (const r of remote) {
+    const t = S.tiles.get(r.id);
+    if (t) {
+      t.setUndecryptable(r.media === 'failing');
+      t.el.classList.toggle('unverified', r.verified === false);
+    }
+  }
+  renderIndicator(remote);
+  const people = [{
+    id: S.you ? S.you.id : '', name: S.name, self: true, org: S.you && S.you.org ? S.you.org : '',
+    moderator: S.moderator, micMuted: !(S.micOn && S.micTrack), cameraOff: !(S.camOn && S.camTrack), hand: S.hand,
+  }, ...remote];
+  $('count').textContent = `${people.length} ${people.length === 1 ? 'person' : 'people'}`;
+  // Redraw only on change: the list holds buttons a pointer may be over.
+  const key = JSON.stringify([people, S.moderator]);
+  if (key === lastPeople) return;
+  lastPeople = key;
+  renderPeople($('people'), people, S.moderator ? removeFromMeeting : null);
+  $('safety-help').hidden = remote.length === 0;
+}
+
+function renderIndicator(remote) {
+  const d = describe({ sending: !!(S.e2ee && S.e2ee.sendingKID !== null), people: remote });
+  const badge = $('e2ee-badge');
+  if ($('e2ee-status').textContent !== d.text) $('e2ee-status').textContent = d.text;
+  $('e2ee-detail').textContent = d.detail;
+  badge.title = d.detail;
+  badge.classList.toggle('ok', d.kind === 'ok');
+  badge.classList.toggle('wait', d.kind === 'wait');
+  badge.classList.toggle('bad', d.kind === 'bad');
+  const ic = d.kind === 'ok' ? 'lock' : d.kind === 'bad' ? 'lockAlert' : 'lockOpen';
+  if ($('e2ee-icon').dataset.icon !== ic) {
+    $('e2ee-icon').dataset.icon = ic;
+    $('e2ee-icon').innerHTML = icon(ic);
+  }
+}
+
+/** startRoster keeps the indicator current while the meeting lasts (states age with time). */
+export function startRoster() {
+  clearInterval(timer);
+  timer = setInterval(refreshRoster, REFRESH_EVERY);
+  refreshRoster();
+}
+
+export function stopRoster() {
+  clearInterval(timer);
+  timer = 0;
+}
+
+/** resetRoster forgets the lobby and redraws, when a session ends. */
+export function resetRoster() {
+  S.waiting = [];
+  S.knocked.clear();
+  renderWaitingList();
+  lastPeople = '';
+  refreshRoster();
+}
+
+// ---- moderators ----
+
+/** setWaiting takes a "waiting" message: who is in the lobby now. */
+export function setWaiting(list) {
+  S.waiting = list
+    .filter((w) => w && typeof w.id === 'string' && w.id)
+    .map((w) => ({ id: w.id, name: typeof w.name === 'string' ? w.name : '' }));
+  const now = new Set(S.waiting.map((w) => w.id));
+  for (const id of [...S.knocked]) if (!now.has(id)) S.knocked.delete(id);
+  for (const w of S.waiting) {
+    if (S.knocked.has(w.id)) continue;
+    S.knocked.add(w.id);
+    toast(`${w.name} is waiting to join`, 'info', 15000, { label: 'Admit', onClick: () => admit(w.id, w.name) });
+  }
+  renderWaitingList();
+}
+
+function renderWaitingList() {
+  renderWaiting($('lobby-section'), $('waiting'), S.moderator ? S.waiting : [], { onAdmit: admit, onDeny: deny });
+  renderControls(); // the People button counts who waits
+}
+
+function admit(id, name) {
+  if (!S.sig || !S.sig.send({ type: 'admit', id })) toast(`Not connected: ${name} was not admitted.`);
+}
+
+function deny(id, name) {
+  if (!S.sig || !S.sig.send({ type: 'remove', id })) toast(`Not connected: ${name} is still waiting.`);
+}
+
+function removeFromMeeting(id, name) {
+  if (!S.sig || !S.sig.send({ type: 'remove', id })) toast(`Not connected: ${name} was not removed.`);
+}
