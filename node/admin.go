@@ -38,6 +38,11 @@ const (
 	OpRoomCreate = "room.create"
 	OpRoomList   = "room.list"
 	OpStatus     = "status"
+
+	OpFederationInvite = "federation.invite"
+	OpFederationJoin   = "federation.join"
+	OpFederationList   = "federation.list"
+	OpFederationRemove = "federation.remove"
 )
 
 // Admin socket limits.
@@ -54,6 +59,12 @@ type AdminRequest struct {
 	Op    string `json:"op"`
 	Title string `json:"title,omitempty"` // room.create
 	Lobby bool   `json:"lobby,omitempty"` // room.create
+	// federation.invite: how long the invite stays valid, e.g. "24h"; "" means 24 hours.
+	TTL string `json:"ttl,omitempty"`
+	// federation.join: the invite another node printed.
+	Invite string `json:"invite,omitempty"`
+	// federation.remove: the peer ID of the node to remove.
+	Peer string `json:"peer,omitempty"`
 }
 
 // AdminRoom is a room as the admin socket reports it, with its link.
@@ -74,6 +85,9 @@ type adminResponse struct {
 	Room   *AdminRoom  `json:"room,omitempty"`
 	Rooms  []AdminRoom `json:"rooms,omitempty"`
 	Status *Status     `json:"status,omitempty"`
+	Invite string      `json:"invite,omitempty"`
+	Peer   *AdminPeer  `json:"peer,omitempty"`
+	Peers  []AdminPeer `json:"peers,omitempty"`
 }
 
 // DecodeAdminRequest parses and validates one request line (without its newline).
@@ -95,14 +109,19 @@ func DecodeAdminRequest(line []byte) (AdminRequest, error) {
 		if err := validTitle(req.Title); err != nil {
 			return AdminRequest{}, fmt.Errorf("room.create: %w", err)
 		}
-	case OpRoomList, OpStatus:
-		if req.Title != "" || req.Lobby {
-			return AdminRequest{}, fmt.Errorf("%s takes no title or lobby", req.Op)
+	case OpRoomList, OpStatus, OpFederationList:
+		if req != (AdminRequest{Op: req.Op}) {
+			return AdminRequest{}, fmt.Errorf("%s takes no arguments", req.Op)
+		}
+	case OpFederationInvite, OpFederationJoin, OpFederationRemove:
+		if err := req.validateFederation(); err != nil {
+			return AdminRequest{}, fmt.Errorf("%s: %w", req.Op, err)
 		}
 	case "":
 		return AdminRequest{}, errors.New(`request has no "op"`)
 	default:
-		return AdminRequest{}, fmt.Errorf("unknown op %q (want %s, %s or %s)", req.Op, OpRoomCreate, OpRoomList, OpStatus)
+		return AdminRequest{}, fmt.Errorf("unknown op %q (want %s, %s, %s, %s, %s, %s or %s)", req.Op, OpRoomCreate, OpRoomList,
+			OpStatus, OpFederationInvite, OpFederationJoin, OpFederationList, OpFederationRemove)
 	}
 	return req, nil
 }
@@ -261,6 +280,8 @@ func (a *adminServer) handle(line []byte) adminResponse {
 			out = append(out, n.adminRoom(r))
 		}
 		return adminResponse{OK: true, Rooms: out}
+	case OpFederationInvite, OpFederationJoin, OpFederationList, OpFederationRemove:
+		return a.federation(req)
 	default: // OpStatus
 		st := n.Status()
 		return adminResponse{OK: true, Status: &st}

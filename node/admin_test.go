@@ -77,7 +77,7 @@ func TestAdminSocketBadRequests(t *testing.T) {
 	}
 	for line, want := range map[string]string{
 		`{"op":"teleport"}`:               "unknown op",
-		`{"op":"room.list","title":"x"}`:  "takes no title",
+		`{"op":"room.list","title":"x"}`:  "takes no arguments",
 		`{"op":"status","extra":1}`:       "unknown field",
 		`not json`:                        "not a valid JSON",
 		`{}`:                              `no "op"`,

@@ -20,7 +20,7 @@ var ErrNodeNotRunning = errors.New("no node is running on this data directory")
 const maxAdminResponse = 16 << 20
 
 // adminCallTimeout bounds one admin request and its response.
-const adminCallTimeout = 10 * time.Second
+const adminCallTimeout = 45 * time.Second // above federation.join's own bound
 
 // AdminClient talks to a running node over its admin socket (see admin.go for the wire
 // format). It is not safe for concurrent use.
@@ -108,4 +108,44 @@ func (c *AdminClient) call(req AdminRequest) (adminResponse, error) {
 		return adminResponse{}, fmt.Errorf("admin %s: %s", req.Op, resp.Error)
 	}
 	return resp, nil
+}
+
+// FederationInvite makes a one-time invite valid for ttl (zero: 24 hours).
+func (c *AdminClient) FederationInvite(ttl time.Duration) (string, error) {
+	req := AdminRequest{Op: OpFederationInvite}
+	if ttl > 0 {
+		req.TTL = ttl.String()
+	}
+	resp, err := c.call(req)
+	if err != nil {
+		return "", err
+	}
+	return resp.Invite, nil
+}
+
+// FederationJoin redeems another node's invite; the two nodes then trust each other.
+func (c *AdminClient) FederationJoin(invite string) (AdminPeer, error) {
+	resp, err := c.call(AdminRequest{Op: OpFederationJoin, Invite: invite})
+	if err != nil {
+		return AdminPeer{}, err
+	}
+	if resp.Peer == nil {
+		return AdminPeer{}, errors.New("admin: federation.join answered without a peer")
+	}
+	return *resp.Peer, nil
+}
+
+// FederationList returns the federated nodes.
+func (c *AdminClient) FederationList() ([]AdminPeer, error) {
+	resp, err := c.call(AdminRequest{Op: OpFederationList})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Peers, nil
+}
+
+// FederationRemove ends the trust with the node whose peer ID is peer.
+func (c *AdminClient) FederationRemove(peer string) error {
+	_, err := c.call(AdminRequest{Op: OpFederationRemove, Peer: peer})
+	return err
 }

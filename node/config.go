@@ -16,6 +16,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/multiformats/go-multiaddr"
 )
 
 // Default values of Config fields left empty.
@@ -23,6 +25,8 @@ const (
 	DefaultHTTPAddr               = "127.0.0.1:8443"
 	DefaultMediaUDPPort           = 7882
 	DefaultMaxParticipantsPerRoom = 100
+	// DefaultP2PPort is federation's libp2p port (UDP for QUIC and TCP).
+	DefaultP2PPort = 7883
 	// MaxParticipantsLimit is the largest room a node allows: every key envelope names every
 	// participant, and one envelope must fit a signalling message.
 	MaxParticipantsLimit = 1000
@@ -58,7 +62,9 @@ const (
 //	  "tls_key": "tls-key.pem",
 //	  "allowed_origins": ["https://intranet.example.org"],
 //	  "max_participants_per_room": 100,
-//	  "log_level": "info"
+//	  "log_level": "info",
+//	  "p2p_addrs": ["/ip4/0.0.0.0/udp/7883/quic-v1", "/ip4/0.0.0.0/tcp/7883"],
+//	  "mdns": false
 //	}
 type Config struct {
 	// Dir is the data directory: store, node key, admin socket. Set by LoadConfig; not stored.
@@ -97,6 +103,12 @@ type Config struct {
 	MaxParticipantsPerRoom int `json:"max_participants_per_room,omitempty"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `json:"log_level,omitempty"`
+	// P2PAddrs are the libp2p listen multiaddrs of federation. Default: QUIC and TCP on the
+	// host of HTTPAddr, port 7883 (port 0 when HTTPAddr's port is 0).
+	P2PAddrs []string `json:"p2p_addrs,omitempty"`
+	// MDNS finds federated peers on the local network by mDNS (for islands). Default: off.
+	// It never makes a peer trusted: only invites do.
+	MDNS bool `json:"mdns,omitempty"`
 }
 
 // LoadConfig reads DIR/config.json strictly: unknown fields, trailing data and invalid values
@@ -192,6 +204,14 @@ func (c Config) validate() error {
 			return fmt.Errorf(`field "allowed_origins": %q is not an origin (scheme://host[:port], no path)`, o)
 		}
 	}
+	if len(c.P2PAddrs) > 16 {
+		return errors.New(`field "p2p_addrs": at most 16 addresses`)
+	}
+	for _, a := range c.P2PAddrs {
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			return fmt.Errorf(`field "p2p_addrs": %q is not a multiaddr such as /ip4/0.0.0.0/udp/7883/quic-v1: %v`, a, err)
+		}
+	}
 	// A key envelope names every participant; age and signalling bound it at ~1000.
 	if c.MaxParticipantsPerRoom < 0 || c.MaxParticipantsPerRoom > MaxParticipantsLimit {
 		return fmt.Errorf(`field "max_participants_per_room": %d is out of range 0..%d (0 means %d)`, c.MaxParticipantsPerRoom, MaxParticipantsLimit, DefaultMaxParticipantsPerRoom)
@@ -226,6 +246,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxParticipantsPerRoom == 0 {
 		c.MaxParticipantsPerRoom = DefaultMaxParticipantsPerRoom
 	}
+	if len(c.P2PAddrs) == 0 {
+		c.P2PAddrs = defaultP2PAddrs(host, port)
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = DefaultLogLevel
 	}
@@ -243,6 +266,22 @@ func defaultMediaUDPAddr(host string, httpPort int) string {
 		p = 0
 	}
 	return net.JoinHostPort(host, strconv.Itoa(p))
+}
+
+// defaultP2PAddrs are federation's listen addresses when none are configured: QUIC and TCP
+// on the HTTP host, port DefaultP2PPort, or port 0 if the HTTP port is 0.
+func defaultP2PAddrs(host string, httpPort int) []string {
+	p := DefaultP2PPort
+	if httpPort == 0 {
+		p = 0
+	}
+	ip := "/ip4/" + host
+	if a := net.ParseIP(host); a != nil && a.To4() == nil {
+		ip = "/ip6/" + host
+	} else if a == nil {
+		ip = "/dns/" + host
+	}
+	return []string{fmt.Sprintf("%s/udp/%d/quic-v1", ip, p), fmt.Sprintf("%s/tcp/%d", ip, p)}
 }
 
 // TLS reports whether the node serves HTTPS.

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -33,11 +32,6 @@ func (s *session) certificate(tag uint32) (identity.SignedObject, error) {
 	})
 }
 
-// trustedNodeKeys are the node keys whose certificates this node's clients may accept.
-func (n *Node) trustedNodeKeys() []string {
-	return []string{base64.RawURLEncoding.EncodeToString(n.key.PublicKey())}
-}
-
 // relayKey checks a key envelope from the session's client and hands it to the admitted
 // participants it names. The node cannot open it; it checks what it can so that nobody can
 // announce keys in someone else's name: the sender, room and KID tag, and the sender's
@@ -61,6 +55,9 @@ func (s *session) relayKey(env *identity.SignedObject) {
 	delivered := s.node.hub.deliver(s.roomID, to, s.id, data)
 	s.node.metrics.envelopes.Add(float64(delivered))
 	s.node.metrics.envBytes.Add(float64(delivered * len(data)))
+	if s.node.hub.anyRemote(s.roomID, to) {
+		s.node.forwardKey(s.roomID, env)
+	}
 }
 
 func (s *session) checkEnvelope(env *identity.SignedObject, body *identity.EnvelopeBody) error {

@@ -16,12 +16,14 @@ import (
 
 	"github.com/coder/websocket"
 
+	"parley/federation"
 	"parley/node/web"
 )
 
 // HTTP routes:
 //
 //	GET /                 landing page naming the node
+//	POST /api/federation/join  redeem a federation invite (package federation)
 //	GET /r/<roomID>       the web client (static/index.html); 404 page for an unknown room
 //	GET /static/<file>    the web client's assets, from the binary
 //	GET /api/rooms/<id>   {"id":…,"title":…}; 404 {"error":…} for an unknown room
@@ -104,6 +106,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /static/{file...}", n.serveStatic)
 	mux.HandleFunc("GET /api/rooms/{id}", n.serveRoomAPI)
 	mux.HandleFunc("GET /ws/{id}", n.serveWS)
+	mux.Handle("POST "+federation.JoinPath, n.fed.fed.JoinHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -157,7 +160,7 @@ func (n *Node) serveLanding(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) serveRoomPage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := n.store.room(id); err != nil {
+	if _, err := n.lookupRoom(id); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			n.servePage(w, http.StatusNotFound, "No such room",
 				"This node has no room at this address. Check the link you were given.")
@@ -189,7 +192,7 @@ func (n *Node) serveStatic(w http.ResponseWriter, r *http.Request) {
 func (n *Node) serveRoomAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	room, err := n.store.room(r.PathValue("id"))
+	room, err := n.lookupRoom(r.PathValue("id"))
 	switch {
 	case errors.Is(err, ErrNotFound):
 		w.WriteHeader(http.StatusNotFound)

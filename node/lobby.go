@@ -117,3 +117,15 @@ func (h *hub) lobbyWaiting() int {
 	}
 	return n
 }
+
+// anyRemote reports whether any of ids is a participant of room on another node.
+func (h *hub) anyRemote(room string, ids []string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := h.remote[room][id]; ok {
+			return true
+		}
+	}
+	return false
+}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"parley/federation"
 	"parley/identity"
 	"parley/media"
 )
@@ -39,6 +40,7 @@ type Node struct {
 	key       *identity.NodeKey
 	store     *store
 	sfu       *media.SFU
+	fed       *fedNode
 	hub       *hub
 	metrics   *metrics
 	static    map[string]staticFile
@@ -136,6 +138,10 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	}
 	n.origins = ownOrigins(cfg, n.publicURL, scheme, port)
 	n.metrics = newMetrics(n)
+	if err = n.startFederation(tlsCfg); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	undo = append(undo, func() { _ = n.closeFederation() })
 
 	if n.admin, err = listenAdmin(cfg.Dir, n, log.With("component", "admin")); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -213,6 +219,9 @@ func (n *Node) NewRoom(o RoomOptions) (Room, error) {
 	r := Room{ID: newRoomID(), Title: title, Created: time.Now().UTC().Truncate(time.Millisecond), Lobby: o.Lobby}
 	if err := n.store.putRoom(r); err != nil {
 		return Room{}, err
+	}
+	if _, err := n.fed.fed.CreateRoom(federation.RoomSpec{ID: r.ID, Title: r.Title, Lobby: r.Lobby}); err != nil {
+		return Room{}, fmt.Errorf("announce the room to the federation: %w", err)
 	}
 	n.log.Info("room created", "room", r.ID, "title", r.Title, "lobby", r.Lobby)
 	return r, nil
@@ -300,6 +309,9 @@ func (n *Node) Close() error {
 		n.sessWG.Wait()
 		if err := n.sfu.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close the SFU: %w", err))
+		}
+		if err := n.closeFederation(); err != nil {
+			errs = append(errs, fmt.Errorf("close federation: %w", err))
 		}
 		if err := n.store.Close(); err != nil {
 			errs = append(errs, err)

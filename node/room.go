@@ -14,6 +14,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"parley/media/signal"
 )
 
@@ -24,6 +26,10 @@ type Room struct {
 	Created time.Time `json:"created"`
 	// Lobby makes joiners wait until a moderator admits them.
 	Lobby bool `json:"lobby,omitempty"`
+	// Orgs are the organisations whose nodes may take part; empty: every federated node.
+	Orgs []string `json:"orgs,omitempty"`
+	// Owner is the peer ID of the node that owns the room, for rooms of other nodes.
+	Owner string `json:"owner,omitempty"`
 }
 
 // RoomOptions are what a new room is made of.
@@ -99,13 +105,21 @@ var errRoomFull = errors.New("room is full")
 // as clients see it, and who waits in which lobby. It fans messages out to sessions without
 // blocking: a session whose queue is full is disconnected (see session.enqueue).
 type hub struct {
-	mu    sync.Mutex
-	rooms map[string]map[string]*session // room id -> participant id -> admitted session; guarded by mu
-	lobby map[string][]*session          // room id -> sessions waiting, in order of arrival; guarded by mu
+	mu     sync.Mutex
+	rooms  map[string]map[string]*session          // room id -> participant id -> admitted session; guarded by mu
+	lobby  map[string][]*session                   // room id -> sessions waiting, in order of arrival; guarded by mu
+	remote map[string]map[string]remoteParticipant // room id -> participant id -> participant of another node; guarded by mu
+}
+
+// remoteParticipant is a participant of another node, as its state record describes it.
+type remoteParticipant struct {
+	info signal.Participant
+	node peer.ID
 }
 
 func newHub() *hub {
-	return &hub{rooms: map[string]map[string]*session{}, lobby: map[string][]*session{}}
+	return &hub{rooms: map[string]map[string]*session{}, lobby: map[string][]*session{},
+		remote: map[string]map[string]remoteParticipant{}}
 }
 
 // join adds s to its room unless the room holds max participants already. Under the same
@@ -125,6 +139,9 @@ func (h *hub) join(s *session, max int, enter func(tag uint32, others []signal.P
 	for _, o := range members {
 		others = append(others, o.info)
 		taken[o.tag] = true
+	}
+	for _, r := range h.remote[s.roomID] {
+		others = append(others, r.info)
 	}
 	slices.SortFunc(others, func(a, b signal.Participant) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })
 	tag := randomTag()
@@ -173,16 +190,83 @@ func (h *hub) leave(s *session) bool {
 }
 
 // update applies change to s's participant state; if it reports a change, everyone in the
-// room (s included) gets participant_updated.
-func (h *hub) update(s *session, change func(p *signal.Participant) bool) {
+// room (s included) gets participant_updated, and update reports true.
+func (h *hub) update(s *session, change func(p *signal.Participant) bool) bool {
 	h.mu.Lock()
 	if h.rooms[s.roomID][s.id] != s || !change(&s.info) {
 		h.mu.Unlock()
-		return
+		return false
 	}
 	p := s.info
 	h.mu.Unlock()
 	h.broadcast(s.roomID, &signal.Message{Type: signal.TypeParticipantUpdated, Participant: &p}, nil)
+	return true
+}
+
+// localParticipants are room's admitted participants on this node, ordered by id.
+func (h *hub) localParticipants(room string) []signal.Participant {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]signal.Participant, 0, len(h.rooms[room]))
+	for _, s := range h.rooms[room] {
+		out = append(out, s.info)
+	}
+	slices.SortFunc(out, func(a, b signal.Participant) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// setRemote makes want room's participants of other nodes, telling local clients who came,
+// changed and went.
+func (h *hub) setRemote(room string, want map[string]remoteParticipant) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	have := h.remote[room]
+	send := func(m *signal.Message) {
+		data, err := json.Marshal(m)
+		if err != nil {
+			return
+		}
+		for _, s := range h.rooms[room] {
+			s.enqueue(data)
+		}
+	}
+	for id, p := range want {
+		if _, local := h.rooms[room][id]; local {
+			delete(want, id) // a stale record of a participant that moved here
+			continue
+		}
+		old, ok := have[id]
+		switch {
+		case !ok:
+			send(&signal.Message{Type: signal.TypeParticipantJoined, Participant: &p.info})
+		case !sameParticipant(old.info, p.info):
+			send(&signal.Message{Type: signal.TypeParticipantUpdated, Participant: &p.info})
+		}
+	}
+	for id := range have {
+		if _, ok := want[id]; !ok {
+			send(&signal.Message{Type: signal.TypeParticipantLeft, ID: id})
+		}
+	}
+	if len(want) == 0 {
+		delete(h.remote, room)
+	} else {
+		h.remote[room] = want
+	}
+}
+
+func sameParticipant(a, b signal.Participant) bool {
+	ac, bc := a.Cert, b.Cert
+	a.Cert, b.Cert = nil, nil
+	return a == b && (ac == nil) == (bc == nil) && (ac == nil || *ac == *bc)
+}
+
+// remoteParticipant returns room's participant id of another node.
+func (h *hub) remoteParticipant(room, id string) (remoteParticipant, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p, ok := h.remote[room][id]
+	return p, ok
 }
 
 // broadcast queues m for everyone in room except skip (which may be nil).

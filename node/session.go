@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -318,7 +319,7 @@ func (s *session) handle(m *signal.Message) bool {
 		if err := s.media.Handle(m); err != nil {
 			return s.mediaError(m, err)
 		}
-		s.node.hub.update(s, func(p *signal.Participant) bool {
+		s.updateInfo(func(p *signal.Participant) bool {
 			changed := p.Screen != screen
 			p.Screen = screen
 			return changed
@@ -337,14 +338,14 @@ func (s *session) handle(m *signal.Message) bool {
 		s.remove(m.ID)
 	case signal.TypeHand:
 		raised := *m.Raised
-		s.node.hub.update(s, func(p *signal.Participant) bool {
+		s.updateInfo(func(p *signal.Participant) bool {
 			changed := p.Hand != raised
 			p.Hand = raised
 			return changed
 		})
 	case signal.TypeMute:
 		muted, source := *m.Muted, m.Source
-		s.node.hub.update(s, func(p *signal.Participant) bool {
+		s.updateInfo(func(p *signal.Participant) bool {
 			var f *bool
 			switch source {
 			case signal.SourceMic:
@@ -383,9 +384,13 @@ func (s *session) mediaError(m *signal.Message, err error) bool {
 // moderator, else into the meeting. It reports whether the session should end.
 func (s *session) join(m *signal.Message) bool {
 	n := s.node
-	room, err := n.store.room(s.roomID)
+	room, err := n.lookupRoom(s.roomID)
 	if errors.Is(err, ErrNotFound) {
-		s.sendError(signal.CodeUnknownRoom, fmt.Sprintf("there is no room %q on this node; check the link", s.roomID))
+		s.sendError(signal.CodeUnknownRoom, fmt.Sprintf("there is no room %q on this node or its federation; check the link", s.roomID))
+		return true
+	}
+	if err == nil && len(room.Orgs) > 0 && !slices.Contains(room.Orgs, n.cfg.Organisation) {
+		s.sendError(signal.CodeNotAllowed, fmt.Sprintf("the room is open to %s only, not to %s", strings.Join(room.Orgs, ", "), n.cfg.Organisation))
 		return true
 	}
 	if err != nil {
@@ -430,7 +435,7 @@ func (s *session) enter() bool {
 	if s.gone {
 		return true
 	}
-	history, err := n.store.chatHistory(s.roomID, historyLen)
+	history, err := n.chatHistory(s.roomID)
 	if err != nil {
 		s.log.Error("read chat history", "err", err)
 		s.sendError(signal.CodeInternal, "the node could not read the room's chat; try again later")
@@ -472,8 +477,16 @@ func (s *session) enter() bool {
 	}
 	s.media = p
 	s.state.Store(stateJoined)
+	n.publishParticipants(s.roomID)
 	s.log.Info("participant joined", "name", you.Name, "moderator", s.moderator)
 	return false
+}
+
+// updateInfo changes the participant's state as everyone sees it.
+func (s *session) updateInfo(change func(p *signal.Participant) bool) {
+	if s.node.hub.update(s, change) {
+		s.node.publishParticipants(s.roomID)
+	}
 }
 
 // chatMessage stores an end-to-end encrypted chat message and sends it to everyone in the
@@ -484,15 +497,10 @@ func (s *session) chatMessage(ciphertext []byte) {
 		s.sendError(codeRateLimited, fmt.Sprintf("too many chat messages (at most %d a second); wait a moment", chatRate))
 		return
 	}
-	msg, err := s.node.store.appendChat(s.roomID, signal.ChatMessage{
-		From: s.id, Name: s.info.Name, SFrame: ciphertext, Time: now.UnixMilli()})
-	if err != nil {
+	if err := s.node.appendChat(s.roomID, chatEntry{From: s.id, Name: s.info.Name, SFrame: ciphertext}); err != nil {
 		s.log.Error("store chat message", "err", err)
 		s.sendError(signal.CodeInternal, "the node could not store your message; try again")
-		return
 	}
-	s.node.metrics.chatMessage.Inc()
-	s.node.hub.broadcast(s.roomID, &signal.Message{Type: signal.TypeChat, Chat: &msg}, nil)
 }
 
 // leave takes the client out of the lobby or the meeting, once; reason says why others see
@@ -514,6 +522,7 @@ func (s *session) leave(reason string) {
 	}
 	if s.node.hub.leave(s) {
 		s.node.hub.broadcast(s.roomID, &signal.Message{Type: signal.TypeParticipantLeft, ID: s.id, Reason: reason}, s)
+		s.node.publishParticipants(s.roomID)
 	}
 	if err := p.Close(); err != nil {
 		s.log.Warn("leave the SFU", "err", err)

@@ -247,8 +247,10 @@ type Room struct {
 // ChatMessage is one stored chat message. Its text is end-to-end encrypted: SFrame holds the
 // ciphertext, which only participants holding the sender's key of the time can read.
 type ChatMessage struct {
+	// Seq numbers the messages of one node (Node) in the room; (Node, Seq) is unique.
 	Seq    uint64 `json:"seq"`
-	From   string `json:"from"` // participant id
+	Node   string `json:"node,omitempty"` // the sender's home node (libp2p peer ID)
+	From   string `json:"from"`           // participant id
 	Name   string `json:"name"`
 	SFrame []byte `json:"sframe"`
 	Time   int64  `json:"time"` // unix milliseconds

@@ -1,0 +1,327 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"parley/federation"
+	"parley/identity"
+	"parley/media/signal"
+	"parley/mesh"
+)
+
+// The node in a federation: its mesh host and federation, and how rooms cross nodes. A room
+// lives in every federated node's directory; each node publishes its own participants of a
+// room as its state record and turns the others' records into participant_joined /
+// participant_updated / participant_left for its clients. Chat goes into the room's
+// replicated log (kind "chat"); key envelopes for participants of other nodes go into it too
+// (kind "key"), checked again by the receiving node before it hands them on.
+
+// Kinds of room log entries the node writes.
+const (
+	entryChat = "chat"
+	entryKey  = "key"
+)
+
+// historyScan is how many log entries (of every kind) the node reads to find a room's recent
+// chat.
+const historyScan = 4 * historyLen
+
+// fedNode is the node's federation state.
+type fedNode struct {
+	host *mesh.Host
+	fed  *federation.Federation
+	self peer.ID
+
+	pubMu sync.Mutex // serialises reading the hub's local participants and publishing them
+}
+
+// startFederation starts the mesh host and the federation, and puts the node's own rooms in
+// the directory. It runs once the public URL is known.
+func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
+	host, err := mesh.New(mesh.Config{Key: n.key, ListenAddrs: n.cfg.P2PAddrs, MDNS: n.cfg.MDNS,
+		Logger: n.log.With("component", "mesh")})
+	if err != nil {
+		return fmt.Errorf("start the libp2p host on %v: %w (change p2p_addrs in the configuration)", n.cfg.P2PAddrs, err)
+	}
+	var certDER []byte
+	if tlsCfg != nil && len(tlsCfg.Certificates) > 0 && len(tlsCfg.Certificates[0].Certificate) > 0 {
+		certDER = tlsCfg.Certificates[0].Certificate[0]
+	}
+	fed, err := federation.New(federation.Config{
+		Host: host, Key: n.key, DB: n.store.db,
+		Name: n.cfg.Name, Organisation: n.cfg.Organisation,
+		URL: n.publicURL, TLSCertificate: certDER,
+		Handlers: federation.Handlers{
+			StateChanged:  n.roomStateChanged,
+			EntryAppended: n.entryAppended,
+		},
+		Registerer: n.metrics.reg,
+		Logger:     n.log.With("component", "federation"),
+	})
+	if err != nil {
+		_ = host.Close()
+		return fmt.Errorf("start federation: %w", err)
+	}
+	n.fed = &fedNode{host: host, fed: fed, self: fed.ID()}
+	rooms, err := n.store.rooms()
+	if err != nil {
+		n.closeFederation()
+		return err
+	}
+	for _, r := range rooms {
+		if _, ok := fed.Lookup(r.ID); !ok {
+			if _, err := fed.CreateRoom(federation.RoomSpec{ID: r.ID, Title: r.Title, Lobby: r.Lobby}); err != nil {
+				n.log.Warn("put a room in the federation directory", "room", r.ID, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// closeFederation stops the federation, then the host.
+func (n *Node) closeFederation() error {
+	if n.fed == nil {
+		return nil
+	}
+	return errors.Join(n.fed.fed.Close(), n.fed.host.Close())
+}
+
+// Federation is the node's federation (for tests and benchmarks).
+func (n *Node) Federation() *federation.Federation { return n.fed.fed }
+
+// Mesh is the node's libp2p host (tests cut links with Block).
+func (n *Node) Mesh() *mesh.Host { return n.fed.host }
+
+// PeerID is the node's libp2p peer ID.
+func (n *Node) PeerID() string { return n.fed.self.String() }
+
+// Invite makes a one-time invite another node redeems with JoinFederation.
+func (n *Node) Invite(ttl time.Duration) (string, error) { return n.fed.fed.Invite(ttl) }
+
+// JoinFederation redeems an invite: the inviting node and this one trust each other.
+func (n *Node) JoinFederation(ctx context.Context, invite string) (federation.Peer, error) {
+	return n.fed.fed.Join(ctx, invite)
+}
+
+// Peers are the federated nodes.
+func (n *Node) Peers() []federation.Peer { return n.fed.fed.Peers() }
+
+// RemovePeer ends the trust with a federated node: its connections close and everything
+// from it is ignored from now on.
+func (n *Node) RemovePeer(id string) error {
+	p, err := peer.Decode(id)
+	if err != nil {
+		return fmt.Errorf("%q is not a peer ID (see `parley federation list`): %w", id, err)
+	}
+	return n.fed.fed.Remove(p)
+}
+
+// lookupRoom finds a room: the node's own, or one in the federation's directory.
+func (n *Node) lookupRoom(id string) (Room, error) {
+	r, err := n.store.room(id)
+	if !errors.Is(err, ErrNotFound) {
+		return r, err
+	}
+	fr, ok := n.fed.fed.Lookup(id)
+	if !ok {
+		return Room{}, ErrNotFound
+	}
+	return Room{ID: fr.ID, Title: fr.Title, Created: fr.Created, Lobby: fr.Lobby, Orgs: fr.Orgs,
+		Owner: fr.Owner.String()}, nil
+}
+
+// trustedNodeKeys are the node keys whose certificates this node's clients may accept: its
+// own and its federated peers'.
+func (n *Node) trustedNodeKeys() []string {
+	keys := []string{base64.RawURLEncoding.EncodeToString(n.key.PublicKey())}
+	for _, p := range n.fed.fed.Peers() {
+		if k := peerKey(p.Record.Peer); k != nil {
+			keys = append(keys, base64.RawURLEncoding.EncodeToString(k))
+		}
+	}
+	return keys
+}
+
+// peerKey is the Ed25519 node key of a peer ID, or nil.
+func peerKey(id peer.ID) ed25519.PublicKey {
+	pk, err := id.ExtractPublicKey()
+	if err != nil {
+		return nil
+	}
+	raw, err := pk.Raw()
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil
+	}
+	return raw
+}
+
+// publishParticipants writes the node's state record of room: its participants there now.
+func (n *Node) publishParticipants(room string) {
+	n.fed.pubMu.Lock()
+	defer n.fed.pubMu.Unlock()
+	local := n.hub.localParticipants(room)
+	ps := make([]federation.Participant, 0, len(local))
+	for _, p := range local {
+		var cert json.RawMessage
+		if p.Cert != nil {
+			cert, _ = json.Marshal(p.Cert) // a SignedObject always encodes
+		}
+		ps = append(ps, federation.Participant{ID: p.ID, Name: p.Name, Org: p.Org, Moderator: p.Moderator,
+			Cert: cert, Hand: p.Hand, MicMuted: p.MicMuted, CameraMuted: p.CameraMuted, Screen: p.Screen})
+	}
+	if _, err := n.fed.fed.SetParticipants(room, ps); err != nil {
+		n.log.Warn("publish the room's participants", "room", room, "err", err)
+	}
+}
+
+// roomStateChanged follows the other nodes' participants of room.
+func (n *Node) roomStateChanged(room string) {
+	remote := map[string]remoteParticipant{}
+	for _, rec := range n.fed.fed.State(room) {
+		if rec.Node == n.fed.self {
+			continue
+		}
+		for _, p := range rec.Participants {
+			sp := signal.Participant{ID: p.ID, Name: p.Name, Org: p.Org, Moderator: p.Moderator,
+				Hand: p.Hand, MicMuted: p.MicMuted, CameraMuted: p.CameraMuted, Screen: p.Screen}
+			var cert identity.SignedObject
+			if len(p.Cert) > 0 && json.Unmarshal(p.Cert, &cert) == nil && cert.Body != "" {
+				sp.Cert = &cert
+			}
+			remote[p.ID] = remoteParticipant{info: sp, node: rec.Node}
+		}
+	}
+	n.hub.setRemote(room, remote)
+}
+
+// chatEntry is a chat message in a room's log (kind "chat").
+type chatEntry struct {
+	From   string `json:"from"`
+	Name   string `json:"name"`
+	SFrame []byte `json:"sframe"`
+}
+
+// appendChat puts an encrypted chat message in the room's log; entryAppended delivers it.
+func (n *Node) appendChat(room string, c chatEntry) error {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	_, err = n.fed.fed.Append(room, entryChat, data)
+	return err
+}
+
+// entryAppended hands a new log entry to the room's local clients.
+func (n *Node) entryAppended(e federation.Entry) {
+	switch e.Kind {
+	case entryChat:
+		m, err := chatMessage(e)
+		if err != nil {
+			n.log.Warn("chat entry refused", "room", e.Room, "node", e.Node, "err", err)
+			return
+		}
+		n.metrics.chatMessage.Inc()
+		n.hub.broadcast(e.Room, &signal.Message{Type: signal.TypeChat, Chat: &m}, nil)
+	case entryKey:
+		if e.Node == n.fed.self {
+			return // delivered to local participants when it was sent
+		}
+		if err := n.deliverRemoteKey(e); err != nil {
+			n.log.Debug("key envelope from another node refused", "room", e.Room, "node", e.Node, "err", err)
+		}
+	}
+}
+
+// chatMessage reads a chat entry strictly.
+func chatMessage(e federation.Entry) (signal.ChatMessage, error) {
+	var c chatEntry
+	dec := json.NewDecoder(bytes.NewReader(e.Data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return signal.ChatMessage{}, err
+	}
+	if len(c.SFrame) == 0 || len(c.SFrame) > signal.MaxChatCiphertext || len(c.From) > signal.MaxIDLen {
+		return signal.ChatMessage{}, errors.New("bad chat entry")
+	}
+	return signal.ChatMessage{Seq: e.Seq, Node: e.Node.String(), From: c.From, Name: c.Name, SFrame: c.SFrame,
+		Time: e.Time.UnixMilli()}, nil
+}
+
+// chatHistory is room's recent chat, oldest first.
+func (n *Node) chatHistory(room string) ([]signal.ChatMessage, error) {
+	entries, err := n.fed.fed.History(room, historyScan)
+	if err != nil {
+		return nil, err
+	}
+	var out []signal.ChatMessage
+	for _, e := range entries {
+		if e.Kind != entryChat {
+			continue
+		}
+		if m, err := chatMessage(e); err == nil {
+			out = append(out, m)
+		}
+	}
+	if len(out) > historyLen {
+		out = out[len(out)-historyLen:]
+	}
+	return out, nil
+}
+
+// forwardKey sends a key envelope to the other nodes of the room, for their participants.
+func (n *Node) forwardKey(room string, env *identity.SignedObject) {
+	data, err := json.Marshal(env)
+	if err != nil {
+		return
+	}
+	if _, err := n.fed.fed.Append(room, entryKey, data); err != nil {
+		n.log.Warn("forward a key envelope to the other nodes", "room", room, "err", err)
+	}
+}
+
+// deliverRemoteKey checks a key envelope another node relayed (its sender must be that
+// node's participant, and the envelope signed with the key in its certificate) and hands it
+// to the local participants it names.
+func (n *Node) deliverRemoteKey(e federation.Entry) error {
+	var env identity.SignedObject
+	dec := json.NewDecoder(bytes.NewReader(e.Data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil {
+		return err
+	}
+	body, err := identity.ParseEnvelope(env)
+	if err != nil {
+		return err
+	}
+	sender, ok := n.hub.remoteParticipant(e.Room, body.From)
+	if !ok || sender.node != e.Node || sender.info.Cert == nil {
+		return fmt.Errorf("sender %q is not a participant of node %s", body.From, e.Node)
+	}
+	trusted := func(k ed25519.PublicKey) bool { return k.Equal(peerKey(e.Node)) }
+	cert, err := identity.VerifyCertificate(*sender.info.Cert, trusted, e.Room, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := identity.VerifyEnvelopeSignature(env, cert.SigPub); err != nil {
+		return err
+	}
+	data, err := json.Marshal(&signal.Message{Type: signal.TypeKey, Envelope: &env})
+	if err != nil {
+		return err
+	}
+	delivered := n.hub.deliver(e.Room, body.To, body.From, data)
+	n.metrics.envelopes.Add(float64(delivered))
+	n.metrics.envBytes.Add(float64(delivered * len(data)))
+	return nil
+}
