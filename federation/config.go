@@ -1,0 +1,139 @@
+package federation
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"parley/identity"
+	"parley/mesh"
+)
+
+// Defaults for Config fields left at zero.
+const (
+	DefaultPrefix              = "fed/"
+	DefaultAntiEntropyInterval = 2 * time.Second
+	DefaultDirectoryInterval   = 10 * time.Second
+	DefaultSyncTimeout         = 10 * time.Second
+	DefaultLeaveLinger         = 2 * time.Second
+	DefaultInviteTTL           = 24 * time.Hour
+	MaxInviteTTL               = 30 * 24 * time.Hour
+)
+
+// Config configures a Federation. Host, Key, DB and Name are required; every other field's
+// zero value is the documented default.
+type Config struct {
+	// Host is the node's mesh host, keyed by Key. The Federation uses it but does not own it:
+	// close the Federation first, then the host.
+	Host *mesh.Host
+	// Key is the node key; records are signed with it.
+	Key *identity.NodeKey
+	// DB is the node's badger database, opened by the node; the Federation keeps everything
+	// under Prefix and never closes DB.
+	DB *badger.DB
+	// Prefix is the key prefix of everything the Federation stores; "" means "fed/".
+	Prefix string
+
+	// Name and Organisation describe the node in its node record; Organisation "" means Name.
+	Name, Organisation string
+	// URL is the node's HTTP(S) base URL, where peers redeem invites (JoinPath); "" if none.
+	URL string
+	// TLSCertificate is the DER of the certificate served at URL, pinned by invites; nil for
+	// plain HTTP on loopback.
+	TLSCertificate []byte
+	// CascadeAddr is the host:port of the node's media cascade, published in its node record.
+	CascadeAddr string
+
+	// AntiEntropyInterval is how often, while the node takes part in a room, it asks one peer
+	// of the room for what it lacks; zero means 2 s.
+	AntiEntropyInterval time.Duration
+	// DirectoryInterval is how often it compares its directory with one peer's and fetches
+	// the room records it lacks (it also does so with every peer that connects); zero means
+	// 10 s.
+	DirectoryInterval time.Duration
+	// SyncTimeout bounds one catch-up exchange; zero means 10 s.
+	SyncTimeout time.Duration
+	// LeaveLinger is how long the node stays on a room's topic after its last participant
+	// left, so that its empty record reaches the others by gossip; zero means 2 s.
+	LeaveLinger time.Duration
+
+	// Handlers receive events; nil fields are not called.
+	Handlers Handlers
+	// Registerer, if set, gets the federation's counters (see Stats).
+	Registerer prometheus.Registerer
+	// Logger receives logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Handlers are called on events. They may be called concurrently from the Federation's
+// goroutines and from the methods that cause them (SetParticipants, Append, …), never with a
+// lock held, so they may call back into the Federation; they should return quickly.
+type Handlers struct {
+	// RoomLearned: a room record was added to the directory or replaced by a newer one.
+	RoomLearned func(r Room)
+	// StateChanged: a node's state record of room changed (this node's own included), or a
+	// removed peer's record was dropped. Read the new state with State.
+	StateChanged func(room string)
+	// EntryAppended: an entry was added to room's log (this node's own included). Entries
+	// of one node arrive in any order after a partition; sort with CompareEntries.
+	EntryAppended func(e Entry)
+	// PeerConnection: a federated peer connected or disconnected.
+	PeerConnection func(id peer.ID, connected bool)
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Host == nil || cfg.Key == nil || cfg.DB == nil {
+		return cfg, errors.New("federation: config needs Host, Key and DB")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.Organisation == "" {
+		cfg.Organisation = cfg.Name
+	}
+	if err := text("node name", cfg.Name, MaxNameLen, false); err != nil {
+		return cfg, fmt.Errorf("federation: %w", err)
+	}
+	if err := text("organisation", cfg.Organisation, MaxOrgLen, false); err != nil {
+		return cfg, fmt.Errorf("federation: %w", err)
+	}
+	if err := httpURL("URL", cfg.URL, true); err != nil {
+		return cfg, fmt.Errorf("federation: %w", err)
+	}
+	if cfg.URL != "" {
+		if err := checkTransport(cfg.URL, cfg.fingerprint()); err != nil {
+			return cfg, fmt.Errorf("federation: URL %s: %w", cfg.URL, err)
+		}
+	}
+	if cfg.AntiEntropyInterval <= 0 {
+		cfg.AntiEntropyInterval = DefaultAntiEntropyInterval
+	}
+	if cfg.DirectoryInterval <= 0 {
+		cfg.DirectoryInterval = DefaultDirectoryInterval
+	}
+	if cfg.SyncTimeout <= 0 {
+		cfg.SyncTimeout = DefaultSyncTimeout
+	}
+	if cfg.LeaveLinger <= 0 {
+		cfg.LeaveLinger = DefaultLeaveLinger
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
+}
+
+// fingerprint is the SHA-256 of TLSCertificate, nil without one.
+func (cfg Config) fingerprint() []byte {
+	if len(cfg.TLSCertificate) == 0 {
+		return nil
+	}
+	sum := sha256.Sum256(cfg.TLSCertificate)
+	return sum[:]
+}

@@ -1,0 +1,263 @@
+package federation
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// This node's own records: rooms it creates, its participants, its log entries. Each is
+// signed, checked and applied exactly like a record from a peer, then published.
+
+// CreateRoom signs a new room record owned by this node, stores it and gossips it to every
+// federated node.
+func (f *Federation) CreateRoom(spec RoomSpec) (Room, error) {
+	id := spec.ID
+	if id == "" {
+		id = NewRoomID()
+	}
+	orgs := slices.Clone(spec.Orgs)
+	if len(orgs) > 0 && !slices.Contains(orgs, f.cfg.Organisation) {
+		orgs = append(orgs, f.cfg.Organisation)
+	}
+	slices.Sort(orgs)
+	orgs = slices.Compact(orgs)
+	b := roomBody{
+		V: wireVersion, ID: id, Owner: f.self, Title: spec.Title, Lobby: spec.Lobby, Orgs: orgs,
+		CreatedMS: nowMS(), Ver: 1,
+	}
+	if err := b.validate(); err != nil {
+		return Room{}, fmt.Errorf("federation: create room: %w", err)
+	}
+	f.mu.Lock()
+	_, exists := f.rooms[id]
+	f.mu.Unlock()
+	if exists {
+		return Room{}, fmt.Errorf("federation: create room: room %s already exists", id)
+	}
+	if err := f.applyOwn(kindRoom, b, ""); err != nil {
+		return Room{}, fmt.Errorf("federation: create room: %w", err)
+	}
+	return b.room(), nil
+}
+
+// Lookup returns the room with id from the directory; any federated node's rooms are there.
+func (f *Federation) Lookup(id string) (Room, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.rooms[id]
+	if r == nil {
+		return Room{}, false
+	}
+	return r.rec.room(), true
+}
+
+// FindRoom returns the room with id, asking every connected peer for its directory first
+// if this node does not hold it yet (a room created while the two were apart, or just
+// after this node joined the federation). It waits until the room arrives or ctx ends.
+func (f *Federation) FindRoom(ctx context.Context, id string) (Room, error) {
+	if r, ok := f.Lookup(id); ok {
+		return r, nil
+	}
+	if !ValidRoomID(id) {
+		return Room{}, fmt.Errorf("federation: room %q: %w", id, ErrUnknownRoom)
+	}
+	for _, p := range f.connectedPeers("") {
+		f.requestSync(p, true, nil)
+	}
+	if err := f.WaitRoom(ctx, id); err != nil {
+		return Room{}, fmt.Errorf("federation: room %s: %w (%w)", id, ErrUnknownRoom, err)
+	}
+	r, _ := f.Lookup(id)
+	return r, nil
+}
+
+// Rooms lists the directory, oldest first.
+func (f *Federation) Rooms() []Room {
+	f.mu.Lock()
+	out := make([]Room, 0, len(f.rooms))
+	for _, r := range f.rooms {
+		out = append(out, r.rec.room())
+	}
+	f.mu.Unlock()
+	slices.SortFunc(out, func(a, b Room) int { return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID)) })
+	return out
+}
+
+// joinSyncPeers is how many peers a node asks for a room's state and log when it starts
+// taking part.
+const joinSyncPeers = 3
+
+// SetParticipants replaces this node's record of room with ps (nil or empty: the node has
+// left the room) and returns the record's version. The room must be in the directory and
+// admit this node (ErrUnknownRoom, ErrNotAllowed). With participants, the node joins the
+// room's topic and catches up with the room's peers; after the last one leaves it stays on
+// the topic for LeaveLinger.
+func (f *Federation) SetParticipants(room string, ps []Participant) (uint64, error) {
+	if ps == nil {
+		ps = []Participant{}
+	}
+	f.ownMu.Lock()
+	defer f.ownMu.Unlock()
+	f.mu.Lock()
+	_, err := f.memberLocked(room, f.self)
+	cur := f.states[room].version(f.self)
+	was := f.takesPart(room)
+	f.mu.Unlock()
+	if err != nil {
+		return 0, roomErr(room, err)
+	}
+	now := nowMS()
+	b := stateBody{
+		V: wireVersion, Room: room, Node: f.self, Ver: max(cur+1, uint64(now)), TimeMS: now, Participants: ps,
+	}
+	if err := b.validate(); err != nil {
+		return 0, fmt.Errorf("federation: participants of room %s: %w", room, err)
+	}
+	if len(ps) > 0 {
+		if err := f.joinRoom(room); err != nil {
+			return 0, err
+		}
+	}
+	if err := f.applyOwn(kindState, b, room); err != nil {
+		if len(ps) > 0 && !was {
+			f.leaveRoom(room) // joined above for a record that did not take
+		}
+		return 0, roomErr(room, err)
+	}
+	if len(ps) == 0 {
+		f.mu.Lock()
+		if _, joined := f.subs[room]; joined {
+			f.idleFrom[room] = time.Now()
+		}
+		f.mu.Unlock()
+	} else if !was {
+		// Newly taking part: fetch what a few of the room's peers hold now rather than at
+		// the next anti-entropy round.
+		ids := f.connectedPeers(room)
+		rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		for _, id := range ids[:min(len(ids), joinSyncPeers)] {
+			f.requestSync(id, false, []string{room})
+		}
+	}
+	return b.Ver, nil
+}
+
+// State returns the newest state record of every node that has one in room (this node's
+// included), by node.
+func (f *Federation) State(room string) []StateRecord {
+	f.mu.Lock()
+	out := make([]StateRecord, 0, len(f.states[room]))
+	for _, s := range f.states[room] {
+		out = append(out, s.body.record())
+	}
+	f.mu.Unlock()
+	slices.SortFunc(out, func(a, b StateRecord) int { return cmp.Compare(a.Node, b.Node) })
+	return out
+}
+
+// LocalRooms lists the rooms in which this node's own record has participants (after a
+// restart: the rooms it had participants in when it stopped).
+func (f *Federation) LocalRooms() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for room := range f.states {
+		if f.takesPart(room) {
+			out = append(out, room)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Append adds an entry of kind (1-32 of a-z 0-9 _ . -, starting with a letter) with opaque
+// JSON data to room's log as this node's next seq, and gossips it. Call it while this node
+// has participants in the room; entries appended otherwise reach peers only by catch-up.
+func (f *Federation) Append(room, kind string, data json.RawMessage) (Entry, error) {
+	if data == nil {
+		data = json.RawMessage("null")
+	}
+	f.ownMu.Lock()
+	defer f.ownMu.Unlock()
+	f.mu.Lock()
+	_, err := f.memberLocked(room, f.self)
+	var seq uint64
+	if s := f.logs[room][f.self]; s != nil {
+		seq = s.max()
+	}
+	f.mu.Unlock()
+	if err != nil {
+		return Entry{}, roomErr(room, err)
+	}
+	b := entryBody{V: wireVersion, Room: room, Node: f.self, Seq: seq + 1, TimeMS: nowMS(), Kind: kind, Data: data}
+	if err := b.validate(); err != nil {
+		return Entry{}, fmt.Errorf("federation: append to room %s: %w", room, err)
+	}
+	if !json.Valid(data) {
+		return Entry{}, fmt.Errorf("federation: append to room %s: data is not JSON", room)
+	}
+	if err := f.applyOwn(kindEntry, b, room); err != nil {
+		return Entry{}, roomErr(room, err)
+	}
+	return b.entry(), nil
+}
+
+// History returns up to limit (0: all) of room's latest log entries, in display order
+// (CompareEntries), oldest first.
+func (f *Federation) History(room string, limit int) ([]Entry, error) {
+	raws, err := f.st.history(room, limit)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	removed := maps.Clone(f.removed)
+	f.mu.Unlock()
+	out := make([]Entry, 0, len(raws))
+	for _, raw := range raws {
+		m, err := f.decode(raw)
+		if err != nil || m.kind != kindEntry || m.entry.Room != room {
+			f.log.Warn("skipping a stored log entry that does not check", "room", room, "err", err)
+			continue
+		}
+		if removed[m.origin] {
+			continue
+		}
+		out = append(out, m.entry.entry())
+	}
+	return out, nil
+}
+
+// applyOwn signs one of this node's records, applies it like an inbound one and publishes
+// it on room's topic ("" for the federation topic). ownMu must be held.
+func (f *Federation) applyOwn(k kind, body any, room string) error {
+	raw, err := seal(f.key, f.self, k, body)
+	if err != nil {
+		return err
+	}
+	m, err := decodeMessage(raw)
+	if err != nil {
+		return fmt.Errorf("own %s record does not check: %w", k, err)
+	}
+	if err := f.apply(m); err != nil {
+		return err
+	}
+	f.publish(room, raw)
+	return nil
+}
+
+// roomErr turns a reject about this node's own record into the error callers test for.
+func roomErr(room string, err error) error {
+	switch reasonOf(err) {
+	case ReasonUnknownRoom:
+		return fmt.Errorf("federation: room %s: %w", room, ErrUnknownRoom)
+	case ReasonNotMember:
+		return fmt.Errorf("federation: room %s: %w", room, ErrNotAllowed)
+	}
+	return fmt.Errorf("federation: room %s: %w", room, err)
+}
