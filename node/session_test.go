@@ -197,7 +197,7 @@ func TestChatRateLimited(t *testing.T) {
 	if m.Code != codeRateLimited {
 		t.Fatalf("got %+v, want rate_limited", m)
 	}
-	h, err := n.store.chatHistory(room.ID, 100)
+	h, err := n.chatHistory(room.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
