@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"time"
@@ -23,6 +24,8 @@ import (
 func (f *Federation) count(err error) error {
 	if r := reasonOf(err); r != "" {
 		f.cnt.reject(r)
+	} else if errors.Is(err, errDuplicate) {
+		f.cnt.duplicates.Add(1)
 	}
 	return err
 }
@@ -114,7 +117,7 @@ func (f *Federation) applyNode(m message) error {
 	p := f.peers[m.origin]
 	if p.rec.IssuedMS >= b.IssuedMS {
 		f.mu.Unlock()
-		return reject(ReasonReplay, "node record of %s issued %d, holding %d", m.origin, b.IssuedMS, p.rec.IssuedMS)
+		return replay(p.raw, m.raw, "node record of %s issued %d, holding %d", m.origin, b.IssuedMS, p.rec.IssuedMS)
 	}
 	addrsChanged := !slices.Equal(p.rec.Addrs, b.Addrs)
 	added := p.added
@@ -147,7 +150,7 @@ func (f *Federation) applyRoom(m message) error {
 		}
 		if cur.rec.Ver >= b.Ver {
 			f.mu.Unlock()
-			return reject(ReasonReplay, "room %s version %d, holding %d", b.ID, b.Ver, cur.rec.Ver)
+			return replay(cur.raw, m.raw, "room %s version %d, holding %d", b.ID, b.Ver, cur.rec.Ver)
 		}
 	}
 	f.rooms[b.ID] = &roomEntry{rec: *b, raw: m.raw}
@@ -184,9 +187,9 @@ func (f *Federation) applyState(m message) error {
 		f.states[b.Room] = rs
 	}
 	if !rs.merge(&storedState{body: *b, raw: m.raw}) {
-		held := rs.version(b.Node)
+		held := rs[b.Node]
 		f.mu.Unlock()
-		return reject(ReasonReplay, "state of %s in room %s version %d, holding %d", b.Node, b.Room, b.Ver, held)
+		return replay(held.raw, m.raw, "state of %s in room %s version %d, holding %d", b.Node, b.Room, b.Ver, held.body.Ver)
 	}
 	f.notifyLocked()
 	f.mu.Unlock()
@@ -214,24 +217,40 @@ func (f *Federation) applyEntry(m message) error {
 // while this one is stored. commitEntries must follow.
 func (f *Federation) admitEntry(m message) error {
 	b := m.entry
+	key := entryKey{room: b.Room, node: b.Node, seq: b.Seq}
+	held, err := f.reserveEntry(m, key)
+	if err != nil || !held {
+		return err
+	}
+	stored, err := f.st.get(f.st.logKey(b.Room, b.Node, b.Seq))
+	if err != nil {
+		stored = nil
+	}
+	return replay(stored, m.raw, "entry %s/%d of room %s already held", b.Node, b.Seq, b.Room)
+}
+
+// reserveEntry is admitEntry's part under the lock; held says the seq is already stored.
+func (f *Federation) reserveEntry(m message, key entryKey) (held bool, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.originLocked(m.origin); err != nil {
-		return err
+		return false, err
 	}
-	if _, err := f.memberLocked(b.Room, m.origin); err != nil {
-		return err
+	if _, err := f.memberLocked(key.room, m.origin); err != nil {
+		return false, err
 	}
-	set := f.seqSetLocked(b.Room, b.Node)
-	if b.Seq > set.contig+seqWindow {
-		return reject(ReasonWindow, "entry %s/%d of room %s, holding up to %d", b.Node, b.Seq, b.Room, set.contig)
+	set := f.seqSetLocked(key.room, key.node)
+	if key.seq > set.contig+seqWindow {
+		return false, reject(ReasonWindow, "entry %s/%d of room %s, holding up to %d", key.node, key.seq, key.room, set.contig)
 	}
-	key := entryKey{room: b.Room, node: b.Node, seq: b.Seq}
-	if _, writing := f.pending[key]; writing || set.has(b.Seq) {
-		return reject(ReasonReplay, "entry %s/%d of room %s already held", b.Node, b.Seq, b.Room)
+	if _, writing := f.pending[key]; writing {
+		return false, errDuplicate
+	}
+	if set.has(key.seq) {
+		return true, nil
 	}
 	f.pending[key] = struct{}{}
-	return nil
+	return false, nil
 }
 
 // commitEntries stores admitted entries in one write, then marks them held (only then:
@@ -267,6 +286,20 @@ func (f *Federation) commitEntries(ms []message) error {
 	return nil
 }
 
+// errDuplicate is an inbound copy of a record this node holds byte for byte: the normal
+// overlap of gossip and catch-up. It is counted apart from rejects (Stats.Duplicates).
+var errDuplicate = errors.New("duplicate of a record held")
+
+// replay is the error for a record whose version or seq is not new: errDuplicate if it is
+// the very record held, else a ReasonReplay reject (an older version, or the same version or
+// seq with other content).
+func replay(held, got []byte, format string, args ...any) error {
+	if held != nil && bytes.Equal(held, got) {
+		return errDuplicate
+	}
+	return reject(ReasonReplay, format, args...)
+}
+
 // entryKey names one log entry.
 type entryKey struct {
 	room string
@@ -274,10 +307,11 @@ type entryKey struct {
 	seq  uint64
 }
 
-// isReject reports whether err is a refused message rather than a local failure.
+// isReject reports whether err is a refused message or a duplicate rather than a local
+// failure.
 func isReject(err error) bool {
 	var re *rejectError
-	return errors.As(err, &re)
+	return errors.As(err, &re) || errors.Is(err, errDuplicate)
 }
 
 // nowMS is the current unix time in milliseconds.

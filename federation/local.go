@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -89,10 +88,6 @@ func (f *Federation) Rooms() []Room {
 	return out
 }
 
-// joinSyncPeers is how many peers a node asks for a room's state and log when it starts
-// taking part.
-const joinSyncPeers = 3
-
 // SetParticipants replaces this node's record of room with ps (nil or empty: the node has
 // left the room) and returns the record's version. The room must be in the directory and
 // admit this node (ErrUnknownRoom, ErrNotAllowed). With participants, the node joins the
@@ -137,11 +132,9 @@ func (f *Federation) SetParticipants(room string, ps []Participant) (uint64, err
 		}
 		f.mu.Unlock()
 	} else if !was {
-		// Newly taking part: fetch what a few of the room's peers hold now rather than at
-		// the next anti-entropy round.
-		ids := f.connectedPeers(room)
-		rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
-		for _, id := range ids[:min(len(ids), joinSyncPeers)] {
+		// Newly taking part: fetch what the room's peers hold now rather than at the next
+		// anti-entropy round (answers are small when they hold nothing new).
+		for _, id := range f.connectedPeers(room) {
 			f.requestSync(id, false, []string{room})
 		}
 	}

@@ -24,7 +24,7 @@ const (
 	ReasonWrongTopic   Reason = "wrong_topic"   // a kind or room that does not belong where it arrived
 	ReasonUnknownRoom  Reason = "unknown_room"  // a room the directory does not hold
 	ReasonNotMember    Reason = "not_member"    // the origin may not take part in the room
-	ReasonReplay       Reason = "replay"        // a version or seq already held, or older than one held
+	ReasonReplay       Reason = "replay"        // an older version than the one held, or a version or seq held with other content
 	ReasonWindow       Reason = "window"        // a seq too far beyond the held ones; fetched in order later
 )
 
@@ -60,16 +60,18 @@ func reasonOf(err error) Reason {
 
 // Stats are counters since New.
 type Stats struct {
-	Rejected map[Reason]uint64 // inbound messages refused, by reason
-	Accepted uint64            // inbound signed objects that changed state
-	Syncs    uint64            // catch-up exchanges completed as the asking side
+	Rejected   map[Reason]uint64 // inbound messages refused, by reason
+	Accepted   uint64            // inbound signed objects that changed state
+	Duplicates uint64            // inbound copies of records held byte for byte (gossip and catch-up overlap)
+	Syncs      uint64            // catch-up exchanges completed as the asking side
 }
 
 // counters are the federation's counters; safe for concurrent use.
 type counters struct {
-	rejected [len(reasons)]atomic.Uint64
-	accepted atomic.Uint64
-	syncs    atomic.Uint64
+	rejected   [len(reasons)]atomic.Uint64
+	accepted   atomic.Uint64
+	duplicates atomic.Uint64
+	syncs      atomic.Uint64
 }
 
 func (c *counters) reject(r Reason) {
@@ -82,7 +84,8 @@ func (c *counters) reject(r Reason) {
 }
 
 func (c *counters) stats() Stats {
-	s := Stats{Rejected: make(map[Reason]uint64, len(reasons)), Accepted: c.accepted.Load(), Syncs: c.syncs.Load()}
+	s := Stats{Rejected: make(map[Reason]uint64, len(reasons)), Accepted: c.accepted.Load(),
+		Duplicates: c.duplicates.Load(), Syncs: c.syncs.Load()}
 	for i, r := range reasons {
 		s.Rejected[r] = c.rejected[i].Load()
 	}
@@ -93,12 +96,14 @@ func (c *counters) stats() Stats {
 //
 //	parley_federation_rejects_total{reason}  counter  inbound federation messages refused, by reason
 //	parley_federation_accepted_total         counter  inbound signed objects that changed state
+//	parley_federation_duplicates_total       counter  inbound copies of records already held
 //	parley_federation_syncs_total            counter  catch-up exchanges completed
 type collector struct {
-	c        *counters
-	rejects  *prometheus.Desc
-	accepted *prometheus.Desc
-	syncs    *prometheus.Desc
+	c          *counters
+	rejects    *prometheus.Desc
+	accepted   *prometheus.Desc
+	duplicates *prometheus.Desc
+	syncs      *prometheus.Desc
 }
 
 func newCollector(c *counters) *collector {
@@ -108,6 +113,8 @@ func newCollector(c *counters) *collector {
 			"Inbound federation messages refused before changing state, by reason.", []string{"reason"}, nil),
 		accepted: prometheus.NewDesc("parley_federation_accepted_total",
 			"Inbound signed federation objects (node, room, state records, log entries) that changed state.", nil, nil),
+		duplicates: prometheus.NewDesc("parley_federation_duplicates_total",
+			"Inbound copies of federation records already held byte for byte (gossip and catch-up overlap).", nil, nil),
 		syncs: prometheus.NewDesc("parley_federation_syncs_total",
 			"Catch-up exchanges completed with peers, as the asking side.", nil, nil),
 	}
@@ -116,6 +123,7 @@ func newCollector(c *counters) *collector {
 func (k *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- k.rejects
 	ch <- k.accepted
+	ch <- k.duplicates
 	ch <- k.syncs
 }
 
@@ -124,5 +132,6 @@ func (k *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(k.rejects, prometheus.CounterValue, float64(k.c.rejected[i].Load()), string(r))
 	}
 	ch <- prometheus.MustNewConstMetric(k.accepted, prometheus.CounterValue, float64(k.c.accepted.Load()))
+	ch <- prometheus.MustNewConstMetric(k.duplicates, prometheus.CounterValue, float64(k.c.duplicates.Load()))
 	ch <- prometheus.MustNewConstMetric(k.syncs, prometheus.CounterValue, float64(k.c.syncs.Load()))
 }

@@ -325,8 +325,11 @@ func (f *Federation) serveSync(_ context.Context, from peer.ID, data []byte) ([]
 		return nil, fmt.Errorf("bad request: %s", reasonOf(err))
 	}
 	var resp syncResponse
-	if req.Record != nil {
-		// The asker's copy of the room record, in case this node missed its gossip.
+	f.mu.Lock()
+	_, known := f.rooms[req.Room]
+	f.mu.Unlock()
+	if req.Record != nil && !known {
+		// The asker's copy of the room record: this node missed its gossip.
 		f.take("", []json.RawMessage{req.Record}, kindRoom)
 	}
 	if req.Dir {

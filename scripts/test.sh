@@ -28,7 +28,7 @@ fi
 # two cores with a cold build cache the race build of the DevTools protocol packages it pulls
 # in pushes the whole command past seven minutes. Run `go test -race ./testnet/` when
 # changing concurrency between the node, the SFU and the client.
-RACE_PACKAGES=(./cmd/... ./identity/... ./media/... ./node/...)
+RACE_PACKAGES=(./cmd/... ./identity/... ./mesh/... ./federation/... ./media/... ./node/...)
 
 need=()
 have_chromium() {
