@@ -2,14 +2,11 @@ package node
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-
-	"parley/media/signal"
 )
 
 func openTestStore(t *testing.T, dir string) *store {
@@ -31,18 +28,6 @@ func TestStoreRoundTripAndRestart(t *testing.T) {
 		if err := s.putRoom(r); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for i := 1; i <= 5; i++ {
-		m, err := s.appendChat(a.ID, signal.ChatMessage{From: "p1", Name: "Ada", SFrame: []byte(fmt.Sprint("message ", i)), Time: int64(i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Seq != uint64(i) {
-			t.Fatalf("message %d got seq %d", i, m.Seq)
-		}
-	}
-	if _, err := s.appendChat(b.ID, signal.ChatMessage{From: "p2", Name: "Bo", SFrame: []byte("other room")}); err != nil {
-		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -66,58 +51,6 @@ func TestStoreRoundTripAndRestart(t *testing.T) {
 	if _, err := s.room("../../etc"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("malformed id: %v, want ErrNotFound", err)
 	}
-	h, err := s.chatHistory(a.ID, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(h) != 3 || h[0].Seq != 3 || h[2].Seq != 5 || string(h[2].SFrame) != "message 5" {
-		t.Fatalf("last 3 of room a = %+v, want seqs 3..5 oldest first", h)
-	}
-	// The sequence continues after the restart.
-	m, err := s.appendChat(a.ID, signal.ChatMessage{From: "p1", Name: "Ada", SFrame: []byte("after")})
-	if err != nil || m.Seq != 6 {
-		t.Fatalf("append after reopen: seq %d, %v; want 6", m.Seq, err)
-	}
-	hb, err := s.chatHistory(b.ID, 200)
-	if err != nil || len(hb) != 1 || string(hb[0].SFrame) != "other room" {
-		t.Fatalf("room b history = %+v, %v", hb, err)
-	}
-}
-
-func TestStoreConcurrentChatGetsDistinctSeqs(t *testing.T) {
-	s := openTestStore(t, t.TempDir())
-	defer s.Close()
-	room := newRoomID()
-	const writers, each = 4, 10
-	errs := make(chan error, writers)
-	for w := range writers {
-		go func() {
-			for i := range each {
-				if _, err := s.appendChat(room, signal.ChatMessage{From: "p", Name: "n", SFrame: []byte(fmt.Sprint(w, i))}); err != nil {
-					errs <- err
-					return
-				}
-			}
-			errs <- nil
-		}()
-	}
-	for range writers {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	h, err := s.chatHistory(room, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(h) != writers*each {
-		t.Fatalf("%d messages stored, want %d", len(h), writers*each)
-	}
-	for i, m := range h {
-		if m.Seq != uint64(i+1) {
-			t.Fatalf("message %d has seq %d", i, m.Seq)
-		}
-	}
 }
 
 func TestStoreRejectsCorruptRecords(t *testing.T) {
@@ -126,7 +59,6 @@ func TestStoreRejectsCorruptRecords(t *testing.T) {
 	id := newRoomID()
 	bad := map[string][]byte{
 		string(roomKey(id)):          []byte(`{"id":"` + id + `","title":"","created":"2026-01-01T00:00:00Z"}`),
-		string(chatKey(id, 1)):       []byte(`{"seq":2,"from":"p","name":"n","text":"wrong seq","time":0}`),
 		string(roomKey(newRoomID())): []byte(`not json`),
 	}
 	if err := s.db.Update(func(txn *badger.Txn) error {
@@ -144,8 +76,5 @@ func TestStoreRejectsCorruptRecords(t *testing.T) {
 	}
 	if _, err := s.rooms(); err == nil {
 		t.Error("rooms() accepted a corrupt record")
-	}
-	if _, err := s.chatHistory(id, 10); err == nil {
-		t.Error("chatHistory accepted a message whose seq disagrees with its key")
 	}
 }
