@@ -4,8 +4,13 @@
 //	parley serve --data DIR
 //	parley room create --data DIR --title TITLE
 //	parley room list --data DIR
+//	parley federation invite --data DIR [--ttl 24h]
+//	parley federation join --data DIR INVITE
+//	parley federation list --data DIR
+//	parley federation remove --data DIR PEER-ID
 //	parley demo [--http 127.0.0.1:0] [--data DIR]
 //	parley bench sfu [--subscribers N] [--duration D]
+//	parley bench rekey [--participants N] [--leaves L]
 //	parley version
 //
 // Exit status: 0 on success, 2 for a usage error, 1 for any other failure.
@@ -27,12 +32,13 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"init":    {"prepare a data directory: configuration, node key, TLS certificate", runInit},
-	"serve":   {"run the node on a data directory", runServe},
-	"room":    {"create or list rooms on the running node", runRoom},
-	"demo":    {"start a throw-away node with one room and print its link", runDemo},
-	"bench":   {"measure the node (bench sfu)", runBench},
-	"version": {"print the version", runVersion},
+	"init":       {"prepare a data directory: configuration, node key, TLS certificate", runInit},
+	"serve":      {"run the node on a data directory", runServe},
+	"room":       {"create or list rooms on the running node", runRoom},
+	"federation": {"invite, join, list or remove federated nodes of the running node", runFederation},
+	"demo":       {"start a throw-away node with one room and print its link", runDemo},
+	"bench":      {"measure the node (bench sfu, rekey)", runBench},
+	"version":    {"print the version", runVersion},
 }
 
 func main() {
@@ -85,7 +91,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintf(w, "\nRun `parley COMMAND --help` for a command's flags.\n"+
 		"Try it locally: parley demo\n")
