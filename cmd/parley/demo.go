@@ -7,34 +7,54 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"syscall"
+	"time"
 
 	"parley/node"
 )
 
 const demoTitle = "Demo meeting"
 
+// demoNodes are the demo's nodes: sub-directory and name.
+var demoNodes = [...]struct{ dir, name string }{
+	{"a", "Ministère A"},
+	{"b", "Ministère B"},
+	{"c", "Défense"},
+}
+
+// demoWait bounds federating the demo nodes and spreading the room to them.
+const demoWait = 20 * time.Second
+
 func runDemo(args []string, stdout, stderr io.Writer) error {
 	fset := newFlags("demo", "demo [--http 127.0.0.1:0] [--data DIR]",
-		"Starts a node on this machine with a room \""+demoTitle+"\" and prints the room's link; open\n"+
-			"it in two browser windows. Runs until Ctrl-C. Without --data the node lives in a\n"+
-			"temporary directory that is removed at exit; with --data it is kept (and reused).",
+		"Starts three federated nodes on this machine, in this process — \"Ministère A\",\n"+
+			"\"Ministère B\" and \"Défense\" — with one room \""+demoTitle+"\" owned by the first, and\n"+
+			"prints the room's link on each node; open them in separate browser windows, one\n"+
+			"participant per organisation's node. Runs until Ctrl-C. Without --data the nodes live\n"+
+			"in a temporary directory that is removed at exit; with --data they are kept (and\n"+
+			"reused) in DIR/a, DIR/b and DIR/c.",
 		"parley demo --http 127.0.0.1:8443", stderr)
-	httpAddr := fset.String("http", "127.0.0.1:0", "host:port for HTTP; port 0 picks a free port")
-	dir := fset.String("data", "", "data directory to keep the demo node in (default: a temporary one)")
+	httpAddr := fset.String("http", "127.0.0.1:0", "host:port for the first node's HTTP; the others take the next ports (port 0: free ports)")
+	dir := fset.String("data", "", "data directory to keep the demo nodes in (default: a temporary one)")
 	verbose := fset.Bool("v", false, "log at info level (default: warnings only)")
 	if err := parse(fset, args); err != nil {
 		return err
+	}
+	host, port, err := splitDemoAddr(*httpAddr)
+	if err != nil {
+		return usagef("--http %q: %v", *httpAddr, err)
 	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "parley-demo-")
 		if err != nil {
@@ -43,37 +63,202 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		defer os.RemoveAll(tmp)
 		*dir = tmp
 	}
-	if _, err := os.Stat(filepath.Join(*dir, node.ConfigFile)); errors.Is(err, fs.ErrNotExist) {
-		if _, err := node.Init(*dir, node.InitOptions{Name: "Parley demo", HTTPAddr: *httpAddr}); err != nil {
-			return err
-		}
-	}
-	cfg, err := node.LoadConfig(*dir)
-	if err != nil {
-		return err
-	}
-	if *httpAddr != cfg.HTTPAddr {
-		// New derives the media address and URL again from the new HTTP address.
-		cfg.HTTPAddr, cfg.MediaUDPAddr, cfg.PublicURL = *httpAddr, "", ""
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return demo(ctx, demoOptions{Dir: *dir, Host: host, Port: port, Log: log, Out: stdout})
+}
+
+// demoOptions configures demo.
+type demoOptions struct {
+	Dir  string // the nodes' data directories are Dir/a, Dir/b and Dir/c
+	Host string // HTTP host of every node
+	Port int    // HTTP port of the first node, the next ones for the others; 0: free ports
+	Log  *slog.Logger
+	Out  io.Writer // the room links and instructions
+}
+
+// splitDemoAddr splits host:port, checking the port.
+func splitDemoAddr(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, errors.New("not host:port (for example 127.0.0.1:8443)")
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535-len(demoNodes)+1 {
+		return "", 0, fmt.Errorf("port %q: want 0 to %d", p, 65535-len(demoNodes)+1)
+	}
+	return host, port, nil
+}
+
+// demo starts the three demo nodes, federates them, puts the demo room on the first and
+// waits until the others' directories hold it, prints the room's link on each node, and runs
+// until ctx ends; then it closes the nodes.
+func demo(ctx context.Context, o demoOptions) (err error) {
+	start := time.Now()
+	nodes, err := startDemoNodes(o)
+	defer func() { err = errors.Join(err, closeAll(nodes)) }()
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, demoWait)
+	defer cancel()
+	if err := federateDemo(wctx, nodes); err != nil {
+		return err
+	}
+	if err := waitConnected(wctx, nodes); err != nil {
+		return err
+	}
+	room, err := demoRoom(nodes[0])
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes[1:] {
+		if err := n.Federation().WaitRoom(wctx, room.ID); err != nil {
+			return fmt.Errorf("the room did not reach %s: %w", n.Config().Name, err)
+		}
+	}
+	cancel()
+	o.Log.Info("demo ready", "took", time.Since(start).Round(time.Millisecond))
+
+	fmt.Fprintf(o.Out, "Three federated Parley nodes are running. The room %q is on all of them:\n\n", room.Title)
+	for _, n := range nodes {
+		fmt.Fprintf(o.Out, "  %-12s %s\n", n.Config().Name, n.RoomURLOf(room.ID))
+	}
+	fmt.Fprintf(o.Out, "\nOpen the links in separate browser windows, one participant per node: each joins\n"+
+		"through their own organisation's node and the nodes carry the room between them.\n"+
+		"Press Ctrl-C to stop.\n")
+	<-ctx.Done()
+	fmt.Fprintln(o.Out, "stopping…")
+	return nil
+}
+
+// startDemoNodes initialises (unless kept from an earlier run) and starts the demo nodes in
+// parallel. On error it returns the nodes it started, for the caller to close.
+func startDemoNodes(o demoOptions) ([]*node.Node, error) {
+	nodes := make([]*node.Node, len(demoNodes))
+	errs := make([]error, len(demoNodes))
+	var wg sync.WaitGroup
+	for i, d := range demoNodes {
+		port := 0
+		if o.Port != 0 {
+			port = o.Port + i
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i], errs[i] = startDemoNode(filepath.Join(o.Dir, d.dir), d.name,
+				net.JoinHostPort(o.Host, strconv.Itoa(port)), o.Log.With("node", d.name))
+		}()
+	}
+	wg.Wait()
+	started := nodes[:0]
+	for _, n := range nodes {
+		if n != nil {
+			started = append(started, n)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return started, err
+	}
+	return nodes, nil
+}
+
+// startDemoNode starts one demo node on dir, its HTTP on httpAddr, its media and libp2p on
+// free loopback ports.
+func startDemoNode(dir, name, httpAddr string, log *slog.Logger) (*node.Node, error) {
+	if _, err := os.Stat(filepath.Join(dir, node.ConfigFile)); errors.Is(err, fs.ErrNotExist) {
+		if _, err := node.Init(dir, node.InitOptions{Name: name, HTTPAddr: httpAddr}); err != nil {
+			return nil, err
+		}
+	}
+	cfg, err := node.LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	// New derives the URL again from the HTTP address; the three nodes' other sockets take
+	// free ports (libp2p addresses travel in invites and node records).
+	host, _, _ := net.SplitHostPort(httpAddr)
+	cfg.HTTPAddr, cfg.PublicURL = httpAddr, ""
+	cfg.MediaUDPAddr, cfg.MediaTCPAddr = net.JoinHostPort(host, "0"), ""
+	cfg.P2PAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1"}
 	n, err := node.New(cfg, log)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	defer n.Close()
-	room, err := demoRoom(n)
-	if err != nil {
-		return err
+	return n, nil
+}
+
+// federateDemo makes every pair of nodes trust each other by invite, in parallel. Kept
+// nodes are federated already, but their libp2p ports are new: redeeming an invite again
+// updates the addresses they know of each other.
+func federateDemo(ctx context.Context, nodes []*node.Node) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for i, inviter := range nodes {
+		for _, joiner := range nodes[i+1:] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				inv, err := inviter.Invite(time.Minute)
+				if err == nil {
+					_, err = joiner.JoinFederation(ctx, inv)
+				}
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("federate %s with %s: %w", joiner.Config().Name, inviter.Config().Name, err))
+					mu.Unlock()
+				}
+			}()
+		}
 	}
-	fmt.Fprintf(stdout, "Parley demo node is running at %s\n", n.URL())
-	fmt.Fprintf(stdout, "Open this room in two browser windows:\n\n  %s\n\n", node.RoomURL(n.URL(), room.ID))
-	fmt.Fprintf(stdout, "Press Ctrl-C to stop.\n")
-	<-ctx.Done()
-	stop()
-	fmt.Fprintln(stdout, "stopping…")
-	return n.Close()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// waitConnected waits until every node is connected to every other.
+func waitConnected(ctx context.Context, nodes []*node.Node) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		missing := ""
+		for _, n := range nodes {
+			connected := 0
+			for _, p := range n.Peers() {
+				if p.Connected {
+					connected++
+				}
+			}
+			if connected < len(nodes)-1 {
+				missing = n.Config().Name
+			}
+		}
+		if missing == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s is not connected to the other nodes: %w", missing, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// closeAll closes nodes in parallel.
+func closeAll(nodes []*node.Node) error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.Close(); err != nil {
+				errs[i] = fmt.Errorf("stop %s: %w", n.Config().Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // demoRoom reuses the demo room of a kept data directory, or creates it.

@@ -36,7 +36,7 @@ var commands = map[string]command{
 	"serve":      {"run the node on a data directory", runServe},
 	"room":       {"create or list rooms on the running node", runRoom},
 	"federation": {"invite, join, list or remove federated nodes of the running node", runFederation},
-	"demo":       {"start a throw-away node with one room and print its link", runDemo},
+	"demo":       {"start three federated throw-away nodes with one room and print its links", runDemo},
 	"bench":      {"measure the node (bench sfu, rekey)", runBench},
 	"version":    {"print the version", runVersion},
 }
