@@ -153,10 +153,11 @@ func SealKeyEnvelope(sender *UserIdentity, room, from string, kid uint64, baseKe
 	recips := make([]age.Recipient, len(to))
 	for i, r := range to {
 		b.To[i] = r.ID
-		if err := checkAgeRecipient(r.Age); err != nil {
+		rcpt, err := parseAgeRecipient(r.Age)
+		if err != nil {
 			return SignedObject{}, fmt.Errorf("identity: seal key envelope: recipient %q: %w", r.ID, err)
 		}
-		recips[i], _ = age.ParseX25519Recipient(r.Age) // checked just above
+		recips[i] = rcpt
 	}
 	if err := b.validate(); err != nil {
 		return SignedObject{}, fmt.Errorf("identity: seal key envelope: %w", err)
@@ -284,7 +285,7 @@ func OpenKeyEnvelopeAs(o SignedObject, sender *CertBody, me *UserIdentity, myID,
 
 // stanzaFirst is an age identity that tries the stanza at index i before all of them.
 type stanzaFirst struct {
-	id *age.X25519Identity
+	id *ageIdentity
 	i  int
 }
 
