@@ -15,11 +15,12 @@ import (
 
 // TestNode is one in-process Parley node for a test: its data directory lives in the test's
 // temporary directory, HTTP and media listen on 127.0.0.1 with ports the kernel picks, and
-// its logs go to the test log. Later, NewEnv(t, n) builds a federation out of several.
+// its logs go to the test log. NewEnv builds a federation out of several.
 type TestNode struct {
-	Name string
-	Dir  string     // the data directory, kept across Restart
-	Node *node.Node // the running node; replaced by Restart
+	Name         string
+	Organisation string     // who runs it; the node's default (its name) when empty
+	Dir          string     // the data directory, kept across Restart
+	Node         *node.Node // the running node; nil while stopped, replaced by Restart
 
 	t   testing.TB
 	log *slog.Logger
@@ -29,8 +30,15 @@ type TestNode struct {
 // The node is closed when the test ends.
 func StartNode(t testing.TB, name string) *TestNode {
 	t.Helper()
-	n := &TestNode{Name: name, Dir: t.TempDir(), t: t, log: TestLogger(t).With("node", name)}
-	if _, err := node.Init(n.Dir, node.InitOptions{Name: name, HTTPAddr: "127.0.0.1:0"}); err != nil {
+	return startNode(t, name, "")
+}
+
+// startNode is StartNode for a node run by organisation org ("" for the default).
+func startNode(t testing.TB, name, org string) *TestNode {
+	t.Helper()
+	n := &TestNode{Name: name, Organisation: org, Dir: t.TempDir(), t: t, log: TestLogger(t).With("node", name)}
+	opts := node.InitOptions{Name: name, Organisation: org, HTTPAddr: "127.0.0.1:0"}
+	if _, err := node.Init(n.Dir, opts); err != nil {
 		t.Fatalf("init node %s: %v", name, err)
 	}
 	n.start()
@@ -69,15 +77,20 @@ func (n *TestNode) CreateRoom(title string) node.Room {
 	return r
 }
 
-// Restart closes the node and starts a new one on the same data directory.
+// Restart closes the node, if it runs, and starts a new one on the same data directory.
 func (n *TestNode) Restart() {
 	n.t.Helper()
-	if err := n.Node.Close(); err != nil {
-		n.t.Fatalf("close node %s for a restart: %v", n.Name, err)
+	if n.Node != nil {
+		if err := n.Node.Close(); err != nil {
+			n.t.Fatalf("close node %s for a restart: %v", n.Name, err)
+		}
+		n.Node = nil
 	}
-	n.Node = nil
 	n.start()
 }
+
+// Running reports whether the node is started (not closed, or restarted since).
+func (n *TestNode) Running() bool { return n.Node != nil }
 
 // Close stops the node. It is registered with t.Cleanup; calling it earlier is fine.
 func (n *TestNode) Close() {
