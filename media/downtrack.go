@@ -59,7 +59,7 @@ func newDownTrack(up *upTrack, sub *Participant) *downTrack {
 // publisher's participant id as the stream and the SFU's track id as the track.
 func (d *downTrack) ID() string                { return d.up.id }
 func (d *downTrack) RID() string               { return "" }
-func (d *downTrack) StreamID() string          { return d.up.owner.id }
+func (d *downTrack) StreamID() string          { return d.up.ownerID }
 func (d *downTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
 
 // Bind implements webrtc.TrackLocal: it is called once the subscriber's answer fixed the
@@ -121,7 +121,7 @@ func (d *downTrack) forward(l *upLayer, p *rtpPacket, idx uint64, avail uint8, n
 		return 0
 	}
 	if d.ring != nil {
-		d.ring.add(seqEntry{outSeq: m.seq, layer: uint8(l.idx), tl0Off: m.tl0Off, pidOff: m.pidOff, idx: idx, outTS: m.ts})
+		d.ring.add(seqEntry{outSeq: m.seq, inSeq: p.seq, layer: uint8(l.idx), tl0Off: m.tl0Off, pidOff: m.pidOff, idx: idx, outTS: m.ts})
 	}
 	d.packets++
 	d.octets += uint32(len(p.payload))
@@ -185,7 +185,8 @@ func (d *downTrack) readRTCP(sender *webrtc.RTPSender) {
 }
 
 // retransmit resends the packet this subscriber was sent with sequence number seq, if the
-// cache still has it.
+// cache still has it. For a track of another node, a packet the cache no longer has is asked
+// again from that node; it then reaches the subscriber like any other packet.
 func (d *downTrack) retransmit(seq uint16) {
 	if d.ring == nil {
 		return
@@ -203,6 +204,9 @@ func (d *downTrack) retransmit(seq uint16) {
 	}
 	n, _, marker, ok := l.cache.get(e.idx, d.rtxBuf)
 	if !ok {
+		if r := d.up.remote; r != nil {
+			r.nack(int(e.layer), e.inSeq)
+		}
 		return
 	}
 	payload := d.rtxBuf[:n]

@@ -42,8 +42,7 @@ func newForwardRig(tb testing.TB, video bool, n int) *forwardRig {
 		up.clock = clockVideo
 		up.kind = webrtc.RTPCodecTypeVideo
 	}
-	empty := []*downTrack{}
-	up.subs.Store(&empty)
+	up.initLists()
 	r := &forwardRig{s: s, up: up}
 	nl := 1
 	if video {

@@ -2,6 +2,8 @@ package media
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -11,14 +13,18 @@ import (
 	"parley/media/signal"
 )
 
+// maxRIDs bounds the simulcast rids read from one media section.
+const maxRIDs = maxLayers
+
 // sendingMids parses an offer and returns the mids of its audio and video sections that send
-// media to the SFU (sendrecv or sendonly, port not 0).
-func sendingMids(offer string) (map[string]bool, error) {
+// media to the SFU (sendrecv or sendonly, port not 0), each with the simulcast rids it sends
+// ("a=rid:<rid> send", at most maxRIDs; none without simulcast).
+func sendingMids(offer string) (map[string][]string, error) {
 	var sd sdp.SessionDescription
 	if err := sd.UnmarshalString(offer); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
-	mids := map[string]bool{}
+	mids := map[string][]string{}
 	for _, md := range sd.MediaDescriptions {
 		kind := md.MediaName.Media
 		if kind != "audio" && kind != "video" {
@@ -33,9 +39,19 @@ func sendingMids(offer string) (map[string]bool, error) {
 		}
 		_, recvonly := md.Attribute("recvonly")
 		_, inactive := md.Attribute("inactive")
-		if !recvonly && !inactive {
-			mids[mid] = true
+		if recvonly || inactive {
+			continue
 		}
+		rids := []string{}
+		for _, a := range md.Attributes {
+			if a.Key != "rid" || len(rids) >= maxRIDs {
+				continue
+			}
+			if f := strings.Fields(a.Value); len(f) >= 2 && f[1] == "send" && !slices.Contains(rids, f[0]) {
+				rids = append(rids, f[0])
+			}
+		}
+		mids[mid] = rids
 	}
 	return mids, nil
 }
@@ -78,14 +94,16 @@ func (p *Participant) handlePubOffer(offer string, tracks map[string]signal.Trac
 	}
 	p.mu.Lock()
 	p.pubSources = map[string]string{}
+	p.pubRIDs = map[string][]string{}
 	for mid, t := range tracks {
-		if mids[mid] {
+		if rids, ok := mids[mid]; ok {
 			p.pubSources[mid] = t.Source
+			p.pubRIDs[mid] = rids
 		}
 	}
 	var gone []*upTrack
 	for mid, up := range p.published {
-		if !mids[mid] || p.pubSources[mid] != up.source {
+		if _, ok := mids[mid]; !ok || p.pubSources[mid] != up.source {
 			gone = append(gone, up)
 			delete(p.published, mid)
 		}
@@ -129,7 +147,7 @@ func (p *Participant) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, 
 	up := p.published[mid]
 	fresh := false
 	if ok && up == nil {
-		up = newUpTrack(p, mid, source, t)
+		up = newUpTrack(p, mid, source, p.pubRIDs[mid], t)
 		p.published[mid] = up
 		fresh = true
 	}
@@ -292,7 +310,7 @@ func (p *Participant) offerSub(pr *peer) error {
 		if d.up.video {
 			kind = "video"
 		}
-		tracks[tr.Mid()] = signal.Track{ID: d.up.id, Participant: d.up.owner.id, Kind: kind, Source: d.up.source}
+		tracks[tr.Mid()] = signal.Track{ID: d.up.id, Participant: d.up.ownerID, Kind: kind, Source: d.up.source}
 	}
 	p.offering = true
 	p.sendMsg(&signal.Message{Type: signal.TypeOffer, PC: signal.PCSub, SDP: pr.pc.LocalDescription().SDP, Tracks: tracks})

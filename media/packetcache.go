@@ -74,6 +74,7 @@ type seqRing struct {
 type seqEntry struct {
 	valid  bool
 	outSeq uint16
+	inSeq  uint16 // the sequence number the packet arrived with
 	layer  uint8
 	tl0Off uint8
 	pidOff uint16

@@ -39,6 +39,7 @@ type Participant struct {
 	closed     bool
 	pub, sub   *peer
 	pubSources map[string]string   // mid -> source, from the latest pub offer
+	pubRIDs    map[string][]string // mid -> simulcast rids, from the latest pub offer
 	published  map[string]*upTrack // mid -> track
 	downs      map[*upTrack]*downTrack
 
@@ -68,6 +69,7 @@ func newParticipant(s *SFU, r *room, id string, send SendFunc) *Participant {
 		done:       make(chan struct{}),
 		negKick:    make(chan struct{}, 1),
 		pubSources: map[string]string{},
+		pubRIDs:    map[string][]string{},
 		published:  map[string]*upTrack{},
 		downs:      map[*upTrack]*downTrack{},
 	}

@@ -18,24 +18,31 @@ const (
 )
 
 // upTrack is one published track (a microphone, a camera with up to three simulcast layers,
-// or a screen share) and the subscribers it is forwarded to.
+// or a screen share) and the subscribers it is forwarded to. A local participant publishes it
+// (owner set), or a participant of another node (remote set: its packets come over the
+// cascade, see remote.go).
 type upTrack struct {
-	sfu    *SFU
-	owner  *Participant
-	id     string // unique in the SFU; what subscribers name in "layer" messages
-	mid    string // the publisher's transceiver mid
-	source string
-	kind   webrtc.RTPCodecType
-	codec  webrtc.RTPCodecCapability
-	video  bool
-	clock  uint32
-	log    *slog.Logger
+	sfu     *SFU
+	owner   *Participant // nil for a track of another node
+	ownerID string       // the publishing participant's id
+	remote  *remoteSub   // the cascade subscription feeding a track of another node; nil if local
+	id      string       // unique in the SFU; what subscribers name in "layer" messages
+	mid     string       // the publisher's transceiver mid ("" for a remote track)
+	source  string
+	kind    webrtc.RTPCodecType
+	codec   webrtc.RTPCodecCapability
+	video   bool
+	clock   uint32
+	offered uint8 // layers the publisher announced (its simulcast rids), as a bit mask
+	log     *slog.Logger
 
 	layers [maxLayers]atomic.Pointer[upLayer]
 	subs   atomic.Pointer[[]*downTrack] // copy-on-write; written under mu
+	outs   atomic.Pointer[[]*outSub]    // other nodes subscribing (cascade); copy-on-write, under mu
 
 	mu          sync.Mutex
-	nextUnknown int // next layer slot for an unknown rid
+	nextUnknown int  // next layer slot for an unknown rid
+	outsClosed  bool // close ended the cascade subscribers; no new ones
 
 	kfKick chan struct{}
 	done   chan struct{}
@@ -58,28 +65,63 @@ type upLayer struct {
 	cache   *packetCache // video only
 
 	lastSeen atomic.Int64
+	lastKey  atomic.Int64 // SFU time of the last keyframe start
 	lastPLI  atomic.Int64
 	wantKey  atomic.Bool
 }
 
-func newUpTrack(owner *Participant, mid, source string, track *webrtc.TrackRemote) *upTrack {
+// newUpTrack makes the track a local participant publishes on mid; rids are the simulcast
+// rids its offer announced for mid (none: one layer).
+func newUpTrack(owner *Participant, mid, source string, rids []string, track *webrtc.TrackRemote) *upTrack {
 	s := owner.sfu
 	id := "t" + itoa(s.trackSeq.Add(1))
 	codec := track.Codec().RTPCodecCapability
 	up := &upTrack{
-		sfu: s, owner: owner, id: id, mid: mid, source: source,
+		sfu: s, owner: owner, ownerID: owner.id, id: id, mid: mid, source: source,
 		kind: track.Kind(), codec: codec, video: track.Kind() == webrtc.RTPCodecTypeVideo,
-		clock:  codec.ClockRate,
-		log:    owner.log.With("track", id, "mid", mid, "source", source),
-		kfKick: make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		clock:   codec.ClockRate,
+		offered: offeredLayers(rids),
+		log:     owner.log.With("track", id, "mid", mid, "source", source),
+		kfKick:  make(chan struct{}, 1),
+		done:    make(chan struct{}),
 	}
 	if up.clock == 0 {
 		up.clock = clockVideo
 	}
+	up.initLists()
+	return up
+}
+
+// initLists sets the subscriber lists to empty.
+func (up *upTrack) initLists() {
 	empty := []*downTrack{}
 	up.subs.Store(&empty)
-	return up
+	none := []*outSub{}
+	up.outs.Store(&none)
+}
+
+// offeredLayers is the mask of layers a publisher sends with these simulcast rids: the known
+// rids at their layers, unknown ones in the free slots in order; one layer without rids.
+func offeredLayers(rids []string) uint8 {
+	if len(rids) == 0 {
+		return 1
+	}
+	var m uint8
+	unknown := 0
+	for _, rid := range rids {
+		if l := ridLayer(rid); l >= 0 {
+			m |= 1 << l
+		} else {
+			unknown++
+		}
+	}
+	for l := 0; l < maxLayers && unknown > 0; l++ {
+		if m&(1<<l) == 0 {
+			m |= 1 << l
+			unknown--
+		}
+	}
+	return m
 }
 
 // addLayer registers a received stream; nil if the track already has maxLayers layers or
@@ -133,10 +175,21 @@ func (up *upTrack) removeSub(d *downTrack) {
 	up.mu.Unlock()
 }
 
-// close marks the track unpublished and stops its keyframe writer.
+// close marks the track unpublished, stops its keyframe writer and tells the nodes that
+// subscribe to it that it ended.
 func (up *upTrack) close() {
-	if up.closed.CompareAndSwap(false, true) {
-		close(up.done)
+	if !up.closed.CompareAndSwap(false, true) {
+		return
+	}
+	close(up.done)
+	up.mu.Lock()
+	outs := *up.outs.Load()
+	none := []*outSub{}
+	up.outs.Store(&none)
+	up.outsClosed = true
+	up.mu.Unlock()
+	for _, o := range outs {
+		o.out.End("track unpublished")
 	}
 }
 
@@ -152,6 +205,15 @@ func (up *upTrack) availMask(now int64) uint8 {
 			}
 		}
 	}
+	if r := up.remote; r != nil {
+		// Only the layers the cascade subscription serves from count: a layer being left
+		// still arrives until the new one sends a keyframe.
+		serve := uint8(r.serve.Load())
+		if recent&serve != 0 {
+			return recent & serve
+		}
+		return serve
+	}
 	if recent != 0 {
 		return recent
 	}
@@ -162,6 +224,10 @@ func (up *upTrack) availMask(now int64) uint8 {
 // It never blocks: the request is written by the track's RTCP goroutine.
 func (up *upTrack) requestKeyframe(layer int, now int64) {
 	if !up.video || layer < 0 || layer >= maxLayers {
+		return
+	}
+	if up.remote != nil {
+		up.remote.requestKeyframe(layer) // rate-limited by the cascade
 		return
 	}
 	l := up.layers[layer].Load()
@@ -250,6 +316,10 @@ func (l *upLayer) handle(b []byte, p *rtpPacket, ema *uint32) {
 	if parseRTP(b, p, l.levelID) != nil {
 		return
 	}
+	// Other nodes get the packet as it came, padding and all (see package cascade).
+	for _, o := range *up.outs.Load() {
+		o.out.WriteRTP(l.idx, b)
+	}
 	now := s.now()
 	l.lastSeen.Store(now)
 	var idx uint64
@@ -259,6 +329,9 @@ func (l *upLayer) handle(b []byte, p *rtpPacket, ema *uint32) {
 		}
 		if len(p.payload) == 0 {
 			p.vp8 = vp8Desc{}
+		}
+		if p.vp8.keyframe {
+			l.lastKey.Store(now)
 		}
 		idx = l.cache.put(p.ts, p.marker, p.payload)
 	} else if p.audioLevel >= 0 {

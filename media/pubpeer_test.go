@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,8 @@ type pubTracks struct {
 	ridID  uint8
 	lvlID  uint8
 	ssrcs  map[string]uint32 // rid -> ssrc
+	// Packets written by stream, by kind.
+	audioSent, videoSent atomic.Uint64
 }
 
 func (tp *testPeer) publish(audio bool, rids []string) *pubTracks {
@@ -238,6 +241,7 @@ func (tp *testPeer) stream(ctx context.Context, pt *pubTracks, level int, keyEve
 				aseq++
 				ats += 960
 				_ = pt.audio.WriteRTP(p)
+				pt.audioSent.Add(1)
 			}
 			if i%2 != 0 || len(pt.video) == 0 {
 				continue
@@ -265,6 +269,7 @@ func (tp *testPeer) stream(ctx context.Context, pt *pubTracks, level int, keyEve
 					_ = p.Header.SetExtension(pt.ridID, []byte(rid))
 				}
 				_ = v.WriteRTP(p)
+				pt.videoSent.Add(1)
 			}
 			frame++
 		}

@@ -6,7 +6,8 @@ import (
 	"sync"
 )
 
-// room is the set of participants whose tracks are forwarded to each other.
+// room is the set of participants whose tracks are forwarded to each other, and the tracks of
+// other nodes' participants that reach it over the cascade.
 type room struct {
 	sfu *SFU
 	id  string
@@ -14,18 +15,34 @@ type room struct {
 
 	mu           sync.Mutex
 	participants map[string]*Participant
-	tracks       []*upTrack // published, in publication order
+	tracks       []*upTrack // published (local and remote), in publication order
+
+	remoteKick chan struct{} // the remote tracks wanted changed, or a subscription did
+	remoteWG   sync.WaitGroup
 
 	stopOnce sync.Once
 	done     chan struct{}
 }
 
 func newRoom(s *SFU, id string) *room {
-	return &room{
+	r := &room{
 		sfu: s, id: id, log: s.log.With("room", id),
 		participants: map[string]*Participant{},
+		remoteKick:   make(chan struct{}, 1),
 		done:         make(chan struct{}),
 	}
+	r.kickRemote() // subscribe at once to what other nodes already publish
+	return r
+}
+
+// countTrack counts a track that appears in (+1) or leaves (-1) the room.
+func (r *room) countTrack(t *upTrack, delta int64) {
+	if t.remote != nil {
+		r.sfu.remoteTracks.Add(delta)
+		return
+	}
+	r.sfu.tracks.Add(delta)
+	r.sfu.tracksChanged(r.id)
 }
 
 func (r *room) add(p *Participant) error {
@@ -56,8 +73,9 @@ func (r *room) remove(p *Participant) []*upTrack {
 	r.tracks = kept
 	others := r.othersLocked(p)
 	r.mu.Unlock()
-	r.sfu.tracks.Add(-int64(len(gone)))
 	if len(gone) > 0 {
+		r.sfu.tracks.Add(-int64(len(gone)))
+		r.sfu.tracksChanged(r.id)
 		for _, o := range others {
 			o.kickNegotiation()
 		}
@@ -94,14 +112,14 @@ func (r *room) othersLocked(p *Participant) []*Participant {
 // publish makes t visible to every other participant, who renegotiate to receive it.
 func (r *room) publish(t *upTrack) {
 	r.mu.Lock()
-	if r.participants[t.owner.id] != t.owner {
+	if t.owner != nil && r.participants[t.owner.id] != t.owner {
 		r.mu.Unlock()
 		return
 	}
 	r.tracks = append(r.tracks, t)
 	others := r.othersLocked(t.owner)
 	r.mu.Unlock()
-	r.sfu.tracks.Add(1)
+	r.countTrack(t, 1)
 	for _, o := range others {
 		o.kickNegotiation()
 	}
@@ -126,19 +144,20 @@ func (r *room) unpublish(t *upTrack) {
 	if !found {
 		return
 	}
-	r.sfu.tracks.Add(-1)
+	r.countTrack(t, -1)
 	for _, o := range others {
 		o.kickNegotiation()
 	}
 }
 
-// tracksFor lists the tracks p should receive: everything published by someone else.
+// tracksFor lists the tracks p should receive: everything published by someone else (a
+// stale record of another node may still list p's tracks there if p moved here).
 func (r *room) tracksFor(p *Participant) []*upTrack {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]*upTrack, 0, len(r.tracks))
 	for _, t := range r.tracks {
-		if t.owner != p && !t.closed.Load() {
+		if t.owner != p && t.ownerID != p.id && !t.closed.Load() {
 			out = append(out, t)
 		}
 	}
@@ -151,6 +170,31 @@ func (r *room) audioTracks() []*upTrack {
 	var out []*upTrack
 	for _, t := range r.tracks {
 		if !t.video {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// localTrack returns the local track id published in the room, if it is still published.
+func (r *room) localTrack(id string) *upTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range r.tracks {
+		if t.id == id && t.owner != nil && !t.closed.Load() {
+			return t
+		}
+	}
+	return nil
+}
+
+// localTracks lists the tracks local participants publish in the room.
+func (r *room) localTracks() []*upTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*upTrack
+	for _, t := range r.tracks {
+		if t.owner != nil && !t.closed.Load() {
 			out = append(out, t)
 		}
 	}

@@ -6,6 +6,17 @@
 // media never imports mesh or federation and never binds sockets itself: the node hands it a
 // UDP conn (and optionally a TCP listener) and a send function per participant.
 //
+// # Meetings across nodes
+//
+// A room may span nodes: each participant connects only to its own node, and the nodes' SFUs
+// carry the media between them over the cascade (package media/cascade, whose Endpoint the
+// node runs). The SFU is the cascade's TrackSource: another node subscribing to a local track
+// becomes one more subscriber of it, sent the packets untouched (export.go). Downstream, the
+// node tells the SFU which tracks other nodes' participants publish (SetRemoteTracks); the SFU
+// subscribes once per track and fans it out to its own participants as if a local participant
+// had published it, choosing the simulcast layer that crosses the link (remote.go). The node
+// decides which nodes share which rooms; media only follows what it is told.
+//
 // # How a packet travels
 //
 // Each received RTP stream (one per simulcast layer) has one goroutine (upLayer.run) that
@@ -64,12 +75,17 @@ type Config struct {
 	PublicIPs []string
 	// Logger receives the SFU's logs. Default: discard.
 	Logger *slog.Logger
+	// TracksChanged, if set, is called when the tracks local participants publish in a room
+	// change (see PublishedTracks), so that the node can tell the other nodes. It is called
+	// from the SFU's goroutines: it must not block and must not call back into the SFU.
+	TracksChanged func(room string)
 }
 
 // Stats are the SFU's counters, read by the node's /metrics.
 type Stats struct {
 	Participants     int
 	Tracks           int    // published tracks (a simulcast camera counts once)
+	RemoteTracks     int    // tracks of other nodes' participants forwarded here over the cascade
 	ForwardedPackets uint64 // RTP packets written to subscribers
 	ForwardedBytes   uint64 // RTP payload+header bytes written to subscribers
 	NACKsAnswered    uint64 // packets retransmitted from the cache
@@ -97,8 +113,13 @@ type SFU struct {
 	wg       sync.WaitGroup // room goroutines
 	trackSeq atomic.Uint64
 
+	// remote is what the node said other nodes publish: room -> peer node key -> tracks.
+	remoteMu sync.Mutex
+	remote   map[string]map[string]remoteNode
+
 	participants     atomic.Int64
 	tracks           atomic.Int64
+	remoteTracks     atomic.Int64
 	forwardedPackets atomic.Uint64
 	forwardedBytes   atomic.Uint64
 	nacksAnswered    atomic.Uint64
@@ -115,7 +136,8 @@ func New(cfg Config) (*SFU, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &SFU{cfg: cfg, log: log, epoch: time.Now(), rooms: map[string]*room{}}
+	s := &SFU{cfg: cfg, log: log, epoch: time.Now(), rooms: map[string]*room{},
+		remote: map[string]map[string]remoteNode{}}
 	api, udpMux, tcpMux, err := newAPI(cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("media: build webrtc api: %w", err)
@@ -142,10 +164,14 @@ func (s *SFU) Join(roomID, participantID string, send SendFunc) (*Participant, e
 	if r == nil {
 		r = newRoom(s, roomID)
 		s.rooms[roomID] = r
-		s.wg.Add(1)
+		s.wg.Add(2)
 		go func() {
 			defer s.wg.Done()
 			r.speakersLoop()
+		}()
+		go func() {
+			defer s.wg.Done()
+			r.remoteLoop()
 		}()
 	}
 	p := newParticipant(s, r, participantID, send)
@@ -172,6 +198,7 @@ func (s *SFU) Stats() Stats {
 	return Stats{
 		Participants:     int(s.participants.Load()),
 		Tracks:           int(s.tracks.Load()),
+		RemoteTracks:     int(s.remoteTracks.Load()),
 		ForwardedPackets: s.forwardedPackets.Load(),
 		ForwardedBytes:   s.forwardedBytes.Load(),
 		NACKsAnswered:    s.nacksAnswered.Load(),
@@ -210,6 +237,20 @@ func (s *SFU) Close() error {
 		}
 	}
 	return err
+}
+
+// tracksChanged tells the node that the local tracks of room changed.
+func (s *SFU) tracksChanged(room string) {
+	if f := s.cfg.TracksChanged; f != nil {
+		f(room)
+	}
+}
+
+// room returns the room with this id, if it has participants.
+func (s *SFU) room(id string) *room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[id]
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -86,7 +86,7 @@ func (r *room) speakersLoop() {
 			if now-up.lastLevel.Load() > int64(levelStale) {
 				continue
 			}
-			levels = append(levels, speakerLevel{up.owner.id, int(up.loudness.Load() >> 8)})
+			levels = append(levels, speakerLevel{up.ownerID, int(up.loudness.Load() >> 8)})
 		}
 		cur := rankSpeakers(levels)
 		changed := !sameSet(cur, last)
