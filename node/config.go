@@ -27,6 +27,8 @@ const (
 	DefaultMaxParticipantsPerRoom = 100
 	// DefaultP2PPort is federation's libp2p port (UDP for QUIC and TCP).
 	DefaultP2PPort = 7883
+	// DefaultCascadePort is the UDP port of the media cascade between nodes.
+	DefaultCascadePort = 7884
 	// MaxParticipantsLimit is the largest room a node allows: every key envelope names every
 	// participant, and one envelope must fit a signalling message.
 	MaxParticipantsLimit = 1000
@@ -64,6 +66,7 @@ const (
 //	  "max_participants_per_room": 100,
 //	  "log_level": "info",
 //	  "p2p_addrs": ["/ip4/0.0.0.0/udp/7883/quic-v1", "/ip4/0.0.0.0/tcp/7883"],
+//	  "cascade_addr": "0.0.0.0:7884",
 //	  "mdns": false
 //	}
 type Config struct {
@@ -106,6 +109,11 @@ type Config struct {
 	// P2PAddrs are the libp2p listen multiaddrs of federation. Default: QUIC and TCP on the
 	// host of HTTPAddr, port 7883 (port 0 when HTTPAddr's port is 0).
 	P2PAddrs []string `json:"p2p_addrs,omitempty"`
+	// CascadeAddr is the UDP host:port of the media cascade, which carries meetings' media
+	// between this node and the other nodes of a room (QUIC). Its address is published in the
+	// node's federation record (with an unspecified host, the host of the public URL).
+	// Default: the host of HTTPAddr, port 7884 (port 0 when HTTPAddr's port is 0).
+	CascadeAddr string `json:"cascade_addr,omitempty"`
 	// MDNS finds federated peers on the local network by mDNS (for islands). Default: off.
 	// It never makes a peer trusted: only invites do.
 	MDNS bool `json:"mdns,omitempty"`
@@ -176,7 +184,7 @@ func (c Config) validate() error {
 			return fmt.Errorf(`field "http_addr": %w`, err)
 		}
 	}
-	for _, f := range []struct{ name, v string }{{"media_udp_addr", c.MediaUDPAddr}, {"media_tcp_addr", c.MediaTCPAddr}} {
+	for _, f := range []struct{ name, v string }{{"media_udp_addr", c.MediaUDPAddr}, {"media_tcp_addr", c.MediaTCPAddr}, {"cascade_addr", c.CascadeAddr}} {
 		if f.v == "" || (f.name == "media_tcp_addr" && f.v == MediaTCPOff) {
 			continue
 		}
@@ -249,6 +257,9 @@ func (c Config) withDefaults() (Config, error) {
 	if len(c.P2PAddrs) == 0 {
 		c.P2PAddrs = defaultP2PAddrs(host, port)
 	}
+	if c.CascadeAddr == "" {
+		c.CascadeAddr = defaultCascadeAddr(host, port)
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = DefaultLogLevel
 	}
@@ -262,6 +273,16 @@ func (c Config) withDefaults() (Config, error) {
 // DefaultMediaUDPPort, or port 0 if the HTTP port is 0 (tests and demos).
 func defaultMediaUDPAddr(host string, httpPort int) string {
 	p := DefaultMediaUDPPort
+	if httpPort == 0 {
+		p = 0
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p))
+}
+
+// defaultCascadeAddr is the cascade's UDP address when none is configured: the HTTP host,
+// port DefaultCascadePort, or port 0 if the HTTP port is 0.
+func defaultCascadeAddr(host string, httpPort int) string {
+	p := DefaultCascadePort
 	if httpPort == 0 {
 		p = 0
 	}

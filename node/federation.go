@@ -25,7 +25,8 @@ import (
 // room as its state record and turns the others' records into participant_joined /
 // participant_updated / participant_left for its clients. Chat goes into the room's
 // replicated log (kind "chat"); key envelopes for participants of other nodes go into it too
-// (kind "key"), checked again by the receiving node before it hands them on.
+// (kind "key"), checked again by the receiving node before it hands them on. Media crosses
+// nodes over the cascade (cascade.go), following the same state records.
 
 // Kinds of room log entries the node writes.
 const (
@@ -61,7 +62,7 @@ func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
 	fed, err := federation.New(federation.Config{
 		Host: host, Key: n.key, DB: n.store.db,
 		Name: n.cfg.Name, Organisation: n.cfg.Organisation,
-		URL: n.publicURL, TLSCertificate: certDER,
+		URL: n.publicURL, TLSCertificate: certDER, CascadeAddr: n.casc.advertised,
 		Handlers: federation.Handlers{
 			StateChanged:  n.roomStateChanged,
 			EntryAppended: n.entryAppended,
@@ -166,11 +167,13 @@ func peerKey(id peer.ID) ed25519.PublicKey {
 	return raw
 }
 
-// publishParticipants writes the node's state record of room: its participants there now.
+// publishParticipants writes the node's state record of room: its participants there now,
+// with the tracks they publish (which other nodes subscribe to over the cascade).
 func (n *Node) publishParticipants(room string) {
 	n.fed.pubMu.Lock()
 	defer n.fed.pubMu.Unlock()
 	local := n.hub.localParticipants(room)
+	tracks := trackRecords(n.sfu.PublishedTracks(room))
 	ps := make([]federation.Participant, 0, len(local))
 	for _, p := range local {
 		var cert json.RawMessage
@@ -178,14 +181,15 @@ func (n *Node) publishParticipants(room string) {
 			cert, _ = json.Marshal(p.Cert) // a SignedObject always encodes
 		}
 		ps = append(ps, federation.Participant{ID: p.ID, Name: p.Name, Org: p.Org, Moderator: p.Moderator,
-			Cert: cert, Hand: p.Hand, MicMuted: p.MicMuted, CameraMuted: p.CameraMuted, Screen: p.Screen})
+			Cert: cert, Hand: p.Hand, MicMuted: p.MicMuted, CameraMuted: p.CameraMuted, Screen: p.Screen,
+			Tracks: tracks[p.ID]})
 	}
 	if _, err := n.fed.fed.SetParticipants(room, ps); err != nil {
 		n.log.Warn("publish the room's participants", "room", room, "err", err)
 	}
 }
 
-// roomStateChanged follows the other nodes' participants of room.
+// roomStateChanged follows the other nodes' participants of room, and their tracks.
 func (n *Node) roomStateChanged(room string) {
 	remote := map[string]remoteParticipant{}
 	for _, rec := range n.fed.fed.State(room) {
@@ -203,6 +207,7 @@ func (n *Node) roomStateChanged(room string) {
 		}
 	}
 	n.hub.setRemote(room, remote)
+	n.casc.syncRoom(room)
 }
 
 // chatEntry is a chat message in a room's log (kind "chat").

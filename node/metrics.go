@@ -1,6 +1,7 @@
 package node
 
 import (
+	"math/bits"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -8,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"parley/media"
+	"parley/media/cascade"
 	"parley/media/signal"
 )
 
@@ -28,7 +30,25 @@ import (
 //	parley_key_envelopes_total          counter  key envelopes relayed to participants
 //	parley_key_envelope_bytes_total     counter  bytes of key envelopes relayed (one per recipient)
 //	parley_lobby_waiting                gauge    people waiting in lobbies
+//	parley_remote_tracks                gauge    other nodes' tracks forwarded here over the cascade
 //	go_*, process_*                              the Go runtime and the process
+//
+// and one series per cascade link (label peer: the peer's short node ID; peer_name: its node
+// name; direction: "in" from the peer, "out" to it), see cascadeCollector:
+//
+//	parley_cascade_link_up{peer,peer_name}                       gauge    1 while connected
+//	parley_cascade_connects_total{peer,peer_name}                counter  connections established
+//	parley_cascade_rtt_seconds{peer,peer_name}                   gauge    smoothed round-trip time
+//	parley_cascade_capacity_bits_per_second{peer,peer_name}      gauge    estimated capacity from the peer
+//	parley_cascade_bytes_total{peer,peer_name,direction}         counter  media datagram bytes
+//	parley_cascade_datagrams_total{peer,peer_name,direction}     counter  media datagrams
+//	parley_cascade_lost_total{peer,peer_name,direction}          counter  datagrams lost on the link
+//	parley_cascade_loss_ratio{peer,peer_name,direction}          gauge    loss over the last interval
+//	parley_cascade_dropped_total{peer,peer_name,direction}       counter  datagrams dropped before sending
+//	parley_cascade_retransmits_total{peer,peer_name,direction}   counter  packets resent on NACK
+//	parley_cascade_keyframe_requests_total{peer,peer_name,direction} counter keyframe requests
+//	parley_cascade_tracks{peer,peer_name,direction}              gauge    subscribed tracks
+//	parley_cascade_layers{peer,peer_name,direction}              gauge    subscribed (track, layer) pairs
 type metrics struct {
 	reg         *prometheus.Registry
 	sigErrors   *prometheus.CounterVec
@@ -44,6 +64,7 @@ type statsSource interface {
 	activeRooms() int
 	storedRooms() int
 	lobbyWaiting() int
+	cascadeLinks() []linkMetrics
 }
 
 func newMetrics(src statsSource) *metrics {
@@ -99,10 +120,92 @@ func newMetrics(src statsSource) *metrics {
 			func() float64 { return float64(src.sfuStats().NACKsAnswered) }),
 		counter("parley_keyframe_requests_total", "Keyframe requests (PLI/FIR) sent to publishers.",
 			func() float64 { return float64(src.sfuStats().KeyframeRequests) }),
+		gauge("parley_remote_tracks", "Tracks of other nodes' participants forwarded here over the cascade.",
+			func() float64 { return float64(src.sfuStats().RemoteTracks) }),
+		newCascadeCollector(src),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// cascadeCollector exports every cascade link's statistics at scrape time.
+type cascadeCollector struct {
+	src                                   statsSource
+	up, connects, rtt, capacity           *prometheus.Desc
+	bytes, datagrams, lost, loss, dropped *prometheus.Desc
+	retransmits, keyframes, tracks        *prometheus.Desc
+	layers                                *prometheus.Desc
+}
+
+func newCascadeCollector(src statsSource) *cascadeCollector {
+	link := []string{"peer", "peer_name"}
+	dir := []string{"peer", "peer_name", "direction"}
+	d := func(name, help string, labels []string) *prometheus.Desc {
+		return prometheus.NewDesc("parley_cascade_"+name, help, labels, nil)
+	}
+	return &cascadeCollector{
+		src:         src,
+		up:          d("link_up", "1 while the cascade link to the peer is connected.", link),
+		connects:    d("connects_total", "Cascade connections established with the peer.", link),
+		rtt:         d("rtt_seconds", "Smoothed round-trip time of the cascade link.", link),
+		capacity:    d("capacity_bits_per_second", "Estimated capacity of the link from the peer to this node.", link),
+		bytes:       d("bytes_total", "Media datagram bytes (RTP and cascade header) on the link.", dir),
+		datagrams:   d("datagrams_total", "Media datagrams on the link.", dir),
+		lost:        d("lost_total", "Datagrams lost on the link (out: as the peer reports).", dir),
+		loss:        d("loss_ratio", "Fraction of datagrams lost over the last statistics interval.", dir),
+		dropped:     d("dropped_total", "Datagrams dropped before sending (queue full or late).", dir),
+		retransmits: d("retransmits_total", "Packets resent in answer to NACKs.", dir),
+		keyframes:   d("keyframe_requests_total", "Keyframe requests (in: sent to the peer; out: received from it).", dir),
+		tracks:      d("tracks", "Tracks subscribed on the link (in: from the peer; out: to it).", dir),
+		layers:      d("layers", "Subscribed (track, simulcast layer) pairs on the link: one copy crosses for each.", dir),
+	}
+}
+
+func (c *cascadeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.up, c.connects, c.rtt, c.capacity, c.bytes, c.datagrams, c.lost,
+		c.loss, c.dropped, c.retransmits, c.keyframes, c.tracks, c.layers} {
+		ch <- d
+	}
+}
+
+func (c *cascadeCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range c.src.cascadeLinks() {
+		st := l.st
+		g := func(d *prometheus.Desc, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{st.PeerID, l.name}, labels...)...)
+		}
+		n := func(d *prometheus.Desc, v uint64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{st.PeerID, l.name}, labels...)...)
+		}
+		up := 0.0
+		if st.Connected {
+			up = 1
+		}
+		g(c.up, up)
+		n(c.connects, st.Connects)
+		g(c.rtt, st.RTT.Seconds())
+		g(c.capacity, st.CapacityIn)
+		for _, x := range []struct {
+			dir string
+			d   cascade.DirectionStats
+			ts  []cascade.TrackStats
+		}{{"in", st.In, st.Inbound}, {"out", st.Out, st.Outbound}} {
+			n(c.bytes, x.d.Bytes, x.dir)
+			n(c.datagrams, x.d.Datagrams, x.dir)
+			n(c.lost, x.d.Lost, x.dir)
+			g(c.loss, x.d.Loss, x.dir)
+			n(c.dropped, x.d.Dropped, x.dir)
+			n(c.retransmits, x.d.Retransmits, x.dir)
+			n(c.keyframes, x.d.Keyframes, x.dir)
+			g(c.tracks, float64(len(x.ts)), x.dir)
+			layers := 0
+			for _, t := range x.ts {
+				layers += bits.OnesCount8(uint8(t.Layers))
+			}
+			g(c.layers, float64(layers), x.dir)
+		}
+	}
 }
 
 func (m *metrics) signallingError(code string) { m.sigErrors.WithLabelValues(code).Inc() }

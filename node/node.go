@@ -40,6 +40,7 @@ type Node struct {
 	key       *identity.NodeKey
 	store     *store
 	sfu       *media.SFU
+	casc      *cascadeNode
 	fed       *fedNode
 	hub       *hub
 	metrics   *metrics
@@ -122,7 +123,12 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		}
 		undo = append(undo, func() { _ = tcp.Close() })
 	}
-	if n.sfu, err = media.New(media.Config{UDP: udp, TCP: tcp, PublicIPs: cfg.PublicIPs, Logger: log.With("component", "media")}); err != nil {
+	if n.casc, err = listenCascade(cfg.CascadeAddr, log.With("component", "cascade")); err != nil {
+		return nil, fmt.Errorf("node: listen for the media cascade on UDP %s: %w (change cascade_addr in %s)", cfg.CascadeAddr, err, filepath.Join(cfg.Dir, ConfigFile))
+	}
+	undo = append(undo, func() { _ = n.casc.close() })
+	if n.sfu, err = media.New(media.Config{UDP: udp, TCP: tcp, PublicIPs: cfg.PublicIPs, Logger: log.With("component", "media"),
+		TracksChanged: n.casc.tracksChanged}); err != nil {
 		return nil, fmt.Errorf("node: start the SFU: %w", err)
 	}
 	undo = append(undo, func() { _ = n.sfu.Close() })
@@ -137,11 +143,15 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		n.publicURL = derivePublicURL(cfg, scheme, port)
 	}
 	n.origins = ownOrigins(cfg, n.publicURL, scheme, port)
+	n.casc.advertise(n.publicURL)
 	n.metrics = newMetrics(n)
 	if err = n.startFederation(tlsCfg); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	undo = append(undo, func() { _ = n.closeFederation() })
+	if err = n.casc.start(n.key, n.fed.fed, n.sfu, n.publishParticipants); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 
 	if n.admin, err = listenAdmin(cfg.Dir, n, log.With("component", "admin")); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -168,7 +178,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		}
 	}()
 	log.Info("node started", "name", cfg.Name, "url", n.publicURL, "http", n.httpLn.Addr().String(),
-		"media_udp", udp.LocalAddr().String(), "node_id", n.key.ID())
+		"media_udp", udp.LocalAddr().String(), "cascade", n.casc.advertised, "node_id", n.key.ID())
 	return n, nil
 }
 
@@ -253,6 +263,9 @@ func (n *Node) Status() Status {
 func (n *Node) sfuStats() media.Stats { return n.sfu.Stats() }
 func (n *Node) activeRooms() int      { return n.hub.activeRooms() }
 func (n *Node) lobbyWaiting() int     { return n.hub.lobbyWaiting() }
+func (n *Node) cascadeLinks() []linkMetrics {
+	return n.casc.linkStats()
+}
 func (n *Node) storedRooms() int {
 	rs, err := n.store.rooms()
 	if err != nil {
@@ -280,8 +293,8 @@ func (n *Node) removeSession(s *session) {
 	n.sessWG.Done()
 }
 
-// Close stops the node in order — admin socket, HTTP server, signalling sessions, SFU,
-// store — and waits for every goroutine it started. Calling it again returns the first
+// Close stops the node in order — admin socket, HTTP server, signalling sessions, media
+// cascade, SFU, federation, store — and waits for every goroutine it started. Calling it again returns the first
 // result.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
@@ -307,6 +320,9 @@ func (n *Node) Close() error {
 			s.kill(websocket.StatusGoingAway, "node is shutting down")
 		}
 		n.sessWG.Wait()
+		if err := n.casc.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the media cascade: %w", err))
+		}
 		if err := n.sfu.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close the SFU: %w", err))
 		}
