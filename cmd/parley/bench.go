@@ -16,26 +16,31 @@ import (
 func runBench(args []string, stdout, stderr io.Writer) error {
 	help := func(w io.Writer) {
 		fmt.Fprintf(w, "Usage: parley bench sfu [--subscribers N] [--duration D]\n"+
-			"       parley bench rekey [--participants N] [--leaves L]\n\n"+
+			"       parley bench rekey [--participants N] [--leaves L]\n"+
+			"       parley bench gossip [--nodes N] [--changes K] [--chats C]\n\n"+
 			"Measures a node started in its own process: the SFU's forwarding (sfu), or end-to-end\n"+
-			"rekeying when participants leave (rekey).\n\n"+
-			"Example:\n  parley bench sfu --subscribers 50 --duration 30s\n  parley bench rekey --participants 50\n")
+			"rekeying when participants leave (rekey); or how room state spreads through a\n"+
+			"federation of N nodes in this process, and how it heals after a partition (gossip).\n\n"+
+			"Example:\n  parley bench sfu --subscribers 50 --duration 30s\n  parley bench rekey --participants 50\n"+
+			"  parley bench gossip --nodes 50\n")
 	}
 	if len(args) == 0 {
 		help(stderr)
-		return usagef("say which benchmark: sfu or rekey")
+		return usagef("say which benchmark: sfu, rekey or gossip")
 	}
 	switch args[0] {
 	case "sfu":
 		return runBenchSFU(args[1:], stdout, stderr)
 	case "rekey":
 		return runBenchRekey(args[1:], stdout, stderr)
+	case "gossip":
+		return runBenchGossip(args[1:], stdout, stderr)
 	case "-h", "--help", "-help", "help":
 		help(stdout)
 		return nil
 	}
 	help(stderr)
-	return usagef("unknown benchmark %q (want sfu or rekey)", args[0])
+	return usagef("unknown benchmark %q (want sfu, rekey or gossip)", args[0])
 }
 
 // benchContext is a context cancelled by Ctrl-C or SIGTERM, and the benchmark's logger.
@@ -110,6 +115,45 @@ func runBenchSFU(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	_, err = testnet.BenchSFU(ctx, testnet.SFUBenchOptions{
 		Subscribers: *subs, Duration: *dur, Binary: exe, Log: log, Out: stdout,
+	})
+	return err
+}
+
+func runBenchGossip(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench gossip", "bench gossip [--nodes N] [--changes K] [--chats C] [-v]",
+		"Starts N full nodes in this process (each with its own temporary data directory, store,\n"+
+			"HTTP server, SFU and libp2p host, on loopback), federates every pair by invite, creates a\n"+
+			"room and joins one participant per node. It then measures, over K changes (a participant\n"+
+			"joining on a random node), the time until each other node holds the change; splits the\n"+
+			"nodes in halves, makes changes and C chat messages per node on both sides, heals, and\n"+
+			"measures the time until every node holds the same state and log. It prints progress and a\n"+
+			"table, then the result as one JSON line:\n"+
+			`{"nodes":N,"converge_p50_ms":…,"converge_p99_ms":…,"heal_ms":…}`,
+		"parley bench gossip --nodes 50", stderr)
+	n := fs.Int("nodes", 10, "federated nodes")
+	changes := fs.Int("changes", 30, "room-state changes measured")
+	chats := fs.Int("chats", 5, "chat messages per node during the partition (at most 10)")
+	verbose := fs.Bool("v", false, "log the nodes' info messages to stderr")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *n < 2 || *n > 100 {
+		return usagef("--nodes %d: want 2 to 100", *n)
+	}
+	if *changes < 1 || *changes > 10000 {
+		return usagef("--changes %d: want 1 to 10000", *changes)
+	}
+	if *chats < 1 || *chats > 10 {
+		return usagef("--chats %d: want 1 to 10 (a participant's chat burst)", *chats)
+	}
+	ctx, stop, log := benchContext(stderr, *verbose)
+	defer stop()
+	if !*verbose {
+		// Every node's gossipsub warns about its delivery-tag bookkeeping under load.
+		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	_, err := testnet.BenchGossip(ctx, testnet.GossipBenchOptions{
+		Nodes: *n, Changes: *changes, Chats: *chats, Log: log, Out: stdout,
 	})
 	return err
 }

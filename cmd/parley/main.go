@@ -11,6 +11,7 @@
 //	parley demo [--http 127.0.0.1:0] [--data DIR]
 //	parley bench sfu [--subscribers N] [--duration D]
 //	parley bench rekey [--participants N] [--leaves L]
+//	parley bench gossip [--nodes N] [--changes K] [--chats C]
 //	parley version
 //
 // Exit status: 0 on success, 2 for a usage error, 1 for any other failure.
@@ -37,7 +38,7 @@ var commands = map[string]command{
 	"room":       {"create or list rooms on the running node", runRoom},
 	"federation": {"invite, join, list or remove federated nodes of the running node", runFederation},
 	"demo":       {"start three federated throw-away nodes with one room and print its links", runDemo},
-	"bench":      {"measure the node (bench sfu, rekey)", runBench},
+	"bench":      {"measure the node (bench sfu, rekey, gossip)", runBench},
 	"version":    {"print the version", runVersion},
 }
 
