@@ -176,10 +176,11 @@ func startDemoNode(dir, name, httpAddr string, log *slog.Logger) (*node.Node, er
 		return nil, err
 	}
 	// New derives the URL again from the HTTP address; the three nodes' other sockets take
-	// free ports (libp2p addresses travel in invites and node records).
+	// free ports (libp2p and cascade addresses travel in invites and node records).
 	host, _, _ := net.SplitHostPort(httpAddr)
 	cfg.HTTPAddr, cfg.PublicURL = httpAddr, ""
 	cfg.MediaUDPAddr, cfg.MediaTCPAddr = net.JoinHostPort(host, "0"), ""
+	cfg.CascadeAddr = net.JoinHostPort(host, "0")
 	cfg.P2PAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1"}
 	n, err := node.New(cfg, log)
 	if err != nil {
