@@ -133,6 +133,17 @@ func texts(c *client.Client) []string {
 	return out
 }
 
+// unreadable describes the chat messages c could not decrypt.
+func unreadable(c *client.Client) []string {
+	var out []string
+	for _, m := range c.Chat() {
+		if m.Err != nil {
+			out = append(out, fmt.Sprintf("%s #%d: %v", m.Name, m.Seq, m.Err))
+		}
+	}
+	return out
+}
+
 // missing returns the texts of want the member's client has not decrypted, and an error
 // naming any it holds more than once.
 func missing(c *client.Client, want []string) ([]string, error) {
@@ -163,7 +174,8 @@ func waitTexts(t *testing.T, members []*member, want []string, timeout time.Dura
 				return fmt.Errorf("%s got %v", m.name, err)
 			}
 			if len(miss) > 0 {
-				return fmt.Errorf("%s (on node %d) lacks %d of %d, e.g. %q", m.name, m.home+1, len(miss), len(want), miss[0])
+				return fmt.Errorf("%s (on node %d) lacks %d of %d, e.g. %q; it could not read %v", m.name, m.home+1,
+					len(miss), len(want), miss[0], unreadable(m.c))
 			}
 		}
 		return nil
@@ -328,9 +340,9 @@ func TestTenNodesConverge(t *testing.T) {
 
 // TestPartitionFiveFive: ten nodes with a participant each are split 5|5 while both halves
 // chat. Each half reads its own half's chat and nothing of the other's. After healing, every
-// node holds the same log, every participant has every message exactly once, and
-// participants who join afterwards through any node get that log as their history, in the
-// same order.
+// node holds the same log, every participant has every message exactly once, the
+// participant lists converge, and participants who join afterwards get that log as their
+// history, in the same order.
 func TestPartitionFiveFive(t *testing.T) {
 	e := NewEnv(t, 10)
 	room := e.CreateRoom(0, "Split")
@@ -345,6 +357,10 @@ func TestPartitionFiveFive(t *testing.T) {
 
 	left, right := []int{0, 1, 2, 3, 4}, []int{5, 6, 7, 8, 9}
 	leftM, rightM := members[:5], members[5:]
+	heard := map[*member]int{}
+	for _, m := range members {
+		heard[m] = len(m.received())
+	}
 	start := time.Now()
 	e.Partition(left, right)
 	t.Logf("partition 5|5 in %v", time.Since(start).Round(time.Millisecond))
@@ -362,14 +378,28 @@ func TestPartitionFiveFive(t *testing.T) {
 	}
 	waitTexts(t, leftM, leftSent, fedSeeWait)
 	waitTexts(t, rightM, rightSent, fedSeeWait)
+	// Nothing crossed: no participant got a message from the other half's nodes, and no node
+	// holds one in its log.
 	for _, half := range []struct {
 		members []*member
-		other   []string
-	}{{leftM, rightSent}, {rightM, leftSent}} {
+		nodes   []int
+		other   []int
+		sent    []string
+	}{{leftM, left, right, leftSent}, {rightM, right, left, rightSent}} {
+		across := map[string]bool{}
+		for _, i := range half.other {
+			across[e.PeerID(i).String()] = true
+		}
 		for _, m := range half.members {
-			if miss, _ := missing(m.c, half.other); len(miss) != len(half.other) {
-				t.Fatalf("%s read chat from across the partition: it has %d of the other half's %d messages",
-					m.name, len(half.other)-len(miss), len(half.other))
+			for _, c := range m.received()[heard[m]:] {
+				if across[c.Node] {
+					t.Fatalf("%s got %q's message %v from across the partition", m.name, c.Name, chatID{c.Node, c.Seq})
+				}
+			}
+		}
+		for _, i := range half.nodes {
+			if n, want := len(nodeChat(t, e, i, room.ID)), len(before)+len(half.sent); n != want {
+				t.Fatalf("%s holds %d messages during the partition, want %d (its half's)", e.Nodes[i].Name, n, want)
 			}
 		}
 	}
@@ -381,9 +411,9 @@ func TestPartitionFiveFive(t *testing.T) {
 	t.Logf("after healing, every participant has all %d messages in %v", len(all), time.Since(start).Round(time.Millisecond))
 	waitSees(t, e, members, fedSeeWait)
 
-	// Newcomers on every node get the same history, in log order.
+	// Newcomers, one on each side of the former partition, get the log as their history.
 	var fresh []*member
-	for i := range e.Nodes {
+	for _, i := range []int{left[0], right[len(right)-1]} {
 		fresh = append(fresh, joinMember(t, e, i, room.ID, fmt.Sprintf("New%d", i+1)))
 	}
 	log := checkOneLog(t, e, room.ID, slices.Concat(members, fresh))
