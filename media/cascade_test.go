@@ -36,12 +36,19 @@ type cascadePair struct {
 }
 
 func newCascadePair(t *testing.T) *cascadePair {
+	return newCascadePairWith(t, cascade.Config{})
+}
+
+// newCascadePairWith is newCascadePair with B's endpoint configured by cfgB (Key, Auth,
+// Tracks and Logger are filled in).
+func newCascadePairWith(t *testing.T, cfgB cascade.Config) *cascadePair {
 	t.Helper()
 	kA, kB := mustNodeKey(t), mustNodeKey(t)
 	auth := allowKeys{kA.PublicKey(), kB.PublicKey()}
 	c := &cascadePair{a: newTestSFU(t), b: newTestSFU(t)}
-	c.epA = newTestEndpoint(t, kA, auth, c.a, "A")
-	c.epB = newTestEndpoint(t, kB, auth, c.b, "B")
+	c.epA = newTestEndpoint(t, cascade.Config{Key: kA, Auth: auth}, c.a, "A")
+	cfgB.Key, cfgB.Auth = kB, auth
+	c.epB = newTestEndpoint(t, cfgB, c.b, "B")
 	var err error
 	if c.ab, err = c.epA.Link(kB.PublicKey(), c.epB.Addr()); err != nil {
 		t.Fatal(err)
@@ -63,13 +70,14 @@ func mustNodeKey(t *testing.T) *identity.NodeKey {
 
 // newTestEndpoint starts a cascade endpoint on loopback serving s's tracks; it closes before
 // the SFU when the test ends.
-func newTestEndpoint(t *testing.T, key *identity.NodeKey, auth cascade.Authorizer, s *SFU, name string) *cascade.Endpoint {
+func newTestEndpoint(t *testing.T, cfg cascade.Config, s *SFU, name string) *cascade.Endpoint {
 	t.Helper()
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := cascade.New(conn, cascade.Config{Key: key, Auth: auth, Tracks: s, Logger: testLogger(t).With("cascade", name)})
+	cfg.Tracks, cfg.Logger = s, testLogger(t).With("cascade", name)
+	ep, err := cascade.New(conn, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,4 +274,35 @@ func TestCascadeSimulcastLayer(t *testing.T) {
 			t.Errorf("sequence jump %d -> %d across the switch", r.seqs[i-1], r.seqs[i])
 		}
 	}
+}
+
+// TestCascadeCapacityLowersLayer: when what B subscribes to exceeds the link's capacity
+// estimate, B asks for a lower layer.
+func TestCascadeCapacityLowersLayer(t *testing.T) {
+	// The high layer of the test stream is about 150 kbit/s.
+	c := newCascadePairWith(t, cascade.Config{InitialCapacity: 100_000})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const room = "room1"
+	ada := join(t, c.a, room, "ada")
+	pt := ada.publish(false, []string{"q", "h", "f"})
+	ada.stream(ctx, pt, -1, 0)
+	bo := join(t, c.b, room, "bo")
+	eventually(t, 15*time.Second, "A's three layers", func() bool {
+		ts := c.a.PublishedTracks(room)
+		return len(ts) == 1 && ts[0].Layers == 7
+	})
+	c.mirror(t, room, 1)
+	eventually(t, 15*time.Second, "bo receives ada's video", func() bool {
+		r, ok := bo.received("ada", "video")
+		return ok && r.packets > 20
+	})
+	eventually(t, 15*time.Second, "a lower layer than the highest crossing", func() bool {
+		st := c.epA.Stats()
+		return len(st) == 1 && len(st[0].Outbound) == 1 && st[0].Outbound[0].Layers.Highest() < 2
+	})
+	eventually(t, 5*time.Second, "bo served the lower layer", func() bool {
+		r, _ := bo.received("ada", "video")
+		return r.lastLayer != 'f'
+	})
 }
