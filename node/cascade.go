@@ -318,6 +318,23 @@ func (c *cascadeNode) syncRoom(room string) {
 			c.idle[k] = time.Now()
 		}
 	}
+	// A peer no longer federated loses its link at once, not after linkLinger.
+	for k := range c.idle {
+		if _, ok := c.federated(ed25519.PublicKey(k)); !ok {
+			c.closeLinkLocked(k)
+		}
+	}
+}
+
+// closeLinkLocked closes the link with the peer holding key k. c.mu is held.
+func (c *cascadeNode) closeLinkLocked(k string) {
+	delete(c.idle, k)
+	delete(c.names, k)
+	if l := c.links[k]; l != nil {
+		delete(c.links, k)
+		c.log.Debug("cascade link closed", "peer", l.Stats().PeerID)
+		l.Close()
+	}
 }
 
 // closeIdle closes the links that have shared no room for linkLinger.
@@ -328,14 +345,8 @@ func (c *cascadeNode) closeIdle(now time.Time) {
 		return
 	}
 	for k, since := range c.idle {
-		if now.Sub(since) < linkLinger {
-			continue
-		}
-		delete(c.idle, k)
-		if l := c.links[k]; l != nil {
-			delete(c.links, k)
-			c.log.Debug("cascade link closed: no room shared", "peer", l.Stats().PeerID)
-			l.Close()
+		if now.Sub(since) >= linkLinger {
+			c.closeLinkLocked(k)
 		}
 	}
 }

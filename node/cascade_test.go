@@ -239,3 +239,31 @@ func FuzzDecodeTrackRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestCascadeEndsWithFederation: a node that removes a peer from its federation cuts the
+// cascade with it at once: the peer's media stops, and its redials are refused.
+func TestCascadeEndsWithFederation(t *testing.T) {
+	a, b := federatedPair(t)
+	room, err := a.CreateRoom("Until removed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the room in B's directory", func() bool { _, err := b.lookupRoom(room.ID); return err == nil })
+	ada := joinClient(t, a, room.ID, "Ada")
+	bo := joinClient(t, b, room.ID, "Bo")
+	eventually(t, 20*time.Second, "Bo's media at Ada", func() bool {
+		_, dec := fromOf(ada, bo.ID())
+		return dec[client.KindVideo] > 3
+	})
+	if err := a.RemovePeer(b.PeerID()); err != nil {
+		t.Fatal(err)
+	}
+	removed := time.Now()
+	eventually(t, 3*time.Second, "A's link to B gone", func() bool { return len(a.CascadeStats()) == 0 })
+	eventually(t, 5*time.Second, "Bo's tracks gone from Ada", func() bool { f, _ := fromOf(ada, bo.ID()); return len(f) == 0 })
+	t.Logf("cascade cut %v after the removal", time.Since(removed).Round(time.Millisecond))
+	time.Sleep(time.Second) // B keeps redialing: A must not let it back in
+	if st := a.CascadeStats(); len(st) != 0 {
+		t.Errorf("A has links again after removing B: %+v", st)
+	}
+}
