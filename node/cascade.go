@@ -131,6 +131,7 @@ type cascadeNode struct {
 	links  map[string]*cascade.Link   // by peer key
 	shared map[string]map[string]bool // peer key -> rooms shared with the peer
 	idle   map[string]time.Time       // peer key -> since when its link shares no room
+	linger time.Duration              // linkLinger (tests shorten it)
 	routes map[peer.ID]net.Addr       // where to dial a peer instead of its record's address
 	names  map[string]string          // peer key -> node name, for metrics
 	warned map[string]string          // peer key -> last link error logged
@@ -151,7 +152,7 @@ func listenCascade(addr string, log *slog.Logger) (*cascadeNode, error) {
 	}
 	return &cascadeNode{
 		log: log, conn: conn,
-		links: map[string]*cascade.Link{}, shared: map[string]map[string]bool{}, idle: map[string]time.Time{},
+		links: map[string]*cascade.Link{}, shared: map[string]map[string]bool{}, idle: map[string]time.Time{}, linger: linkLinger,
 		routes: map[peer.ID]net.Addr{}, names: map[string]string{}, warned: map[string]string{},
 		pubSet: map[string]bool{}, kick: make(chan struct{}, 1), done: make(chan struct{}),
 	}, nil
@@ -345,7 +346,7 @@ func (c *cascadeNode) closeIdle(now time.Time) {
 		return
 	}
 	for k, since := range c.idle {
-		if now.Sub(since) >= linkLinger {
+		if now.Sub(since) >= c.linger {
 			c.closeLinkLocked(k)
 		}
 	}

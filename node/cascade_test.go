@@ -123,6 +123,11 @@ func TestMeetingAcrossTwoNodes(t *testing.T) {
 	}
 
 	// Bo leaves: his tracks leave Ada's connection, and the link closes (no room shared).
+	for _, n := range []*Node{a, b} {
+		n.casc.mu.Lock()
+		n.casc.linger = time.Second
+		n.casc.mu.Unlock()
+	}
 	boID := bo.ID()
 	if err := bo.Close(); err != nil {
 		t.Fatal(err)
