@@ -2,7 +2,6 @@ package testnet
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,18 +18,19 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/libp2p/go-libp2p/core/peer"
-
-	"parley/identity"
-	"parley/media/signal"
-	"parley/node"
 )
 
 // GossipBenchOptions configures BenchGossip. Zero values mean the documented defaults.
 type GossipBenchOptions struct {
 	// Nodes is how many nodes are federated. Default: 10.
 	Nodes int
+	// Full runs full nodes (node.Node: store, HTTP, signalling, SFU, media cascade, libp2p),
+	// whose participants join over signalling. Otherwise each node is the federation part of
+	// one — its libp2p host, federation and badger store, configured as the node configures
+	// them — which publishes its participants as the node does on a join; 50 full nodes with
+	// every pair linked by the media cascade do not fit on two cores.
+	Full bool
 	// Changes is how many room-state changes are measured, one after the other. Default: 30.
 	Changes int
 	// Chats is how many chat messages each node's participant sends during the partition.
@@ -140,13 +140,13 @@ type gossipBench struct {
 	room  string
 }
 
-// gossipNode is one node of the benchmark and the participants joined through it.
+// gossipNode is one node of the benchmark.
 type gossipNode struct {
-	name    string
-	n       *node.Node
-	id      peer.ID
-	members []*gossipMember
-	chats   uint64 // chat messages its participants sent, so its own log's last seq
+	name   string
+	p      gossipPeer
+	id     peer.ID
+	joined int    // participants joined through it
+	chats  uint64 // chat messages its participants sent, so its own log's last seq
 }
 
 func (b *gossipBench) progress(format string, args ...any) {
@@ -168,7 +168,7 @@ func (b *gossipBench) run(ctx context.Context) (GossipBenchResult, error) {
 	res.Start = time.Since(t0)
 	t1 := time.Now()
 	pairs := b.opts.Nodes * (b.opts.Nodes - 1) / 2
-	b.progress("  started in %.1f s; federating %d pairs by invite", res.Start.Seconds(), pairs)
+	b.progress("  started in %.1f s; federating %d pairs", res.Start.Seconds(), pairs)
 	if err := b.federate(sctx); err != nil {
 		return res, err
 	}
@@ -178,13 +178,12 @@ func (b *gossipBench) run(ctx context.Context) (GossipBenchResult, error) {
 	res.Federate = time.Since(t1)
 	b.progress("  federated and connected in %.1f s", res.Federate.Seconds())
 
-	room, err := b.nodes[0].n.CreateRoom("Gossip bench")
-	if err != nil {
+	var err error
+	if b.room, err = b.nodes[0].p.createRoom("Gossip bench"); err != nil {
 		return res, err
 	}
-	b.room = room.ID
 	for _, g := range b.nodes {
-		if err := g.n.Federation().WaitRoom(sctx, b.room); err != nil {
+		if err := g.p.federation().WaitRoom(sctx, b.room); err != nil {
 			return res, fmt.Errorf("bench: room in %s's directory: %w", g.name, err)
 		}
 	}
@@ -226,24 +225,26 @@ func (b *gossipBench) startNodes(ctx context.Context) error {
 		}
 		name := fmt.Sprintf("Bench %02d", i+1)
 		dir := filepath.Join(b.dir, strconv.Itoa(i+1))
-		if _, err := node.Init(dir, node.InitOptions{Name: name, HTTPAddr: "127.0.0.1:0"}); err != nil {
-			return fmt.Errorf("bench: init %s: %w", name, err)
+		log := b.opts.Log.With("node", name)
+		var p gossipPeer
+		var err error
+		if b.opts.Full {
+			p, err = startFullGossipNode(dir, name, log)
+		} else {
+			p, err = startFedGossipNode(dir, name, log)
 		}
-		cfg, err := node.LoadConfig(dir)
 		if err != nil {
-			return err
+			return fmt.Errorf("bench: %w", err)
 		}
-		n, err := node.New(cfg, b.opts.Log.With("node", name))
-		if err != nil {
-			return fmt.Errorf("bench: start %s: %w", name, err)
-		}
-		b.nodes[i] = &gossipNode{name: name, n: n, id: n.Federation().ID()}
+		b.nodes[i] = &gossipNode{name: name, p: p, id: p.federation().ID()}
 		return nil
 	})
 }
 
-// federate federates every pair (i, j), i < j: node i invites and node j redeems, many pairs
-// at once (the cost is an invite, one HTTP request and each side storing the other's record).
+// federate federates every pair (i, j), i < j, many pairs at once: full nodes by invite
+// (node i invites, node j redeems: an invite, one HTTP request and each side storing the
+// other's record), the others by adding each other's signed node record, as a redeemed
+// invite does.
 func (b *gossipBench) federate(ctx context.Context) error {
 	var pairs [][2]int
 	for j := range b.nodes {
@@ -253,12 +254,8 @@ func (b *gossipBench) federate(ctx context.Context) error {
 	}
 	return gossipParallel(len(pairs), gossipJoinParallel, func(k int) error {
 		a, c := b.nodes[pairs[k][0]], b.nodes[pairs[k][1]]
-		inv, err := a.n.Invite(gossipInviteLifetime)
-		if err != nil {
-			return fmt.Errorf("bench: %s invites: %w", a.name, err)
-		}
-		if _, err := c.n.JoinFederation(ctx, inv); err != nil {
-			return fmt.Errorf("bench: %s redeems the invite of %s: %w", c.name, a.name, err)
+		if err := a.p.federateWith(ctx, c.p); err != nil {
+			return fmt.Errorf("bench: federate %s and %s: %w", a.name, c.name, err)
 		}
 		return nil
 	})
@@ -270,7 +267,7 @@ func (b *gossipBench) waitLinks(ctx context.Context, as, bs []*gossipNode, up bo
 		var bad string
 		for _, a := range as {
 			for _, c := range bs {
-				if a != c && a.n.Mesh().Connected(c.id) != up {
+				if a != c && a.p.host().Connected(c.id) != up {
 					bad = a.name + " – " + c.name
 				}
 			}
@@ -287,13 +284,12 @@ func (b *gossipBench) waitLinks(ctx context.Context, as, bs []*gossipNode, up bo
 // join joins a participant to the room through g and waits until g has applied its new
 // state record. It returns that record's version.
 func (b *gossipBench) join(ctx context.Context, g *gossipNode) (uint64, error) {
-	fed := g.n.Federation()
+	fed := g.p.federation()
 	v0 := fed.StateVersion(b.room, g.id)
-	m, err := joinGossipMember(ctx, g.n.URL(), b.room, fmt.Sprintf("%s p%d", g.name, len(g.members)+1))
-	if err != nil {
+	g.joined++
+	if err := g.p.join(ctx, b.room, fmt.Sprintf("%s p%d", g.name, g.joined)); err != nil {
 		return 0, fmt.Errorf("bench: join through %s: %w", g.name, err)
 	}
-	g.members = append(g.members, m)
 	if err := fed.WaitState(ctx, b.room, g.id, v0+1); err != nil {
 		return 0, fmt.Errorf("bench: %s publishes its participants: %w", g.name, err)
 	}
@@ -313,9 +309,9 @@ func (b *gossipBench) convergedAfter(ctx context.Context, at, from []*gossipNode
 	took := make([]time.Duration, len(at))
 	err := gossipParallel(len(at), len(at), func(i int) error {
 		defer func() { took[i] = time.Since(t0) }()
-		fed := at[i].n.Federation()
+		fed := at[i].p.federation()
 		for _, o := range from {
-			v := o.n.Federation().StateVersion(b.room, o.id)
+			v := o.p.federation().StateVersion(b.room, o.id)
 			if err := fed.WaitState(ctx, b.room, o.id, v); err != nil {
 				return fmt.Errorf("bench: %s: %w", at[i].name, err)
 			}
@@ -361,7 +357,7 @@ func (b *gossipBench) convergence(ctx context.Context, res *GossipBenchResult) e
 func (b *gossipBench) change(ctx context.Context) ([]time.Duration, error) {
 	src := b.rng.IntN(len(b.nodes))
 	s := b.nodes[src]
-	v0 := s.n.Federation().StateVersion(b.room, s.id)
+	v0 := s.p.federation().StateVersion(b.room, s.id)
 	wctx, cancel := context.WithTimeout(ctx, gossipChangeTimeout)
 	defer cancel()
 	at := make([]time.Time, len(b.nodes))
@@ -371,7 +367,7 @@ func (b *gossipBench) change(ctx context.Context) ([]time.Duration, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = g.n.Federation().WaitState(wctx, b.room, s.id, v0+1)
+			errs[i] = g.p.federation().WaitState(wctx, b.room, s.id, v0+1)
 			at[i] = time.Now()
 		}()
 	}
@@ -406,7 +402,7 @@ func (b *gossipBench) partition(ctx context.Context, res *GossipBenchResult) err
 	}
 	before := make(map[peer.ID]uint64, len(b.nodes))
 	for _, g := range b.nodes {
-		before[g.id] = g.n.Federation().StateVersion(b.room, g.id)
+		before[g.id] = g.p.federation().StateVersion(b.room, g.id)
 	}
 	err := gossipParallel(len(b.nodes), gossipJoinParallel, func(i int) error {
 		g := b.nodes[i]
@@ -414,12 +410,12 @@ func (b *gossipBench) partition(ctx context.Context, res *GossipBenchResult) err
 			return err
 		}
 		for k := range b.opts.Chats {
-			if err := g.members[0].chat(pctx, fmt.Sprintf("%s chat %d", g.name, k+1)); err != nil {
+			if err := g.p.chat(pctx, b.room, fmt.Sprintf("%s chat %d", g.name, k+1)); err != nil {
 				return fmt.Errorf("bench: chat through %s: %w", g.name, err)
 			}
 		}
 		g.chats += uint64(b.opts.Chats)
-		return g.n.Federation().WaitEntries(pctx, b.room, g.id, g.chats)
+		return g.p.federation().WaitEntries(pctx, b.room, g.id, g.chats)
 	})
 	if err != nil {
 		return err
@@ -430,7 +426,7 @@ func (b *gossipBench) partition(ctx context.Context, res *GossipBenchResult) err
 	for _, pair := range [][2][]*gossipNode{{left, right}, {right, left}} {
 		for _, a := range pair[0] {
 			for _, o := range pair[1] {
-				if a.n.Federation().StateVersion(b.room, o.id) != before[o.id] {
+				if a.p.federation().StateVersion(b.room, o.id) != before[o.id] {
 					return fmt.Errorf("bench: the partition leaked: %s holds a record %s made after the cut", a.name, o.name)
 				}
 			}
@@ -466,11 +462,11 @@ func (b *gossipBench) setLinks(as, bs []*gossipNode, up bool) {
 	for _, a := range as {
 		for _, c := range bs {
 			if up {
-				a.n.Mesh().Unblock(c.id)
-				c.n.Mesh().Unblock(a.id)
+				a.p.host().Unblock(c.id)
+				c.p.host().Unblock(a.id)
 			} else {
-				a.n.Mesh().Block(c.id)
-				c.n.Mesh().Block(a.id)
+				a.p.host().Block(c.id)
+				c.p.host().Block(a.id)
 			}
 		}
 	}
@@ -481,7 +477,7 @@ func (b *gossipBench) setLinks(as, bs []*gossipNode, up bool) {
 func (b *gossipBench) sameLogs() (int, error) {
 	var want []string
 	for i, g := range b.nodes {
-		entries, err := g.n.Federation().History(b.room, 0)
+		entries, err := g.p.federation().History(b.room, 0)
 		if err != nil {
 			return 0, fmt.Errorf("bench: %s's log: %w", g.name, err)
 		}
@@ -502,17 +498,9 @@ func (b *gossipBench) sameLogs() (int, error) {
 
 // close makes the participants leave and stops the nodes.
 func (b *gossipBench) close() {
-	for _, g := range b.nodes {
-		if g == nil {
-			continue
-		}
-		for _, m := range g.members {
-			m.close()
-		}
-	}
 	_ = gossipParallel(len(b.nodes), gossipStartParallel, func(i int) error {
 		if g := b.nodes[i]; g != nil {
-			_ = g.n.Close()
+			g.p.close()
 		}
 		return nil
 	})
@@ -521,7 +509,11 @@ func (b *gossipBench) close() {
 // table prints the result for people.
 func (b *gossipBench) table(r GossipBenchResult) {
 	tw := tabwriter.NewWriter(b.opts.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "\nnodes\t%d (full nodes in one process, every pair federated)\n", r.Nodes)
+	kind := "federation parts of nodes: libp2p host, federation, badger store"
+	if b.opts.Full {
+		kind = "full nodes"
+	}
+	fmt.Fprintf(tw, "\nnodes\t%d (%s; in one process, every pair federated)\n", r.Nodes, kind)
 	fmt.Fprintf(tw, "convergence per node\tp50 %.1f ms, p99 %.1f ms (%d samples, %d changes)\n",
 		r.ConvergeP50Ms, r.ConvergeP99Ms, r.Samples, b.opts.Changes)
 	fmt.Fprintf(tw, "convergence, slowest node\tp50 %.1f ms, p99 %.1f ms\n", r.SlowestP50Ms, r.SlowestP99Ms)
@@ -531,79 +523,6 @@ func (b *gossipBench) table(r GossipBenchResult) {
 	fmt.Fprintf(tw, "memory\tpeak RSS %.0f MiB; %.1f MiB per node\n", mib(r.PeakRSS), mib(r.RSSNodes)/float64(r.Nodes))
 	fmt.Fprintf(tw, "cpu\t%.1f s over %.1f s (%.2f cores)\n\n", r.CPU.Seconds(), r.Wall.Seconds(), r.CPU.Seconds()/max(r.Wall.Seconds(), 1e-9))
 	_ = tw.Flush()
-}
-
-// gossipMember is a participant that speaks signalling only (no media): enough for the node
-// to certify it and publish it in its state record.
-type gossipMember struct {
-	conn *websocket.Conn
-	id   string
-	done chan struct{} // closed when the reader stops
-}
-
-// joinGossipMember joins room on the node at base as name and waits for "joined". The node's
-// later messages are read and dropped.
-func joinGossipMember(ctx context.Context, base, room, name string) (*gossipMember, error) {
-	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws/"+room, nil)
-	if err != nil {
-		return nil, err
-	}
-	conn.SetReadLimit(signal.MaxMessageSize)
-	keys, err := identity.GenerateUserIdentity()
-	if err != nil {
-		conn.CloseNow()
-		return nil, err
-	}
-	m := &gossipMember{conn: conn, done: make(chan struct{})}
-	err = m.send(ctx, &signal.Message{Type: signal.TypeJoin, Name: name, Keys: &signal.Keys{
-		SigPub: base64.RawURLEncoding.EncodeToString(keys.SigPub()), Age: keys.AgeRecipient()}})
-	for err == nil && m.id == "" {
-		var data []byte
-		if _, data, err = conn.Read(ctx); err != nil {
-			break
-		}
-		var msg *signal.Message
-		if msg, err = signal.DecodeFromNode(data); err != nil {
-			break
-		}
-		switch msg.Type {
-		case signal.TypeJoined:
-			m.id = msg.You.ID
-		case signal.TypeError:
-			err = fmt.Errorf("node refused the join: %s: %s", msg.Code, msg.Error)
-		}
-	}
-	if err != nil {
-		conn.CloseNow()
-		return nil, err
-	}
-	go func() {
-		defer close(m.done)
-		for {
-			if _, _, err := conn.Read(context.Background()); err != nil {
-				return
-			}
-		}
-	}()
-	return m, nil
-}
-
-func (m *gossipMember) send(ctx context.Context, msg *signal.Message) error {
-	data, err := json.Marshal(msg)
-	if err != nil {
-		return err
-	}
-	return m.conn.Write(ctx, websocket.MessageText, data)
-}
-
-// chat sends a chat message; the node stores it as is (here it is not really encrypted).
-func (m *gossipMember) chat(ctx context.Context, text string) error {
-	return m.send(ctx, &signal.Message{Type: signal.TypeChat, SFrame: []byte(text)})
-}
-
-func (m *gossipMember) close() {
-	_ = m.conn.CloseNow()
-	<-m.done
 }
 
 // gossipParallel runs fn(0) … fn(n-1), at most limit at a time, and returns their errors.

@@ -17,7 +17,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	help := func(w io.Writer) {
 		fmt.Fprintf(w, "Usage: parley bench sfu [--subscribers N] [--duration D]\n"+
 			"       parley bench rekey [--participants N] [--leaves L]\n"+
-			"       parley bench gossip [--nodes N] [--changes K] [--chats C]\n\n"+
+			"       parley bench gossip [--nodes N] [--changes K] [--chats C] [--full]\n\n"+
 			"Measures a node started in its own process: the SFU's forwarding (sfu), or end-to-end\n"+
 			"rekeying when participants leave (rekey); or how room state spreads through a\n"+
 			"federation of N nodes in this process, and how it heals after a partition (gossip).\n\n"+
@@ -120,19 +120,23 @@ func runBenchSFU(args []string, stdout, stderr io.Writer) error {
 }
 
 func runBenchGossip(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench gossip", "bench gossip [--nodes N] [--changes K] [--chats C] [-v]",
-		"Starts N full nodes in this process (each with its own temporary data directory, store,\n"+
-			"HTTP server, SFU and libp2p host, on loopback), federates every pair by invite, creates a\n"+
-			"room and joins one participant per node. It then measures, over K changes (a participant\n"+
-			"joining on a random node), the time until each other node holds the change; splits the\n"+
-			"nodes in halves, makes changes and C chat messages per node on both sides, heals, and\n"+
-			"measures the time until every node holds the same state and log. It prints progress and a\n"+
-			"table, then the result as one JSON line:\n"+
+	fs := newFlags("bench gossip", "bench gossip [--nodes N] [--changes K] [--chats C] [--full] [-v]",
+		"Starts N nodes in this process on loopback, each with its own temporary data directory,\n"+
+			"federates every pair, creates a room and has one participant on every node. It then\n"+
+			"measures, over K changes (a participant joining on a random node), the time until each\n"+
+			"other node holds the change; splits the nodes in halves, makes changes and C chat\n"+
+			"messages per node on both sides, heals, and measures the time until every node holds\n"+
+			"the same state and log. Each node is the federation part of a node (its libp2p host,\n"+
+			"federation and badger store, configured as the node configures them) unless --full\n"+
+			"runs full nodes (store, HTTP, signalling, SFU, media cascade), whose participants join\n"+
+			"over signalling and whose cascade links every pair sharing the room. It prints progress\n"+
+			"and a table, then the result as one JSON line:\n"+
 			`{"nodes":N,"converge_p50_ms":…,"converge_p99_ms":…,"heal_ms":…}`,
 		"parley bench gossip --nodes 50", stderr)
 	n := fs.Int("nodes", 10, "federated nodes")
 	changes := fs.Int("changes", 30, "room-state changes measured")
 	chats := fs.Int("chats", 5, "chat messages per node during the partition (at most 10)")
+	full := fs.Bool("full", false, "run full nodes (about 20 MiB each; the media cascade between every pair needs more than two cores beyond 30 nodes)")
 	verbose := fs.Bool("v", false, "log the nodes' info messages to stderr")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -153,7 +157,7 @@ func runBenchGossip(args []string, stdout, stderr io.Writer) error {
 		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	}
 	_, err := testnet.BenchGossip(ctx, testnet.GossipBenchOptions{
-		Nodes: *n, Changes: *changes, Chats: *chats, Log: log, Out: stdout,
+		Nodes: *n, Changes: *changes, Chats: *chats, Full: *full, Log: log, Out: stdout,
 	})
 	return err
 }

@@ -6,10 +6,16 @@ import (
 	"testing"
 )
 
-// TestBenchGossip runs a small gossip benchmark through the command line and reads its
-// result line.
+// TestBenchGossip runs small gossip benchmarks through the command line, with federation
+// parts of nodes and with full nodes, and reads their result lines.
 func TestBenchGossip(t *testing.T) {
-	code, out, errOut := runCmd("bench", "gossip", "--nodes", "4", "--changes", "4", "--chats", "2")
+	t.Run("federation", func(t *testing.T) { benchGossip(t) })
+	t.Run("full", func(t *testing.T) { benchGossip(t, "--full") })
+}
+
+func benchGossip(t *testing.T, flags ...string) {
+	args := append([]string{"bench", "gossip", "--nodes", "4", "--changes", "4", "--chats", "2"}, flags...)
+	code, out, errOut := runCmd(args...)
 	if code != 0 {
 		t.Fatalf("exit %d; stdout %q; stderr %q", code, out, errOut)
 	}

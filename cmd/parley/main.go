@@ -11,7 +11,7 @@
 //	parley demo [--http 127.0.0.1:0] [--data DIR]
 //	parley bench sfu [--subscribers N] [--duration D]
 //	parley bench rekey [--participants N] [--leaves L]
-//	parley bench gossip [--nodes N] [--changes K] [--chats C]
+//	parley bench gossip [--nodes N] [--changes K] [--chats C] [--full]
 //	parley version
 //
 // Exit status: 0 on success, 2 for a usage error, 1 for any other failure.
