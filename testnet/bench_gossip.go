@@ -56,7 +56,7 @@ type GossipBenchResult struct {
 	SlowestP99Ms float64       `json:"-"`
 	Samples      int           `json:"-"` // (change, node) pairs measured
 	Start        time.Duration `json:"-"` // starting the nodes
-	Federate     time.Duration `json:"-"` // every pair federated by invite and connected
+	Federate     time.Duration `json:"-"` // every pair federated and connected
 	Entries      int           `json:"-"` // log entries every node holds at the end
 	HealP50Ms    float64       `json:"-"` // the median node's heal time
 	Relinked     time.Duration `json:"-"` // partition healed -> every link between the halves up again
@@ -77,11 +77,13 @@ const (
 	gossipPollEvery      = 20 * time.Millisecond
 )
 
-// BenchGossip measures how room state spreads through a federation of Nodes full nodes
-// (node.Node, each with its own data directory, badger store, HTTP server, SFU and libp2p
-// host, as deployed) in this process, on loopback. It federates every pair by invite, creates
-// a room, and joins one participant per node over signalling (the node's real path: a join
-// makes the node publish its state record of the room). Then:
+// BenchGossip measures how room state spreads through a federation of Nodes nodes in this
+// process, on loopback, each with its own data directory: full nodes (Full: node.Node, as
+// deployed, federated by invite, with participants joining over signalling) or the federation
+// parts of nodes (libp2p host, federation and badger store as the node configures them,
+// federated by exchanging signed node records as a redeemed invite does, publishing their
+// participants with SetParticipants as the node does on a join). It federates every pair,
+// creates a room and has one participant on every node. Then:
 //
 //   - convergence: Changes times, a new participant joins on a random node; for each other
 //     node, the time from the source applying its new state record to that node holding it;
