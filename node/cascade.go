@@ -29,7 +29,7 @@ import (
 // from its federation state:
 //
 //   - a link to a peer exists while both nodes have participants in at least one common room
-//     (their state records there are not empty); it closes when they have shared none for
+//     (their state records there are not empty) and one of them publishes tracks there; it closes when they have shared none for
 //     linkLinger (so that a participant leaving and joining again does not redial, and the
 //     end of the leaving participant's tracks still reaches the other node over it);
 //   - the tracks a node's participants publish travel in its state record (each participant's
@@ -94,6 +94,16 @@ func trackRecords(tracks []media.PublishedTrack) map[string][]json.RawMessage {
 		}
 	}
 	return out
+}
+
+// hasTracks reports whether any of ps publishes a track.
+func hasTracks(ps []federation.Participant) bool {
+	for _, p := range ps {
+		if len(p.Tracks) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // remoteTracks reads the tracks of another node's participants; malformed ones are skipped.
@@ -263,7 +273,7 @@ func (c *cascadeNode) federated(pub ed25519.PublicKey) (federation.Peer, bool) {
 }
 
 // syncRoom follows room's state: it links to every federated peer with participants in the
-// room while this node has some too, hands the SFU their tracks, and lets go of the peers
+// room while this node has some too and one of the two publishes tracks there, hands the SFU their tracks, and lets go of the peers
 // that no longer share the room (closing a link that shares no room any more).
 func (c *cascadeNode) syncRoom(room string) {
 	fed := c.fed.Load()
@@ -277,10 +287,10 @@ func (c *cascadeNode) syncRoom(room string) {
 	}
 	recs := fed.State(room)
 	self := fed.ID()
-	here := false
+	here, hereTracks := false, false
 	for _, rec := range recs {
 		if rec.Node == self && len(rec.Participants) > 0 {
-			here = true
+			here, hereTracks = true, hasTracks(rec.Participants)
 		}
 	}
 	peers := map[peer.ID]federation.Peer{}
@@ -293,6 +303,9 @@ func (c *cascadeNode) syncRoom(room string) {
 		key := peerKey(rec.Node)
 		if !here || rec.Node == self || len(rec.Participants) == 0 || !federated || key == nil {
 			continue
+		}
+		if !hereTracks && !hasTracks(rec.Participants) {
+			continue // nothing to carry either way: no link (a room of many nodes without media costs none)
 		}
 		link, err := c.linkLocked(key, p)
 		if err != nil {
