@@ -57,13 +57,10 @@ func runFederationInvite(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlag(fs, "data", *dir); err != nil {
-		return err
-	}
 	if *ttl <= 0 {
 		return usagef("--ttl %v: want a positive duration such as 24h", *ttl)
 	}
-	c, err := dialAdmin(*dir)
+	c, err := dialAdmin(fs, *dir)
 	if err != nil {
 		return err
 	}
@@ -88,10 +85,7 @@ func runFederationJoin(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := requireFlag(fs, "data", *dir); err != nil {
-		return err
-	}
-	c, err := dialAdmin(*dir)
+	c, err := dialAdmin(fs, *dir)
 	if err != nil {
 		return err
 	}
@@ -113,10 +107,7 @@ func runFederationList(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlag(fs, "data", *dir); err != nil {
-		return err
-	}
-	c, err := dialAdmin(*dir)
+	c, err := dialAdmin(fs, *dir)
 	if err != nil {
 		return err
 	}
@@ -157,10 +148,7 @@ func runFederationRemove(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := requireFlag(fs, "data", *dir); err != nil {
-		return err
-	}
-	c, err := dialAdmin(*dir)
+	c, err := dialAdmin(fs, *dir)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -44,13 +45,10 @@ func runRoomCreate(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlag(fs, "data", *dir); err != nil {
-		return err
-	}
 	if err := requireFlag(fs, "title", *title); err != nil {
 		return err
 	}
-	c, err := dialAdmin(*dir)
+	c, err := dialAdmin(fs, *dir)
 	if err != nil {
 		return err
 	}
@@ -72,10 +70,7 @@ func runRoomList(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlag(fs, "data", *dir); err != nil {
-		return err
-	}
-	c, err := dialAdmin(*dir)
+	c, err := dialAdmin(fs, *dir)
 	if err != nil {
 		return err
 	}
@@ -100,8 +95,12 @@ func runRoomList(args []string, stdout, stderr io.Writer) error {
 	return tw.Flush()
 }
 
-// dialAdmin connects to the node's admin socket, explaining what to do if no node runs.
-func dialAdmin(dir string) (*node.AdminClient, error) {
+// dialAdmin connects to the admin socket of the node running on dir, the required --data
+// flag of fs, explaining what to do if no node runs.
+func dialAdmin(fs *flag.FlagSet, dir string) (*node.AdminClient, error) {
+	if err := requireFlag(fs, "data", dir); err != nil {
+		return nil, err
+	}
 	c, err := node.DialAdmin(dir)
 	if errors.Is(err, node.ErrNodeNotRunning) {
 		return nil, fmt.Errorf("%w; start it with `parley serve --data %s` and try again", err, dir)
