@@ -28,6 +28,11 @@ const (
 	// subBuffer is how many received messages a topic holds for Next before gossipsub drops
 	// new ones for it (a consumer that slow relies on catch-up).
 	subBuffer = 1024
+
+	// validateQueue is how many inbound messages wait for validation before gossipsub drops
+	// ("validation throttled"). After a partition heals every peer sends at once; a drop is
+	// repaired by catch-up, but costs a round of it.
+	validateQueue = 256
 )
 
 // gossipFeatures says what gossipProtocol supports: everything of gossipsub v1.2 (mesh, peer
@@ -61,8 +66,9 @@ func (h *Host) startGossip() error {
 		pubsub.WithBlacklist(untrustedList{adm: h.adm, self: h.self}),
 		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return h.adm.admitted(p) }),
 		pubsub.WithDefaultValidator(pubsub.ValidatorEx(h.validateGossip), pubsub.WithValidatorInline(true)),
+		pubsub.WithValidateQueueSize(validateQueue),
 		pubsub.WithRawTracer(gossipWatch{h}),
-		pubsub.WithLogger(h.log.With("component", "gossipsub")),
+		pubsub.WithLogger(slog.New(demoteWarnings{h.log.Handler()}).With("component", "gossipsub")),
 		pubsub.WithRPCLogger(slog.New(slog.DiscardHandler)),
 	)
 	if err != nil {
@@ -345,4 +351,32 @@ func (t *Topic) Close() error {
 		t.h.mu.Unlock()
 	})
 	return err
+}
+
+// demoteWarnings passes gossipsub's log on with its warnings as debug lines: it warns about its
+// own queues under load (a delivery tag not bumped, a message throttled), which are counted in
+// Stats and repaired by catch-up, and would otherwise flood a node's log at the worst moment.
+// Errors pass unchanged.
+type demoteWarnings struct{ slog.Handler }
+
+func (d demoteWarnings) Enabled(ctx context.Context, l slog.Level) bool {
+	if l == slog.LevelWarn {
+		l = slog.LevelDebug
+	}
+	return d.Handler.Enabled(ctx, l)
+}
+
+func (d demoteWarnings) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn {
+		r.Level = slog.LevelDebug
+	}
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d demoteWarnings) WithAttrs(as []slog.Attr) slog.Handler {
+	return demoteWarnings{d.Handler.WithAttrs(as)}
+}
+
+func (d demoteWarnings) WithGroup(name string) slog.Handler {
+	return demoteWarnings{d.Handler.WithGroup(name)}
 }
