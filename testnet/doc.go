@@ -1,12 +1,17 @@
 // Package testnet runs real Parley nodes for tests: in-process nodes on loopback with their
-// data in a test's temporary directory (StartNode, and later a federation of them), headless
-// Chromium participants driven over the DevTools protocol (NewBrowser), and the benchmarks.
+// data in a test's temporary directory (StartNode), federations of them (NewEnv: every pair
+// federated by invite, links cut and restored between chosen sets of nodes with Partition and
+// Heal, nodes stopped and restarted on their data), headless Chromium participants driven over
+// the DevTools protocol (NewBrowser), a UDP proxy that drops, delays and cuts datagrams, and
+// the benchmarks behind `parley bench`.
 //
 // It may import every package of the module; nothing but cmd and tests imports it. Every
 // helper binds 127.0.0.1 port 0, bounds every wait with a timeout, routes logs to the test's
 // log and registers its cleanup with t.Cleanup.
 //
-// The integration tests of single-node meetings live here too: Go participants
-// (media/client) exchanging audio, video and chat; simulcast layer switching; a restart that
-// keeps rooms and chat; malformed signalling; and a meeting between two real browsers.
+// The integration tests live here too: Go participants (media/client) exchanging audio, video
+// and chat on one node; simulcast layer switching; a restart that keeps rooms and chat;
+// malformed signalling; meetings between real browsers, end-to-end encrypted; ten nodes
+// converging on a room's state; partitions that heal; and meetings whose media crosses the
+// cascade between nodes, also over a lossy link.
 package testnet
