@@ -20,8 +20,9 @@ import (
 // directory: only the node's owner reaches it. It speaks line-delimited JSON, one request and
 // one response per line, any number per connection:
 //
-//	-> {"op":"room.create","title":"Weekly sync","lobby":true}
+//	-> {"op":"room.create","title":"Weekly sync","lobby":true,"orgs":["Ministère B"]}
 //	<- {"ok":true,"room":{"id":"…","title":"Weekly sync","created":"…","lobby":true,
+//	    "orgs":["Ministère A","Ministère B"],
 //	    "url":"https://…/r/…","moderator_url":"https://…/r/…?mod=…"}}
 //	-> {"op":"room.list"}
 //	<- {"ok":true,"rooms":[{…},…]}
@@ -59,6 +60,9 @@ type AdminRequest struct {
 	Op    string `json:"op"`
 	Title string `json:"title,omitempty"` // room.create
 	Lobby bool   `json:"lobby,omitempty"` // room.create
+	// room.create: the organisations whose nodes may take part; none opens the room to
+	// every federated node.
+	Orgs []string `json:"orgs,omitempty"`
 	// federation.invite: how long the invite stays valid, e.g. "24h"; "" means 24 hours.
 	TTL string `json:"ttl,omitempty"`
 	// federation.join: the invite another node printed.
@@ -73,7 +77,9 @@ type AdminRoom struct {
 	Title   string    `json:"title"`
 	Created time.Time `json:"created"`
 	Lobby   bool      `json:"lobby,omitempty"`
-	URL     string    `json:"url"`
+	// Orgs are the organisations whose nodes may take part; empty: every federated node.
+	Orgs []string `json:"orgs,omitempty"`
+	URL  string   `json:"url"`
 	// ModeratorURL is the room's link for moderators (who admit from the lobby and remove).
 	ModeratorURL string `json:"moderator_url"`
 }
@@ -104,13 +110,19 @@ func DecodeAdminRequest(line []byte) (AdminRequest, error) {
 	if dec.More() {
 		return AdminRequest{}, errors.New("trailing data after the request")
 	}
+	if len(req.Orgs) == 0 {
+		req.Orgs = nil // "orgs":[] is no organisation named
+	}
 	switch req.Op {
 	case OpRoomCreate:
 		if err := validTitle(req.Title); err != nil {
 			return AdminRequest{}, fmt.Errorf("room.create: %w", err)
 		}
+		if req.federationArgs() {
+			return AdminRequest{}, errors.New("room.create takes only a title, lobby and orgs")
+		}
 	case OpRoomList, OpStatus, OpFederationList:
-		if req != (AdminRequest{Op: req.Op}) {
+		if req.roomArgs() || req.federationArgs() {
 			return AdminRequest{}, fmt.Errorf("%s takes no arguments", req.Op)
 		}
 	case OpFederationInvite, OpFederationJoin, OpFederationRemove:
@@ -124,6 +136,14 @@ func DecodeAdminRequest(line []byte) (AdminRequest, error) {
 			OpStatus, OpFederationInvite, OpFederationJoin, OpFederationList, OpFederationRemove)
 	}
 	return req, nil
+}
+
+// roomArgs reports whether req carries any argument of room.create.
+func (req AdminRequest) roomArgs() bool { return req.Title != "" || req.Lobby || req.Orgs != nil }
+
+// federationArgs reports whether req carries any argument of the federation ops.
+func (req AdminRequest) federationArgs() bool {
+	return req.TTL != "" || req.Invite != "" || req.Peer != ""
 }
 
 // adminServer serves the admin socket.
@@ -263,7 +283,7 @@ func (a *adminServer) handle(line []byte) adminResponse {
 	n := a.node
 	switch req.Op {
 	case OpRoomCreate:
-		r, err := n.NewRoom(RoomOptions{Title: req.Title, Lobby: req.Lobby})
+		r, err := n.NewRoom(RoomOptions{Title: req.Title, Lobby: req.Lobby, Orgs: req.Orgs})
 		if err != nil {
 			a.log.Error("create room", "err", err)
 			return adminResponse{Error: "create room: " + err.Error()}
@@ -289,7 +309,7 @@ func (a *adminServer) handle(line []byte) adminResponse {
 }
 
 func (n *Node) adminRoom(r Room) AdminRoom {
-	return AdminRoom{ID: r.ID, Title: r.Title, Created: r.Created, Lobby: r.Lobby,
+	return AdminRoom{ID: r.ID, Title: r.Title, Created: r.Created, Lobby: r.Lobby, Orgs: r.Orgs,
 		URL: RoomURL(n.publicURL, r.ID), ModeratorURL: n.ModeratorURL(r.ID)}
 }
 

@@ -39,8 +39,8 @@ func adminPeer(p federation.Peer) AdminPeer {
 }
 
 func (req AdminRequest) validateFederation() error {
-	if req.Title != "" || req.Lobby {
-		return errors.New("takes no title or lobby")
+	if req.roomArgs() {
+		return errors.New("takes no title, lobby or orgs")
 	}
 	switch req.Op {
 	case OpFederationInvite:

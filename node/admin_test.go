@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,8 @@ func FuzzDecodeAdminRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"op":"room.create","title":"Weekly sync"}`, `{"op":"room.list"}`, `{"op":"status"}`,
 		`{"op":"room.create","title":"\u0000"}`, `{"op":"x"}`, `{"op":"status"} {}`, `[]`, `{"op":1}`,
+		`{"op":"room.create","title":"T","lobby":true,"orgs":["Ministère B",""]}`, `{"op":"room.list","orgs":[]}`,
+		`{"op":"federation.join","invite":"parley-invite-v1.x","orgs":["A"]}`, `{"op":"federation.invite","ttl":"1h"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -155,9 +158,13 @@ func FuzzDecodeAdminRequest(f *testing.F) {
 			if validTitle(req.Title) != nil {
 				t.Fatalf("accepted invalid title %q", req.Title)
 			}
-		case OpRoomList, OpStatus:
-			if req.Title != "" {
-				t.Fatalf("accepted a title on %s", req.Op)
+		case OpRoomList, OpStatus, OpFederationList:
+			if req.roomArgs() || req.federationArgs() {
+				t.Fatalf("accepted arguments on %s", req.Op)
+			}
+		case OpFederationInvite, OpFederationJoin, OpFederationRemove:
+			if req.roomArgs() {
+				t.Fatalf("accepted room arguments on %s", req.Op)
 			}
 		default:
 			t.Fatalf("accepted op %q", req.Op)
@@ -167,7 +174,7 @@ func FuzzDecodeAdminRequest(f *testing.F) {
 			t.Fatal(err)
 		}
 		req2, err := DecodeAdminRequest(again)
-		if err != nil || req2 != req {
+		if err != nil || !reflect.DeepEqual(req2, req) {
 			t.Fatalf("round trip of %q: %+v, %v", again, req2, err)
 		}
 	})

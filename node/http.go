@@ -160,7 +160,14 @@ func (n *Node) serveLanding(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) serveRoomPage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := n.lookupRoom(id); err != nil {
+	room, err := n.lookupRoom(id)
+	if err == nil && !room.openTo(n.cfg.Organisation) {
+		n.servePage(w, http.StatusForbidden, "Room closed to this node",
+			"You reached this room through "+n.cfg.Name+", but "+room.closedText(n.cfg.Organisation)+
+				". Open the link on your organisation's node if it is one of those, or ask the room's owner.")
+		return
+	}
+	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			n.servePage(w, http.StatusNotFound, "No such room",
 				"This node has no room at this address. Check the link you were given.")

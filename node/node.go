@@ -220,20 +220,28 @@ func (n *Node) HTTPAddr() net.Addr { return n.httpLn.Addr() }
 // CreateRoom makes a room without a lobby; see NewRoom.
 func (n *Node) CreateRoom(title string) (Room, error) { return n.NewRoom(RoomOptions{Title: title}) }
 
-// NewRoom makes a room with a fresh random ID and stores it.
+// NewRoom makes a room with a fresh random ID, announces it to the federation (which signs
+// its policy) and stores it.
 func (n *Node) NewRoom(o RoomOptions) (Room, error) {
 	title := strings.TrimSpace(o.Title)
 	if err := validTitle(title); err != nil {
 		return Room{}, err
 	}
-	r := Room{ID: newRoomID(), Title: title, Created: time.Now().UTC().Truncate(time.Millisecond), Lobby: o.Lobby}
+	var orgs []string
+	for _, org := range o.Orgs {
+		if org = strings.TrimSpace(org); org != "" {
+			orgs = append(orgs, org)
+		}
+	}
+	fr, err := n.fed.fed.CreateRoom(federation.RoomSpec{ID: newRoomID(), Title: title, Lobby: o.Lobby, Orgs: orgs})
+	if err != nil {
+		return Room{}, fmt.Errorf("announce the room to the federation: %w", err)
+	}
+	r := Room{ID: fr.ID, Title: fr.Title, Created: fr.Created.UTC(), Lobby: fr.Lobby, Orgs: fr.Orgs}
 	if err := n.store.putRoom(r); err != nil {
 		return Room{}, err
 	}
-	if _, err := n.fed.fed.CreateRoom(federation.RoomSpec{ID: r.ID, Title: r.Title, Lobby: r.Lobby}); err != nil {
-		return Room{}, fmt.Errorf("announce the room to the federation: %w", err)
-	}
-	n.log.Info("room created", "room", r.ID, "title", r.Title, "lobby", r.Lobby)
+	n.log.Info("room created", "room", r.ID, "title", r.Title, "lobby", r.Lobby, "orgs", r.Orgs)
 	return r, nil
 }
 

@@ -32,10 +32,21 @@ type Room struct {
 	Owner string `json:"owner,omitempty"`
 }
 
+// openTo reports whether the room's policy lets participants of a node of organisation org in.
+func (r Room) openTo(org string) bool { return len(r.Orgs) == 0 || slices.Contains(r.Orgs, org) }
+
+// closedText tells a participant of a node of organisation org why the room is closed to them.
+func (r Room) closedText(org string) string {
+	return fmt.Sprintf("the room is open to %s only, not to %s", strings.Join(r.Orgs, ", "), org)
+}
+
 // RoomOptions are what a new room is made of.
 type RoomOptions struct {
 	Title string
 	Lobby bool
+	// Orgs restricts the room to participants of nodes of these organisations (the node's own
+	// is added); empty opens it to every federated node.
+	Orgs []string
 }
 
 // roomIDEncoding spells room IDs: 128 random bits, lowercase base32 without padding (26 chars).

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -389,8 +388,8 @@ func (s *session) join(m *signal.Message) bool {
 		s.sendError(signal.CodeUnknownRoom, fmt.Sprintf("there is no room %q on this node or its federation; check the link", s.roomID))
 		return true
 	}
-	if err == nil && len(room.Orgs) > 0 && !slices.Contains(room.Orgs, n.cfg.Organisation) {
-		s.sendError(signal.CodeNotAllowed, fmt.Sprintf("the room is open to %s only, not to %s", strings.Join(room.Orgs, ", "), n.cfg.Organisation))
+	if err == nil && !room.openTo(n.cfg.Organisation) {
+		s.sendError(signal.CodeNotAllowed, room.closedText(n.cfg.Organisation))
 		return true
 	}
 	if err != nil {

@@ -8,13 +8,15 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dgraph-io/badger/v4"
 )
 
 // The store is a badger database in DIR/store. Keys and values:
 //
-//	room/<roomID>  -> JSON storedRoom {"id","title","created","lobby"}
+//	room/<roomID>  -> JSON storedRoom {"id","title","created","lobby","orgs"}
 //
 // The federation keeps its records (the room directory, room state, the room logs holding
 // chat and key envelopes) in the same database under its own prefix. Everything read back is
@@ -22,6 +24,10 @@ import (
 
 // MaxTitleLen bounds a room title, in runes.
 const MaxTitleLen = 200
+
+// maxRoomOrgs bounds the organisations a stored room names (as the federation bounds a room
+// record's).
+const maxRoomOrgs = 64
 
 // ErrNotFound is returned for a room the store does not hold.
 var ErrNotFound = errors.New("not found")
@@ -35,6 +41,7 @@ type storedRoom struct {
 	Title   string    `json:"title"`
 	Created time.Time `json:"created"`
 	Lobby   bool      `json:"lobby,omitempty"`
+	Orgs    []string  `json:"orgs,omitempty"`
 }
 
 func openStore(path string, log *slog.Logger) (*store, error) {
@@ -63,7 +70,7 @@ func roomKey(id string) []byte { return []byte("room/" + id) }
 
 // putRoom stores a new room.
 func (s *store) putRoom(r Room) error {
-	data, err := json.Marshal(storedRoom{ID: r.ID, Title: r.Title, Created: r.Created.UTC(), Lobby: r.Lobby})
+	data, err := json.Marshal(storedRoom{ID: r.ID, Title: r.Title, Created: r.Created.UTC(), Lobby: r.Lobby, Orgs: r.Orgs})
 	if err != nil {
 		return fmt.Errorf("encode room: %w", err)
 	}
@@ -140,7 +147,15 @@ func decodeRoom(id string, v []byte) (Room, error) {
 	if err := validTitle(sr.Title); err != nil {
 		return Room{}, fmt.Errorf("stored room %q: %w", id, err)
 	}
-	return Room{ID: sr.ID, Title: sr.Title, Created: sr.Created, Lobby: sr.Lobby}, nil
+	if len(sr.Orgs) > maxRoomOrgs {
+		return Room{}, fmt.Errorf("stored room %q names %d organisations, at most %d", id, len(sr.Orgs), maxRoomOrgs)
+	}
+	for _, o := range sr.Orgs {
+		if o == "" || !utf8.ValidString(o) || strings.IndexFunc(o, unicode.IsControl) >= 0 {
+			return Room{}, fmt.Errorf("stored room %q names an organisation that is not valid text", id)
+		}
+	}
+	return Room{ID: sr.ID, Title: sr.Title, Created: sr.Created, Lobby: sr.Lobby, Orgs: sr.Orgs}, nil
 }
 
 // badgerLogger routes badger's logs to slog, keeping warnings and errors only.

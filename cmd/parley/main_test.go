@@ -148,8 +148,17 @@ func TestServeAndRoomCreate(t *testing.T) {
 		!strings.Contains(out, "?mod=") {
 		t.Fatalf("room create: exit %d, %q %q", code, out, errOut)
 	}
+	code, out, errOut = runCmd("room", "create", "--data", dir, "--title", "Défense only", "--org", "Défense")
+	if code != 0 || !strings.HasPrefix(out, base+"/r/") {
+		t.Fatalf("room create --org: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, errOut = runCmd("room", "create", "--data", dir, "--title", "Bad", "--org", "tab\there")
+	if code == 0 || !strings.Contains(errOut, "organisation contains a control character") {
+		t.Fatalf("room create with a bad --org: exit %d, %q %q", code, out, errOut)
+	}
 	code, out, _ = runCmd("room", "list", "--data", dir)
-	if code != 0 || !strings.Contains(out, "Weekly sync") || !strings.Contains(out, base+"/r/") || !strings.Contains(out, "yes") {
+	if code != 0 || !strings.Contains(out, "Weekly sync") || !strings.Contains(out, base+"/r/") || !strings.Contains(out, "yes") ||
+		!strings.Contains(out, "every federated node") || !strings.Contains(out, "Défense, cmd test") || strings.Contains(out, "Bad") {
 		t.Fatalf("room list: exit %d, %q", code, out)
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"parley/node"
@@ -35,13 +36,17 @@ func runRoom(args []string, stdout, stderr io.Writer) error {
 }
 
 func runRoomCreate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("room create", "room create --data DIR --title TITLE [--lobby]",
+	fs := newFlags("room create", "room create --data DIR --title TITLE [--lobby] [--org ORGANISATION]...",
 		"Creates a room on the node running on DIR and prints its link, then its moderator link\n"+
-			"(moderators admit people from the lobby and remove participants; keep it to yourself).",
-		`parley room create --data /var/lib/parley --title "Weekly sync"`, stderr)
+			"(moderators admit people from the lobby and remove participants; keep it to yourself).\n"+
+			"Without --org every federated node's participants may join; with it, only those of\n"+
+			"nodes of the organisations named (this node's own is always included).",
+		`parley room create --data /var/lib/parley --title "Weekly sync" --org "Ministère B"`, stderr)
 	dir := fs.String("data", "", "data directory of the running node (required)")
 	title := fs.String("title", "", "the room's title (required)")
 	lobby := fs.Bool("lobby", false, "joiners wait in a lobby until a moderator admits them")
+	var orgs stringList
+	fs.Var(&orgs, "org", "an organisation whose nodes' participants may join (repeatable; default: all federated)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -53,7 +58,7 @@ func runRoomCreate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer c.Close()
-	r, err := c.CreateRoom(node.RoomOptions{Title: *title, Lobby: *lobby})
+	r, err := c.CreateRoom(node.RoomOptions{Title: *title, Lobby: *lobby, Orgs: orgs})
 	if err != nil {
 		return err
 	}
@@ -84,13 +89,17 @@ func runRoomList(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CREATED\tTITLE\tLOBBY\tURL\tMODERATOR URL")
+	fmt.Fprintln(tw, "CREATED\tTITLE\tLOBBY\tOPEN TO\tURL\tMODERATOR URL")
 	for _, r := range rooms {
 		lobby := "no"
 		if r.Lobby {
 			lobby = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Created.Local().Format("2006-01-02 15:04"), r.Title, lobby, r.URL, r.ModeratorURL)
+		open := "every federated node"
+		if len(r.Orgs) > 0 {
+			open = strings.Join(r.Orgs, ", ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Created.Local().Format("2006-01-02 15:04"), r.Title, lobby, open, r.URL, r.ModeratorURL)
 	}
 	return tw.Flush()
 }
