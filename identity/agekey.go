@@ -89,7 +89,12 @@ func (a *ageIdentity) unwrap(s *age.Stanza) ([]byte, error) {
 	if err != nil || len(share) != 32 {
 		return nil, errors.New("invalid X25519 recipient block: bad ephemeral share")
 	}
-	if len(s.Body) != ageFileKeySize+chacha20poly1305.Overhead {
+	return a.unwrapShare(share, s.Body)
+}
+
+// unwrapShare opens the body of an X25519 stanza whose ephemeral share is share (32 bytes).
+func (a *ageIdentity) unwrapShare(share, body []byte) ([]byte, error) {
+	if len(body) != ageFileKeySize+chacha20poly1305.Overhead {
 		return nil, errors.New("invalid X25519 recipient block: bad body size")
 	}
 	peer, err := ecdh.X25519().NewPublicKey(share)
@@ -104,7 +109,7 @@ func (a *ageIdentity) unwrap(s *age.Stanza) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := aead.Open(nil, make([]byte, chacha20poly1305.NonceSize), s.Body, nil)
+	key, err := aead.Open(nil, make([]byte, chacha20poly1305.NonceSize), body, nil)
 	if err != nil {
 		return nil, age.ErrIncorrectIdentity
 	}

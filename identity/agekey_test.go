@@ -99,7 +99,7 @@ func TestAgeKeysInteroperate(t *testing.T) {
 	}
 }
 
-func ageSeal(t *testing.T, msg []byte, to ...age.Recipient) []byte {
+func ageSeal(t testing.TB, msg []byte, to ...age.Recipient) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := age.Encrypt(&buf, to...)

@@ -94,12 +94,22 @@ func (b *EnvelopeBody) UnmarshalJSON(data []byte) error {
 	if len(data) > MaxEnvelopeBody {
 		return fmt.Errorf("body is %d bytes, limit %d", len(data), MaxEnvelopeBody)
 	}
-	var w envelopeWire
-	if err := decodeStrict(data, envelopeFields, &w); err != nil {
-		return err
+	return b.parse(string(data))
+}
+
+// parse is UnmarshalJSON of a body no longer than MaxEnvelopeBody.
+func (b *EnvelopeBody) parse(body string) error {
+	w, ok := quickEnvelopeWire(body)
+	if !ok {
+		if err := decodeStrict([]byte(body), envelopeFields, &w); err != nil {
+			return err
+		}
 	}
+	// Strict decoding refuses every character outside the alphabet and padding but skips CR
+	// and LF; with none of those, the one encoding of a message is as long as the length
+	// checked here.
 	msg, err := base64.StdEncoding.Strict().DecodeString(w.Age)
-	if err != nil || len(msg) == 0 || base64.StdEncoding.EncodeToString(msg) != w.Age {
+	if err != nil || len(msg) == 0 || base64.StdEncoding.EncodedLen(len(msg)) != len(w.Age) {
 		return errors.New("age is not a non-empty message in canonical standard base64")
 	}
 	e := EnvelopeBody{V: w.V, Room: w.Room, From: w.From, KID: w.KID, To: w.To, Age: msg, IATms: w.IATms}
@@ -193,11 +203,34 @@ func SealKeyEnvelope(sender *UserIdentity, room, from string, kid uint64, baseKe
 // be trusted before VerifyEnvelopeSignature or OpenKeyEnvelope. Every error wraps
 // ErrBadEnvelope.
 func ParseEnvelope(o SignedObject) (*EnvelopeBody, error) {
+	if len(o.Body) > MaxEnvelopeBody {
+		return nil, fmt.Errorf("identity: %w: body is %d bytes, limit %d", ErrBadEnvelope, len(o.Body), MaxEnvelopeBody)
+	}
 	var b EnvelopeBody
-	if err := b.UnmarshalJSON([]byte(o.Body)); err != nil {
+	if err := b.parse(o.Body); err != nil {
 		return nil, fmt.Errorf("identity: %w: %v", ErrBadEnvelope, err)
 	}
 	return &b, nil
+}
+
+// EnvelopeSender names the participant an envelope says it is from, so that a receiver can
+// pick the certificate to open it with (OpenKeyEnvelopeAs) before anything else of the body
+// is read: in the usual spelling it reads the body only up to its "from" member; otherwise
+// it parses the body as ParseEnvelope does. The name is not checked and is not to be trusted
+// until OpenKeyEnvelopeAs accepts the envelope with that participant's certificate. Errors
+// wrap ErrBadEnvelope.
+func EnvelopeSender(o SignedObject) (string, error) {
+	if len(o.Body) > MaxEnvelopeBody {
+		return "", fmt.Errorf("identity: %w: body is %d bytes, limit %d", ErrBadEnvelope, len(o.Body), MaxEnvelopeBody)
+	}
+	if from, ok := quickEnvelopeFrom(o.Body); ok {
+		return from, nil
+	}
+	b, err := ParseEnvelope(o)
+	if err != nil {
+		return "", err
+	}
+	return b.From, nil
 }
 
 // VerifyEnvelopeSignature checks only that o is signed by sigPub as a key envelope; a node
@@ -250,27 +283,19 @@ func OpenKeyEnvelopeAs(o SignedObject, sender *CertBody, me *UserIdentity, myID,
 	if tag, _ := SplitKID(b.KID); tag != sender.Tag {
 		return 0, nil, bad("kid %d has tag %d, the sender's is %d", b.KID, tag, sender.Tag)
 	}
-	var id age.Identity = me.age
-	if i := slices.Index(b.To, myID); myID != "" && i >= 0 {
-		id = stanzaFirst{me.age, i}
+	place := -1
+	if myID != "" {
+		place = slices.Index(b.To, myID)
 	}
-	r, err := age.Decrypt(bytes.NewReader(b.Age), id)
+	plain, err := openEnvelopeAge(b, me.age, place)
 	if err != nil {
-		if _, ok := errors.AsType[*age.NoIdentityMatchError](err); ok {
-			return 0, nil, fmt.Errorf("identity: kid %d from %s: %w", b.KID, b.From, ErrNotForMe)
+		return 0, nil, err
+	}
+	k, ok := quickEnvelopeKey(string(plain))
+	if !ok {
+		if err := decodeStrict(plain, envelopeKeyFields, &k); err != nil {
+			return 0, nil, bad("plaintext: %v", err)
 		}
-		return 0, nil, bad("age: %v", err)
-	}
-	plain, err := io.ReadAll(io.LimitReader(r, maxEnvelopePlaintext+1))
-	if err != nil {
-		return 0, nil, bad("age: %v", err)
-	}
-	if len(plain) > maxEnvelopePlaintext {
-		return 0, nil, bad("plaintext is over %d bytes", maxEnvelopePlaintext)
-	}
-	var k envelopeKey
-	if err := decodeStrict(plain, envelopeKeyFields, &k); err != nil {
-		return 0, nil, bad("plaintext: %v", err)
 	}
 	if k.Room != b.Room || k.From != b.From || k.KID != b.KID {
 		return 0, nil, bad("plaintext names room %q, from %q, kid %d; the body %q, %q, %d",
@@ -281,6 +306,35 @@ func OpenKeyEnvelopeAs(o SignedObject, sender *CertBody, me *UserIdentity, myID,
 		return 0, nil, bad("key: %v", err)
 	}
 	return b.KID, key, nil
+}
+
+// openEnvelopeAge decrypts the age message of b with id, whose stanza is at place in "to"
+// (-1: not named there): with the quick reader if it can, else with age.
+func openEnvelopeAge(b *EnvelopeBody, id *ageIdentity, place int) ([]byte, error) {
+	if place >= 0 {
+		if plain, ok := id.openAt(b.Age, place, maxEnvelopePlaintext); ok {
+			return plain, nil
+		}
+	}
+	var ident age.Identity = id
+	if place >= 0 {
+		ident = stanzaFirst{id, place}
+	}
+	r, err := age.Decrypt(bytes.NewReader(b.Age), ident)
+	if err != nil {
+		if _, ok := errors.AsType[*age.NoIdentityMatchError](err); ok {
+			return nil, fmt.Errorf("identity: kid %d from %s: %w", b.KID, b.From, ErrNotForMe)
+		}
+		return nil, fmt.Errorf("identity: %w: age: %v", ErrBadEnvelope, err)
+	}
+	plain, err := io.ReadAll(io.LimitReader(r, maxEnvelopePlaintext+1))
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w: age: %v", ErrBadEnvelope, err)
+	}
+	if len(plain) > maxEnvelopePlaintext {
+		return nil, fmt.Errorf("identity: %w: plaintext is over %d bytes", ErrBadEnvelope, maxEnvelopePlaintext)
+	}
+	return plain, nil
 }
 
 // stanzaFirst is an age identity that tries the stanza at index i before all of them.
