@@ -254,18 +254,28 @@ func (f *Federation) reserveEntry(m message, key entryKey) (held bool, err error
 }
 
 // commitEntries stores admitted entries in one write, then marks them held (only then:
-// whoever sees an entry held finds it in the store) and reports them.
+// whoever sees an entry held finds it in the store) and delivers what now follows each
+// log's delivered mark without a gap (deliver.go).
 func (f *Federation) commitEntries(ms []message) error {
 	if len(ms) == 0 {
 		return nil
 	}
 	err := f.st.putEntries(ms)
+	var gaps []string
 	f.mu.Lock()
 	for _, m := range ms {
 		b := m.entry
 		delete(f.pending, entryKey{room: b.Room, node: b.Node, seq: b.Seq})
-		if err == nil {
-			f.seqSetLocked(b.Room, b.Node).add(b.Seq)
+		if err != nil {
+			continue
+		}
+		s := f.seqSetLocked(b.Room, b.Node)
+		s.add(b.Seq)
+		if s.contig > s.delivered {
+			f.toDeliver[logID{room: b.Room, node: b.Node}] = struct{}{}
+		}
+		if len(s.above) > 0 && !slices.Contains(gaps, b.Room) {
+			gaps = append(gaps, b.Room)
 		}
 	}
 	if err == nil {
@@ -279,10 +289,11 @@ func (f *Federation) commitEntries(ms []message) error {
 		if m.origin != f.self {
 			f.cnt.accepted.Add(1)
 		}
-		if h := f.cfg.Handlers.EntryAppended; h != nil {
-			h(m.entry.entry())
-		}
 	}
+	for _, room := range gaps {
+		f.watchGap(room)
+	}
+	f.deliverEntries()
 	return nil
 }
 

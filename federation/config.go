@@ -80,8 +80,13 @@ type Handlers struct {
 	// StateChanged: a node's state record of room changed (this node's own included), or a
 	// removed peer's record was dropped. Read the new state with State.
 	StateChanged func(room string)
-	// EntryAppended: an entry was added to room's log (this node's own included). Entries
-	// of one node arrive in any order after a partition; sort with CompareEntries.
+	// EntryAppended: an entry was added to room's log (this node's own included). The
+	// entries of one node in one room arrive in seq order, each once, with no gap: an entry
+	// stored before an earlier one of its node waits for it. Entries of different nodes
+	// interleave in any order (display order is CompareEntries). Calls are serialised; one
+	// made by the goroutine of an Append may instead come from another goroutine's
+	// delivery, just after Append returns. Entries the store held when the Federation
+	// started are not delivered again: read them with History.
 	EntryAppended func(e Entry)
 	// PeerConnection: a federated peer connected or disconnected.
 	PeerConnection func(id peer.ID, connected bool)

@@ -111,10 +111,12 @@ func CompareEntries(a, b Entry) int {
 }
 
 // seqSet is the set of sequence numbers held from one node in one room: every seq up to
-// contig, plus the ones in above (all greater than contig+1).
+// contig, plus the ones in above (all greater than contig+1). delivered (<= contig) is the
+// seq up to which entries were handed to EntryAppended (deliver.go).
 type seqSet struct {
-	contig uint64
-	above  map[uint64]struct{}
+	contig    uint64
+	above     map[uint64]struct{}
+	delivered uint64
 }
 
 func (s *seqSet) has(seq uint64) bool {

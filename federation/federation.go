@@ -51,22 +51,25 @@ type Federation struct {
 
 	topicMu sync.Mutex // serialises joining and leaving topics (mesh calls); never taken under mu
 
-	mu       sync.Mutex
-	closed   bool                           // guarded by mu
-	selfRec  nodeBody                       // this node's latest record; guarded by mu
-	selfRaw  []byte                         // its envelope; guarded by mu
-	peers    map[peer.ID]*peerEntry         // federated peers; guarded by mu
-	removed  map[peer.ID]bool               // removed peers; guarded by mu
-	rooms    map[string]*roomEntry          // the directory; guarded by mu
-	states   map[string]roomState           // room -> node -> newest state record; guarded by mu
-	logs     map[string]map[peer.ID]*seqSet // room -> node -> entries held; guarded by mu
-	fedSub   *subscription                  // the federation topic; guarded by mu
-	subs     map[string]*subscription       // joined room topics; guarded by mu
-	idleFrom map[string]time.Time           // joined rooms this node has left, since when; guarded by mu
-	pending  map[entryKey]struct{}          // entries being stored; guarded by mu
-	syncs    map[peer.ID]*syncWork          // catch-up work per peer; guarded by mu
-	roomSync map[string]*sync.Mutex         // held while a room's catch-up runs; guarded by mu
-	changed  chan struct{}                  // closed and replaced on every change; guarded by mu
+	mu         sync.Mutex
+	closed     bool                           // guarded by mu
+	selfRec    nodeBody                       // this node's latest record; guarded by mu
+	selfRaw    []byte                         // its envelope; guarded by mu
+	peers      map[peer.ID]*peerEntry         // federated peers; guarded by mu
+	removed    map[peer.ID]bool               // removed peers; guarded by mu
+	rooms      map[string]*roomEntry          // the directory; guarded by mu
+	states     map[string]roomState           // room -> node -> newest state record; guarded by mu
+	logs       map[string]map[peer.ID]*seqSet // room -> node -> entries held; guarded by mu
+	fedSub     *subscription                  // the federation topic; guarded by mu
+	subs       map[string]*subscription       // joined room topics; guarded by mu
+	idleFrom   map[string]time.Time           // joined rooms this node has left, since when; guarded by mu
+	pending    map[entryKey]struct{}          // entries being stored; guarded by mu
+	syncs      map[peer.ID]*syncWork          // catch-up work per peer; guarded by mu
+	roomSync   map[string]*sync.Mutex         // held while a room's catch-up runs; guarded by mu
+	toDeliver  map[logID]struct{}             // logs with entries stored past their delivered mark; guarded by mu
+	delivering bool                           // a goroutine is delivering entries (deliver.go); guarded by mu
+	gapWatch   map[string]struct{}            // rooms whose log gaps are being watched; guarded by mu
+	changed    chan struct{}                  // closed and replaced on every change; guarded by mu
 }
 
 type peerEntry struct {
@@ -106,6 +109,7 @@ func New(cfg Config) (*Federation, error) {
 		states: map[string]roomState{}, logs: map[string]map[peer.ID]*seqSet{},
 		subs: map[string]*subscription{}, idleFrom: map[string]time.Time{}, syncs: map[peer.ID]*syncWork{},
 		pending: map[entryKey]struct{}{}, roomSync: map[string]*sync.Mutex{},
+		toDeliver: map[logID]struct{}{}, gapWatch: map[string]struct{}{},
 		changed: make(chan struct{}),
 	}
 	if err := f.load(); err != nil {
@@ -325,6 +329,12 @@ func (f *Federation) load() error {
 	}
 	if err != nil {
 		return fmt.Errorf("federation: load store: %w", err)
+	}
+	// What the store held before the start was delivered then (deliver.go).
+	for _, byNode := range f.logs {
+		for _, s := range byNode {
+			s.delivered = s.contig
+		}
 	}
 	if v, err := st.get(st.key("self")); err == nil {
 		if m, err := decodeMessage(v); err == nil && m.kind == kindNode && m.origin == f.self {

@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // This node's own records: rooms it creates, its participants, its log entries. Each is
@@ -201,8 +203,10 @@ func (f *Federation) Append(room, kind string, data json.RawMessage) (Entry, err
 	return b.entry(), nil
 }
 
-// History returns up to limit (0: all) of room's latest log entries, in display order
-// (CompareEntries), oldest first.
+// History returns up to limit (0: all) of room's latest delivered log entries, in display
+// order (CompareEntries), oldest first. An entry stored past a gap in its node's log is left
+// out until the gap is filled and it is delivered to EntryAppended (deliver.go), so that
+// History and the events show one stream.
 func (f *Federation) History(room string, limit int) ([]Entry, error) {
 	raws, err := f.st.history(room, limit)
 	if err != nil {
@@ -210,6 +214,10 @@ func (f *Federation) History(room string, limit int) ([]Entry, error) {
 	}
 	f.mu.Lock()
 	removed := maps.Clone(f.removed)
+	delivered := make(map[peer.ID]uint64, len(f.logs[room]))
+	for node, s := range f.logs[room] {
+		delivered[node] = s.delivered
+	}
 	f.mu.Unlock()
 	out := make([]Entry, 0, len(raws))
 	for _, raw := range raws {
@@ -218,7 +226,7 @@ func (f *Federation) History(room string, limit int) ([]Entry, error) {
 			f.log.Warn("skipping a stored log entry that does not check", "room", room, "err", err)
 			continue
 		}
-		if removed[m.origin] {
+		if removed[m.origin] || m.entry.Seq > delivered[m.entry.Node] {
 			continue
 		}
 		out = append(out, m.entry.entry())

@@ -36,12 +36,12 @@ func (f *Federation) WaitState(ctx context.Context, room string, node peer.ID, v
 		func() string { return fmt.Sprintf("state %s/%d of room %s", node, version, room) })
 }
 
-// WaitEntries blocks until this node stores every entry of node in room from 1 to seq, or
-// ctx ends.
+// WaitEntries blocks until this node stores every entry of node in room from 1 to seq and
+// has delivered them (to EntryAppended, and so to History), or ctx ends.
 func (f *Federation) WaitEntries(ctx context.Context, room string, node peer.ID, seq uint64) error {
 	return f.wait(ctx, func() bool {
 		s := f.logs[room][node]
-		return s != nil && s.contig >= seq
+		return s != nil && s.delivered >= seq
 	}, func() string { return fmt.Sprintf("entries %s/1-%d of room %s", node, seq, room) })
 }
 

@@ -64,6 +64,7 @@ type Stats struct {
 	Accepted   uint64            // inbound signed objects that changed state
 	Duplicates uint64            // inbound copies of records held byte for byte (gossip and catch-up overlap)
 	Syncs      uint64            // catch-up exchanges completed as the asking side
+	GapSyncs   uint64            // catch-ups asked for because a gap in a room's log lasted
 }
 
 // counters are the federation's counters; safe for concurrent use.
@@ -72,6 +73,7 @@ type counters struct {
 	accepted   atomic.Uint64
 	duplicates atomic.Uint64
 	syncs      atomic.Uint64
+	gapSyncs   atomic.Uint64
 }
 
 func (c *counters) reject(r Reason) {
@@ -85,7 +87,7 @@ func (c *counters) reject(r Reason) {
 
 func (c *counters) stats() Stats {
 	s := Stats{Rejected: make(map[Reason]uint64, len(reasons)), Accepted: c.accepted.Load(),
-		Duplicates: c.duplicates.Load(), Syncs: c.syncs.Load()}
+		Duplicates: c.duplicates.Load(), Syncs: c.syncs.Load(), GapSyncs: c.gapSyncs.Load()}
 	for i, r := range reasons {
 		s.Rejected[r] = c.rejected[i].Load()
 	}
@@ -98,12 +100,14 @@ func (c *counters) stats() Stats {
 //	parley_federation_accepted_total         counter  inbound signed objects that changed state
 //	parley_federation_duplicates_total       counter  inbound copies of records already held
 //	parley_federation_syncs_total            counter  catch-up exchanges completed
+//	parley_federation_gap_syncs_total        counter  catch-ups asked for because of a gap in a log
 type collector struct {
 	c          *counters
 	rejects    *prometheus.Desc
 	accepted   *prometheus.Desc
 	duplicates *prometheus.Desc
 	syncs      *prometheus.Desc
+	gapSyncs   *prometheus.Desc
 }
 
 func newCollector(c *counters) *collector {
@@ -117,6 +121,8 @@ func newCollector(c *counters) *collector {
 			"Inbound copies of federation records already held byte for byte (gossip and catch-up overlap).", nil, nil),
 		syncs: prometheus.NewDesc("parley_federation_syncs_total",
 			"Catch-up exchanges completed with peers, as the asking side.", nil, nil),
+		gapSyncs: prometheus.NewDesc("parley_federation_gap_syncs_total",
+			"Catch-ups asked for because entries of a room's log arrived past a gap that lasted.", nil, nil),
 	}
 }
 
@@ -125,6 +131,7 @@ func (k *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- k.accepted
 	ch <- k.duplicates
 	ch <- k.syncs
+	ch <- k.gapSyncs
 }
 
 func (k *collector) Collect(ch chan<- prometheus.Metric) {
@@ -134,4 +141,5 @@ func (k *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(k.accepted, prometheus.CounterValue, float64(k.c.accepted.Load()))
 	ch <- prometheus.MustNewConstMetric(k.duplicates, prometheus.CounterValue, float64(k.c.duplicates.Load()))
 	ch <- prometheus.MustNewConstMetric(k.syncs, prometheus.CounterValue, float64(k.c.syncs.Load()))
+	ch <- prometheus.MustNewConstMetric(k.gapSyncs, prometheus.CounterValue, float64(k.c.gapSyncs.Load()))
 }
