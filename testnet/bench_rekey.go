@@ -201,14 +201,23 @@ func (b *rekeyBench) join(ctx context.Context, name string) error {
 	return nil
 }
 
-// settle waits until no client has switched keys for rekeyQuiet.
+// settle waits until the keys have settled: for rekeyQuiet, counted from the call, no client
+// has switched keys or sent a key envelope (which announces a switch to come). Counting from
+// the call waits out a rekey announced before it whose switch is still to come.
 func (b *rekeyBench) settle(ctx context.Context) error {
-	deadline := time.Now().Add(rekeySettle)
+	start := time.Now()
+	deadline := start.Add(rekeySettle)
+	active, envelopes := start, b.envelopesSent()
 	for time.Now().Before(deadline) {
+		if n := b.envelopesSent(); n != envelopes {
+			active, envelopes = time.Now(), n
+		}
 		b.mu.Lock()
-		quiet := time.Since(b.last) >= rekeyQuiet
+		if b.last.After(active) {
+			active = b.last
+		}
 		b.mu.Unlock()
-		if quiet {
+		if time.Since(active) >= rekeyQuiet {
 			return nil
 		}
 		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
@@ -216,6 +225,15 @@ func (b *rekeyBench) settle(ctx context.Context) error {
 		}
 	}
 	return errors.New("bench: keys did not settle")
+}
+
+// envelopesSent counts the key envelopes the clients in the room have sent.
+func (b *rekeyBench) envelopesSent() (n uint64) {
+	for _, m := range b.clients {
+		count, _ := m.c.EnvelopesSent()
+		n += count
+	}
+	return n
 }
 
 // leaveOne closes the first client and waits until every other has switched to a new key. It

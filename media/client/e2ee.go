@@ -271,28 +271,30 @@ func (e *e2ee) switchTo(k *identity.EpochKey) {
 	}
 }
 
-// receiveEnvelope opens a key envelope from another participant and keeps its key.
+// receiveEnvelope opens a key envelope from another participant and keeps its key. The
+// envelope's body is read once, after its signature has been checked with the certificate
+// of the participant it names as sender.
 func (e *e2ee) receiveEnvelope(env *identity.SignedObject) error {
-	body, err := identity.ParseEnvelope(*env)
+	from, err := identity.EnvelopeSender(*env)
 	if err != nil {
 		return fmt.Errorf("client: key envelope: %w", err)
 	}
 	e.mu.Lock()
-	cert := e.certs[body.From]
+	cert := e.certs[from]
 	myID := ""
 	if e.own != nil {
 		myID = e.own.ID
 	}
 	e.mu.Unlock()
 	if cert == nil {
-		return fmt.Errorf("client: key envelope from %q, who has no certificate here", body.From)
+		return fmt.Errorf("client: key envelope from %q, who has no certificate here", from)
 	}
 	kid, key, err := identity.OpenKeyEnvelopeAs(*env, cert, e.me, myID, e.c.cfg.Room)
 	if err != nil {
-		return fmt.Errorf("client: key envelope from %s: %w", body.From, err)
+		return fmt.Errorf("client: key envelope from %s: %w", from, err)
 	}
 	if err := e.ring.Add(kid, key, time.Now()); err != nil {
-		return fmt.Errorf("client: key from %s: %w", body.From, err)
+		return fmt.Errorf("client: key from %s: %w", from, err)
 	}
 	return nil
 }
