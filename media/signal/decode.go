@@ -18,12 +18,12 @@ const (
 	// MaxNodeMessageSize bounds one message from a node: joined carries every participant's
 	// certificate and the recent chat history.
 	MaxNodeMessageSize = 8 << 20
-	MaxSDPSize     = 48 << 10 // bytes of one session description
-	MaxNameLen     = 64       // runes of a display name
-	MaxTextLen     = 4000     // runes of one chat message
-	MaxTracks      = 16       // entries in an offer's Tracks
-	MaxIDLen       = 64       // bytes of a track id, mid or participant id
-	maxCandidate   = 1024     // bytes of one ICE candidate line
+	MaxSDPSize         = 48 << 10 // bytes of one session description
+	MaxNameLen         = 64       // runes of a display name
+	MaxTextLen         = 4000     // runes of one chat message
+	MaxTracks          = 16       // entries in an offer's Tracks
+	MaxIDLen           = 64       // bytes of a track id, mid or participant id
+	maxCandidate       = 1024     // bytes of one ICE candidate line
 	// MaxChatCiphertext is the size of the SFrame ciphertext of the longest chat text: 4 UTF-8
 	// bytes a rune, an SFrame header of at most 17 bytes and the 16-byte tag.
 	MaxChatCiphertext = MaxTextLen*4 + 17 + 16
