@@ -294,11 +294,40 @@ func (b *Browser) Join(base, roomID, name string) {
 	b.Click(`[data-testid=join]`)
 }
 
-// Click waits until the element matching the CSS selector is visible and clicks it (a real
-// mouse event, so the page gets a user activation).
+// Click waits until the element matching the CSS selector is visible, enabled and still (its
+// box the same over two animation frames, the topmost element at its centre), then clicks its
+// centre with a real mouse event, so the page gets a user activation. Waiting for the layout
+// to settle keeps a click from landing on whatever moved under the pointer meanwhile (a
+// device list filling in above a button, a panel opening).
 func (b *Browser) Click(sel string) {
 	b.t.Helper()
-	b.must("click "+sel, b.Do(browserActionTime, chromedp.Click(chromedp.CSS(sel))))
+	js := `(async () => {
+		const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+		const el = document.querySelector(` + jsString(sel) + `);
+		if (!el || el.disabled) return null;
+		el.scrollIntoView({ block: 'center', inline: 'center' });
+		await frame();
+		const a = el.getBoundingClientRect();
+		await frame();
+		await frame();
+		const r = el.getBoundingClientRect();
+		if (r.width === 0 || r.height === 0 || a.x !== r.x || a.y !== r.y || a.width !== r.width || a.height !== r.height) return null;
+		const x = r.x + r.width / 2, y = r.y + r.height / 2;
+		const hit = document.elementFromPoint(x, y);
+		return hit && (hit === el || el.contains(hit)) ? [x, y] : null;
+	})()`
+	deadline := time.Now().Add(browserActionTime)
+	for {
+		at, err := Eval[[]float64](b, js)
+		if err == nil && len(at) == 2 {
+			b.must("click "+sel, b.Do(browserActionTime, chromedp.MouseClickXY(at[0], at[1])))
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("browser %s: click %s: no visible, enabled, still element to click (%v)", b.name, sel, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Type types text into the element matching sel; end text with "\n" to press Enter.
