@@ -5,7 +5,7 @@
 #
 # On a fresh Debian machine it first installs what the tests need and is missing (Chromium for
 # the browser tests, a C compiler for the race detector), with sudo unless run as root; Go
-# itself must already be installed. Then it runs go vet, the whole test suite, and the race
+# itself must already be installed. Then it runs go vet, a gofmt check, the whole test suite, and the race
 # detector on the packages where it is affordable. It exits non-zero on any failure.
 #
 # Environment:
@@ -75,6 +75,14 @@ step() { say "$* ($((SECONDS - start))s)"; }
 
 step "go vet ./..."
 go vet ./... || status=1
+
+step "gofmt -l"
+unformatted="$(gofmt -l cmd identity media mesh federation node testnet)"
+if [ -n "$unformatted" ]; then
+	echo "not gofmt-formatted (run gofmt -w on them):" >&2
+	echo "$unformatted" >&2
+	status=1
+fi
 
 step "go test -count=1 ./..."
 go test -count=1 -timeout 9m -artifacts -outputdir "$artifacts" ./... || status=1
