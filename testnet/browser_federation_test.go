@@ -14,7 +14,7 @@ import (
 // through A and another through B (with B's own link to the room). Each sees the other in
 // the People panel with the organisation of their home node and a verified certificate,
 // both show the same safety code, and end-to-end encrypted chat crosses both ways. Media
-// does not cross nodes yet; it is not looked at.
+// across nodes is TestBrowserCascade's.
 func TestBrowserFederation(t *testing.T) {
 	RequireChromium(t)
 	e := NewEnv(t, 2, WithNames("Ministère A", "Ministère B"))
