@@ -3,22 +3,26 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"parley/media/client"
+	"parley/media/signal"
 	"parley/testnet"
 )
 
 // TestDemo runs the demo on a kept directory, checks that the room's link on each of the
-// three nodes serves the room page, stops it, and runs it again: the same room is reused
-// and reaches every node again.
+// three nodes serves the room page and that two people joining on different nodes receive
+// each other's decrypted audio and video, stops it, and runs it again: the same room is
+// reused and reaches every node again.
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
-	first := runDemoUntilReady(t, dir)
-	second := runDemoUntilReady(t, dir)
+	first := runDemoUntilReady(t, dir, true)
+	second := runDemoUntilReady(t, dir, false)
 	for i := range first {
 		if room(first[i]) != room(second[i]) {
 			t.Errorf("second run: %s, want the room of the first run %s", second[i], first[i])
@@ -27,8 +31,9 @@ func TestDemo(t *testing.T) {
 }
 
 // runDemoUntilReady runs demo on dir until it prints its links, checks that each answers
-// the room page, cancels it and checks that it stops cleanly. It returns the links.
-func runDemoUntilReady(t *testing.T, dir string) []string {
+// the room page (and with meet, that a meeting spans the first and last nodes), cancels it
+// and checks that it stops cleanly. It returns the links.
+func runDemoUntilReady(t *testing.T, dir string, meet bool) []string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -77,6 +82,9 @@ func runDemoUntilReady(t *testing.T, dir string) []string {
 			t.Errorf("GET %s (%s): HTTP %d", l, names[i], resp.StatusCode)
 		}
 	}
+	if meet {
+		meetAcross(t, links[0], links[len(links)-1])
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -87,6 +95,38 @@ func runDemoUntilReady(t *testing.T, dir string) []string {
 		t.Fatal("demo did not stop within 20 s of its context ending")
 	}
 	return links
+}
+
+// meetAcross joins a Go participant through each of two room links and waits until each
+// decrypts the other's audio and video, which crossed the demo's cascade.
+func meetAcross(t *testing.T, linkA, linkB string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var cs []*client.Client
+	for i, l := range []string{linkA, linkB} {
+		c, err := client.Join(ctx, client.Config{URL: base(l), Room: room(l), Name: fmt.Sprintf("P%d", i+1),
+			Publish: client.Publish{Audio: true, Video: true}, Logger: testnet.TestLogger(t)})
+		if err != nil {
+			t.Fatalf("join %s: %v", l, err)
+		}
+		defer c.Close()
+		cs = append(cs, c)
+	}
+	start := time.Now()
+	for i, rx := range cs {
+		tx := cs[1-i]
+		testnet.Eventually(t, 30*time.Second, rx.ID()+" decrypts "+tx.ID()+"'s media", func() error {
+			audio, _ := testnet.FindTrack(rx, tx.ID(), signal.SourceMic)
+			video, _ := testnet.FindTrack(rx, tx.ID(), signal.SourceCamera)
+			if audio.Decrypted < 10 || video.Decrypted < 10 {
+				return fmt.Errorf("decrypted %d audio and %d video frames", audio.Decrypted, video.Decrypted)
+			}
+			return nil
+		})
+	}
+	t.Logf("participants on two demo nodes decrypt each other's audio and video %v after joining",
+		time.Since(start).Round(time.Millisecond))
 }
 
 func room(link string) string { _, id, _ := strings.Cut(link, "/r/"); return id }
