@@ -40,7 +40,11 @@ type Config struct {
 	// BreakTimeout: a connection from which nothing (not even a keep-alive) was received for
 	// this long is closed, and the dialer redials. Default 2s.
 	BreakTimeout time.Duration
-	// DialTimeout bounds one attempt to connect and exchange hellos. Default 1s.
+	// DialTimeout bounds the first attempt to connect and exchange hellos (two round trips).
+	// Each failed attempt in a row doubles the bound, up to 8 times DialTimeout, so that a
+	// long link (a geostationary satellite hop has round trips of 600 ms and more) still
+	// connects while a near one reconnects fast after a break. An accepting node allows
+	// incoming handshakes and hellos the longest bound. Default 1s.
 	DialTimeout time.Duration
 	// MaxBackoff bounds the wait between failed dial attempts, which starts at 50ms and
 	// doubles. Default 1s.
@@ -72,6 +76,7 @@ const (
 	defaultStatsInterval    = time.Second
 	defaultBreakTimeout     = 2 * time.Second
 	defaultDialTimeout      = time.Second
+	dialTimeoutGrowth       = 8 // the longest dial attempt, in DialTimeouts
 	defaultMaxBackoff       = time.Second
 	minBackoff              = 50 * time.Millisecond
 	defaultSendQueue        = 512

@@ -61,7 +61,7 @@ func New(conn net.PacketConn, cfg Config) (*Endpoint, error) {
 		cfg: cfg, log: cfg.Logger, pub: cfg.Key.PublicKey(), conn: conn, tr: tr, cert: cert,
 		epoch: time.Now(), links: map[string]*Link{},
 	}
-	ln, err := tr.Listen(serverTLS(cert, cfg.Auth, cfg.alpn), e.quicConfig(true))
+	ln, err := tr.Listen(serverTLS(cert, cfg.Auth, cfg.alpn), e.quicConfig(true, e.maxDialTimeout()))
 	if err != nil {
 		_ = tr.Close()
 		return nil, fmt.Errorf("cascade: listen: %w", err)
@@ -73,11 +73,15 @@ func New(conn net.PacketConn, cfg Config) (*Endpoint, error) {
 	return e, nil
 }
 
+// maxDialTimeout is the longest a dial attempt may take, and the time an accepting node
+// allows an incoming connection's handshake and hello.
+func (e *Endpoint) maxDialTimeout() time.Duration { return dialTimeoutGrowth * e.cfg.DialTimeout }
+
 // quicConfig is the QUIC configuration of a connection; accepting says whether the peer
-// dialed (and so opens the one control stream).
-func (e *Endpoint) quicConfig(accepting bool) *quic.Config {
+// dialed (and so opens the one control stream); handshake bounds its handshake.
+func (e *Endpoint) quicConfig(accepting bool, handshake time.Duration) *quic.Config {
 	qc := &quic.Config{
-		HandshakeIdleTimeout:           e.cfg.DialTimeout,
+		HandshakeIdleTimeout:           handshake,
 		MaxIdleTimeout:                 2 * e.cfg.BreakTimeout,
 		KeepAlivePeriod:                e.cfg.BreakTimeout / 4,
 		EnableDatagrams:                true,
@@ -237,7 +241,7 @@ func (e *Endpoint) accept(conn *quic.Conn) {
 		_ = conn.CloseWithError(CodeVersion, fmt.Sprintf("protocol %q not supported; this node speaks %s", st.TLS.NegotiatedProtocol, alpnV1))
 		return
 	}
-	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.DialTimeout)
+	ctx, cancel := context.WithTimeout(e.ctx, e.maxDialTimeout())
 	defer cancel()
 	stream, err := conn.AcceptStream(ctx)
 	if err != nil {
@@ -307,14 +311,14 @@ func (e *Endpoint) exchangeHello(ctx context.Context, conn *quic.Conn, stream *q
 	return nil
 }
 
-// dial connects to peer at addr and exchanges hellos.
-func (e *Endpoint) dial(ctx context.Context, peer ed25519.PublicKey, addr net.Addr) (*quic.Conn, *quic.Stream, error) {
+// dial connects to peer at addr and exchanges hellos, within timeout.
+func (e *Endpoint) dial(ctx context.Context, peer ed25519.PublicKey, addr net.Addr, timeout time.Duration) (*quic.Conn, *quic.Stream, error) {
 	if addr == nil {
 		return nil, nil, errors.New("no address to dial")
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.DialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := e.tr.Dial(ctx, addr, clientTLS(e.cert, e.cfg.Auth, peer, e.cfg.alpn), e.quicConfig(false))
+	conn, err := e.tr.Dial(ctx, addr, clientTLS(e.cert, e.cfg.Auth, peer, e.cfg.alpn), e.quicConfig(false, timeout))
 	if err != nil {
 		return nil, nil, fmt.Errorf("dial %s: %w", addr, closeError(err))
 	}

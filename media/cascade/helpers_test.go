@@ -218,11 +218,17 @@ func newKeyPair(t testing.TB) (lo, hi *identity.NodeKey) {
 
 func newTestNode(t testing.TB, key *identity.NodeKey, tweak func(*Config)) *testNode {
 	t.Helper()
-	n := &testNode{key: key, auth: newTestAuth(), src: newTestSource()}
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newTestNodeOn(t, conn, key, tweak)
+}
+
+// newTestNodeOn makes a test node whose endpoint uses conn.
+func newTestNodeOn(t testing.TB, conn net.PacketConn, key *identity.NodeKey, tweak func(*Config)) *testNode {
+	t.Helper()
+	n := &testNode{key: key, auth: newTestAuth(), src: newTestSource()}
 	cfg := Config{Key: key, Auth: n.auth, Tracks: n.src, Logger: testLogger(t).With("node", key.ID()[:6])}
 	if tweak != nil {
 		tweak(&cfg)

@@ -109,11 +109,12 @@ func (l *Link) offer(s *session) {
 }
 
 // run keeps the link connected until Close: it takes accepted sessions and, on the dialing
-// side, dials with bounded backoff (a link made by an incoming connection has no address to
-// dial until Endpoint.Link gives it one).
+// side, dials with bounded backoff and a bound on each attempt that grows while attempts fail
+// (a link made by an incoming connection has no address to dial until Endpoint.Link gives it
+// one).
 func (l *Link) run() {
 	defer close(l.done)
-	backoff := minBackoff
+	backoff, attempt := minBackoff, l.ep.cfg.DialTimeout
 	for {
 		l.mu.Lock()
 		s := l.pending
@@ -121,16 +122,17 @@ func (l *Link) run() {
 		addr := l.addr
 		l.mu.Unlock()
 		if s == nil && l.dialer && addr != nil {
-			conn, stream, err := l.ep.dial(l.ctx, l.peer, addr)
+			conn, stream, err := l.ep.dial(l.ctx, l.peer, addr, attempt)
 			if err != nil {
 				if l.ctx.Err() != nil {
 					return
 				}
 				l.setErr(err)
-				l.log.Debug("cascade dial failed", "addr", addr, "err", err, "retry_in", backoff)
+				l.log.Debug("cascade dial failed", "addr", addr, "err", err, "timeout", attempt, "retry_in", backoff)
 				// Jitter keeps two links from retrying in step.
 				wait := backoff/2 + rand.N(backoff/2+1)
 				backoff = min(2*backoff, l.ep.cfg.MaxBackoff)
+				attempt = min(2*attempt, l.ep.maxDialTimeout())
 				select {
 				case <-l.ctx.Done():
 					return
@@ -149,7 +151,7 @@ func (l *Link) run() {
 			}
 			continue
 		}
-		backoff = minBackoff
+		backoff, attempt = minBackoff, l.ep.cfg.DialTimeout
 		l.runSession(s)
 		if l.ctx.Err() != nil {
 			return

@@ -268,7 +268,7 @@ func TestVersionMismatch(t *testing.T) {
 
 	a2 := newTestNode(t, lo, func(c *Config) { c.alpn = []string{"parley-cascade/2"} })
 	federate(a2, b, "r")
-	_, _, err := a2.ep.dial(ctx, hi.PublicKey(), b.ep.Addr())
+	_, _, err := a2.ep.dial(ctx, hi.PublicKey(), b.ep.Addr(), a2.ep.cfg.DialTimeout)
 	if err == nil || !strings.Contains(err.Error(), "no application protocol") {
 		t.Errorf("dial with another ALPN: %v", err)
 	}
@@ -276,7 +276,7 @@ func TestVersionMismatch(t *testing.T) {
 	lo2, _ := newKeyPair(t)
 	a3 := newTestNode(t, lo2, func(c *Config) { c.helloVersion = 2 })
 	federate(a3, b, "r")
-	_, _, err = a3.ep.dial(ctx, hi.PublicKey(), b.ep.Addr())
+	_, _, err = a3.ep.dial(ctx, hi.PublicKey(), b.ep.Addr(), a3.ep.cfg.DialTimeout)
 	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "wire version 2 not supported") {
 		t.Errorf("dial with hello version 2: %v", err)
 	}
@@ -286,7 +286,7 @@ func TestVersionMismatch(t *testing.T) {
 	lo3, _ := newKeyPair(t)
 	a4 := newTestNode(t, lo3, nil)
 	federate(a4, b, "r")
-	conn, stream, err := a4.ep.dial(ctx, hi.PublicKey(), b.ep.Addr())
+	conn, stream, err := a4.ep.dial(ctx, hi.PublicKey(), b.ep.Addr(), a4.ep.cfg.DialTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
