@@ -99,8 +99,13 @@
 //
 // # Chat
 //
-// A chat message is an SFrame ciphertext of its UTF-8 text under the sender's current key,
-// with CTR >= 2^63 (the high bit set, so chat never reuses a media nonce) and metadata the
+// A chat message is an SFrame ciphertext of its UTF-8 text under the sender's newest
+// announced key: chat moves to an epoch as soon as its envelope is sent (the message follows
+// the envelope on the same path, so its readers hold the key first), and a message written
+// while a membership change's epoch is due waits for it (at most the 200 ms debounce), so a
+// participant greeted the moment they join can read the greeting. Receivers wait up to 3 s
+// for a key still on its way before showing a live message as unreadable. Chat uses CTRs
+// >= 2^63 (the high bit set, so chat never reuses a media nonce) and metadata the
 // UTF-8 bytes "parley-chat-v1\n" || room id. It travels in standard base64.
 //
 // # Key schedule

@@ -95,6 +95,9 @@ func (s *KeySchedule) MembershipChanged(now time.Time) {
 	}
 }
 
+// ChangeDue is when the new epoch for reported membership changes is due, zero if none is.
+func (s *KeySchedule) ChangeDue() time.Time { return s.changeAt }
+
 // Tick returns what to do at now. A new epoch's key covers every membership change reported
 // before the Tick that announces it.
 func (s *KeySchedule) Tick(now time.Time) (a Action) {

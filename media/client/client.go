@@ -443,8 +443,10 @@ var ErrNoKey = errors.New("client: no end-to-end key yet")
 
 const firstKeyWait = 5 * time.Second
 
-// SendChat sends a chat message to the room, end-to-end encrypted with the client's current
-// key. Right after join it first waits for that key (up to firstKeyWait).
+// SendChat sends a chat message to the room, end-to-end encrypted with the client's newest
+// announced key. Right after join it first waits for a key (up to firstKeyWait); when someone
+// just joined or left and the new epoch is still to be announced (within the key schedule's
+// debounce), it waits for that epoch, so that a newcomer can read the message.
 func (c *Client) SendChat(text string) error {
 	c.e2ee.activate()
 	select {
@@ -454,7 +456,16 @@ func (c *Client) SendChat(text string) error {
 	case <-time.After(firstKeyWait):
 		return ErrNoKey
 	}
-	ct, err := c.e2ee.sender.EncryptChat(c.cfg.Room, []byte(text))
+	if epoch := c.e2ee.chatEpoch(); epoch != nil {
+		select {
+		case <-epoch:
+		case <-c.ctx.Done():
+			return ErrClosed
+		case <-time.After(firstKeyWait):
+			// Announcing is late; send under the key there is.
+		}
+	}
+	ct, err := c.e2ee.chat.EncryptChat(c.cfg.Room, []byte(text))
 	if err != nil {
 		return fmt.Errorf("client: encrypt chat: %w", err)
 	}

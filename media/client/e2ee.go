@@ -27,11 +27,12 @@ const expireEvery = time.Second
 type e2ee struct {
 	c      *Client
 	me     *identity.UserIdentity
-	sender *identity.FrameSender
+	sender *identity.FrameSender // media, under the key switched to
+	chat   *identity.FrameSender // chat, under the newest announced key
 	ring   *identity.KeyRing
 	recv   *identity.FrameReceiver
 	wake   chan struct{} // pokes the key loop when membership changes
-	ready  chan struct{} // closed when the sender has its first key
+	ready  chan struct{} // closed when chat has its first key
 
 	envelopes, envelopeBytes atomic.Uint64 // key envelopes sent and their JSON bytes
 
@@ -42,18 +43,22 @@ type e2ee struct {
 	sched   *identity.KeySchedule         // guarded by mu
 	current uint64                        // KID being sent with, 0 before the first; guarded by mu
 	hasKey  bool                          // guarded by mu
+	chatKey bool                          // chat has a key; guarded by mu
+	epochCh chan struct{}                 // closed and replaced when a new epoch is announced; guarded by mu
 }
 
 func newE2EE(c *Client, me *identity.UserIdentity) *e2ee {
 	ring := identity.NewKeyRing(0)
 	return &e2ee{
 		c: c, me: me,
-		sender: identity.NewFrameSender(),
-		ring:   ring,
-		recv:   identity.NewFrameReceiver(ring.Lookup),
-		wake:   make(chan struct{}, 1),
-		ready:  make(chan struct{}),
-		certs:  map[string]*identity.CertBody{},
+		sender:  identity.NewFrameSender(),
+		chat:    identity.NewFrameSender(),
+		epochCh: make(chan struct{}),
+		ring:    ring,
+		recv:    identity.NewFrameReceiver(ring.Lookup),
+		wake:    make(chan struct{}, 1),
+		ready:   make(chan struct{}),
+		certs:   map[string]*identity.CertBody{},
 	}
 }
 
@@ -222,8 +227,10 @@ func (e *e2ee) keyLoop() {
 	}
 }
 
-// announce sends a new epoch's key in one envelope to every certified participant, and keeps
-// it for reading the client's own chat.
+// announce sends a new epoch's key in one envelope to every certified participant, keeps it
+// for reading the client's own chat, and seals chat with it from now on: a chat message goes
+// after the envelope on the same path, so everyone it is sealed for has the key first. (Media
+// waits for the switch: its frames take another path.)
 func (e *e2ee) announce(k *identity.EpochKey) error {
 	e.mu.Lock()
 	to := make([]identity.Recipient, 0, len(e.certs))
@@ -235,16 +242,42 @@ func (e *e2ee) announce(k *identity.EpochKey) error {
 	if err := e.ring.Add(k.KID, k.BaseKey, time.Now()); err != nil {
 		return fmt.Errorf("client: keep own key: %w", err)
 	}
-	if len(to) == 0 {
-		return nil // alone: nobody to tell
+	if len(to) > 0 { // alone, there is nobody to tell
+		env, err := identity.SealKeyEnvelope(e.me, e.c.cfg.Room, own.ID, k.KID, k.BaseKey, to, time.Now())
+		if err != nil {
+			return fmt.Errorf("client: seal key envelope: %w", err)
+		}
+		e.envelopes.Add(1)
+		e.envelopeBytes.Add(uint64(len(env.Body) + len(env.Sig)))
+		if err := e.c.send(&signal.Message{Type: signal.TypeKey, Envelope: &env}); err != nil {
+			return err
+		}
 	}
-	env, err := identity.SealKeyEnvelope(e.me, e.c.cfg.Room, own.ID, k.KID, k.BaseKey, to, time.Now())
+	key, err := identity.NewSFrameKey(k.BaseKey, k.KID)
 	if err != nil {
-		return fmt.Errorf("client: seal key envelope: %w", err)
+		return fmt.Errorf("client: derive own key: %w", err)
 	}
-	e.envelopes.Add(1)
-	e.envelopeBytes.Add(uint64(len(env.Body) + len(env.Sig)))
-	return e.c.send(&signal.Message{Type: signal.TypeKey, Envelope: &env})
+	e.chat.SetKey(key)
+	e.mu.Lock()
+	if !e.chatKey {
+		e.chatKey = true
+		close(e.ready)
+	}
+	close(e.epochCh)
+	e.epochCh = make(chan struct{})
+	e.mu.Unlock()
+	return nil
+}
+
+// chatEpoch returns, when someone's arrival or departure has a new epoch due, a channel
+// closed once it is announced; nil otherwise.
+func (e *e2ee) chatEpoch() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sched == nil || e.sched.ChangeDue().IsZero() {
+		return nil
+	}
+	return e.epochCh
 }
 
 // switchTo makes the sender encrypt with k from now on.
@@ -260,7 +293,6 @@ func (e *e2ee) switchTo(k *identity.EpochKey) {
 	e.current, e.hasKey = k.KID, true
 	e.mu.Unlock()
 	if first {
-		close(e.ready)
 		// Frames before the first key were not sent; start video at a keyframe.
 		for _, pb := range e.c.pubs {
 			pb.keyframeWanted.Store(true)

@@ -25,7 +25,9 @@ export function addChat(c, live, onUnread) {
   S.seenChat.add(key);
   const session = S.e2ee;
   const name = typeof c.name === 'string' ? c.name : '';
-  session.decryptChat(c, live).then((r) => {
+  // Messages show in the order they arrived, even when one waits for its key.
+  const read = session.decryptChat(c, live);
+  S.chatShown = S.chatShown.then(() => read).then((r) => {
     if (S.e2ee !== session) {
       S.seenChat.delete(key); // the session ended first: the next one may show it
       return;
@@ -38,7 +40,7 @@ export function addChat(c, live, onUnread) {
       onUnread();
       toast(`${name}: ${text.length > 80 ? `${text.slice(0, 80)}…` : text}`, 'info', 4000);
     }
-  });
+  }).catch((err) => console.warn('parley chat:', err && err.message ? err.message : err));
 }
 
 /** sendChat encrypts and sends what is in the chat input. */

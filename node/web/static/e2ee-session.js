@@ -27,6 +27,7 @@ import { KeySchedule } from './keyschedule.js';
 
 const EXPIRE_EVERY = 1000; // ms between sweeps of expired receive keys
 const FIRST_KEY_WAIT = 5000; // ms chat waits for our first key after joining
+const CHAT_KEY_WAIT = 3000; // ms a live chat message under a key not here yet waits for it
 const MAX_HELD = 16384; // KIDs remembered as once held
 
 /** Chat lock reasons (ChatResult.locked). */
@@ -52,6 +53,7 @@ export class E2EESession {
     this.schedule = null;
     this.sendingKID = null;
     this.queue = Promise.resolve();
+    this.keyWaiters = new Map(); // kid -> [resolve]: chat waiting for that key
     this.closed = false;
     this.timer = 0;
     this.expireTimer = 0;
@@ -175,18 +177,26 @@ export class E2EESession {
   step() {
     clearTimeout(this.timer);
     this.timer = 0;
-    this.run(async () => {
-      if (!this.schedule) return;
-      const a = this.schedule.tick(Date.now());
-      if (a.announce) await this.announce(a.announce);
-      if (a.switchTo) await this.switchTo(a.switchTo);
-      if (this.closed) return;
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.step(), Math.max(0, this.schedule.due() - Date.now()));
-    });
+    this.run(() => this.advance());
   }
 
-  /** announce sends a new epoch's key in one envelope to every verified participant. */
+  /** advance does what the key schedule has due and arms the timer for what comes next. */
+  async advance() {
+    if (!this.schedule) return;
+    const a = this.schedule.tick(Date.now());
+    if (a.announce) await this.announce(a.announce);
+    if (a.switchTo) await this.switchTo(a.switchTo);
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.step(), Math.max(0, this.schedule.due() - Date.now()));
+  }
+
+  /**
+   * announce sends a new epoch's key in one envelope to every verified participant. Chat
+   * moves to it at once: a message goes after the envelope on the same path, so everyone
+   * it was sealed for has the key first (media waits for the switch: its frames take
+   * another path).
+   */
   async announce(k) {
     await this.keep(k.kid, k.baseKey);
     const to = [];
@@ -199,16 +209,14 @@ export class E2EESession {
       this.send({ type: 'key', envelope });
     }
     this.schedule.sent(k.kid, Date.now());
+    this.chat.setKey(this.ring.lookup(k.kid) || await SFrameKey.create(k.baseKey, k.kid));
+    this.gotFirstKey();
   }
 
-  /** switchTo makes k the key our frames and chat are encrypted with. */
+  /** switchTo makes k the key our frames are encrypted with. */
   async switchTo(k) {
-    const sk = this.ring.lookup(k.kid) || await SFrameKey.create(k.baseKey, k.kid);
     await this.media.setKey(k.kid, k.baseKey);
-    this.chat.setKey(sk);
-    const first = this.sendingKID === null;
     this.sendingKID = k.kid;
-    if (first) this.gotFirstKey();
     this.onChange();
   }
 
@@ -217,6 +225,21 @@ export class E2EESession {
     await this.ring.add(kid, baseKey, Date.now());
     if (this.held.size >= MAX_HELD) this.held.clear(); // bounded; it only words a lock
     this.held.add(kid);
+    const waiting = this.keyWaiters.get(kid);
+    this.keyWaiters.delete(kid);
+    for (const resolve of waiting || []) resolve(true);
+  }
+
+  /** waitKey resolves to true once kid is held, or to false after ms or when closed. */
+  waitKey(kid, ms) {
+    if (this.held.has(kid)) return Promise.resolve(true);
+    if (this.closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const list = this.keyWaiters.get(kid) || [];
+      list.push(resolve);
+      this.keyWaiters.set(kid, list);
+      setTimeout(() => resolve(false), ms);
+    });
   }
 
   expire() {
@@ -228,7 +251,11 @@ export class E2EESession {
     for (const kid of kids) this.media.removeKey(kid).catch(() => {});
   }
 
-  /** encryptChat returns the SFrame of text under our current key, in standard base64. */
+  /**
+   * encryptChat returns the SFrame of text under our newest announced key, in standard
+   * base64. When someone just joined and their key is about to be announced (within the
+   * debounce), it waits for that announcement, so the newcomer can read the message.
+   */
   async encryptChat(text) {
     let timer = 0;
     const timeout = new Promise((_, reject) => {
@@ -239,7 +266,15 @@ export class E2EESession {
     } finally {
       clearTimeout(timer);
     }
-    return b64(await this.chat.sealChat(this.roomId, text));
+    const s = this.schedule;
+    const due = s ? s.announceAt - Date.now() : Infinity;
+    if (due > 0 && due <= s.cfg.debounce) await new Promise((r) => setTimeout(r, due));
+    const sealed = await this.run(async () => {
+      await this.advance();
+      return this.chat.sealChat(this.roomId, text);
+    });
+    if (!sealed) throw new Error('the message could not be encrypted');
+    return b64(sealed);
   }
 
   /**
@@ -247,6 +282,17 @@ export class E2EESession {
    * with a LOCK_* reason; live says it arrived now rather than in the history.
    */
   decryptChat(c, live) {
+    return this.openChatMessage(c).then(async (r) => {
+      if (r.missing === undefined) return r;
+      // A live message under a key on its way (an envelope still being opened, or relayed
+      // on another path) is read once the key is here.
+      if (live && await this.waitKey(r.missing, CHAT_KEY_WAIT)) r = await this.openChatMessage(c);
+      return r.missing === undefined ? r : { locked: live ? LOCK_NO_KEY : LOCK_BEFORE };
+    });
+  }
+
+  /** openChatMessage decrypts c: {text}, {locked}, or {missing: kid} for a key never held. */
+  openChatMessage(c) {
     return this.run(async () => {
       let bytes;
       try {
@@ -261,7 +307,7 @@ export class E2EESession {
         return { text: r.text };
       } catch (err) {
         if (err && err.code === 'unknown_kid' && err.kid !== null && !this.held.has(Number(err.kid))) {
-          return { locked: live ? LOCK_NO_KEY : LOCK_BEFORE };
+          return { missing: Number(err.kid) };
         }
         return { locked: LOCK_BROKEN };
       }
@@ -280,6 +326,8 @@ export class E2EESession {
 
   close() {
     this.closed = true;
+    for (const list of this.keyWaiters.values()) for (const resolve of list) resolve(false);
+    this.keyWaiters.clear();
     clearTimeout(this.timer);
     clearInterval(this.expireTimer);
     this.ring.erase([...this.ring.keys.keys()]);

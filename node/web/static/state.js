@@ -27,6 +27,7 @@ export const S = {
   waiting: [], // the lobby, for moderators: [{id, name}]
   knocked: new Set(), // lobby ids already announced with a toast
   seenChat: new Set(),
+  chatShown: Promise.resolve(), // the chat log's display queue (chat.js)
   retries: 0, retryTimer: 0,
   joinedAt: 0, unread: 0, panel: '',
   stage: null, // ui.js Stage
