@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -66,6 +67,7 @@ func syncSamples(t testing.TB) (reqs [][]byte, resps [][]byte) {
 	}
 	for _, r := range []syncResponse{
 		{V: 1, Node: sm[kindNode], Rooms: []json.RawMessage{sm[kindRoom]}, More: true},
+		{V: 1, Node: sm[kindNode], Peers: []json.RawMessage{samples(t, newSigner(t))[kindNode], sm[kindNode]}, Rooms: []json.RawMessage{sm[kindRoom]}},
 		{V: 1, States: []json.RawMessage{sm[kindState]}, Entries: []json.RawMessage{sm[kindEntry], sm[kindEntry]}},
 	} {
 		b, err := json.Marshal(r)
@@ -117,7 +119,10 @@ func FuzzSyncResponse(f *testing.F) {
 			t.Fatal("accepted answer is not canonical")
 		}
 		// Its items go through decodeMessage, which must cope with anything.
-		for _, item := range append(append(append([]json.RawMessage{r.Node}, r.Rooms...), r.States...), r.Entries...) {
+		if len(r.Peers) > maxSyncItems {
+			t.Fatalf("accepted %d peers", len(r.Peers))
+		}
+		for _, item := range slices.Concat([]json.RawMessage{r.Node}, r.Peers, r.Rooms, r.States, r.Entries) {
 			_, _ = decodeMessage(item)
 		}
 	})

@@ -230,7 +230,8 @@ func (f *Federation) take(room string, items []json.RawMessage, want kind) (last
 	return last
 }
 
-// syncDirectory fetches the directory (and the node record) of id.
+// syncDirectory fetches the directory of id, its node record and the records it holds of
+// this node's other peers (syncpeers.go).
 func (f *Federation) syncDirectory(id peer.ID) error {
 	after := ""
 	for range maxSyncRounds {
@@ -245,6 +246,7 @@ func (f *Federation) syncDirectory(id peer.ID) error {
 		if resp.Node != nil {
 			f.take("", []json.RawMessage{resp.Node}, kindNode)
 		}
+		f.takePeers(resp.Peers)
 		last := f.take("", resp.Rooms, kindRoom)
 		if !resp.More || last.room == nil || last.room.ID <= after {
 			break
@@ -333,7 +335,7 @@ func (f *Federation) serveSync(_ context.Context, from peer.ID, data []byte) ([]
 		f.take("", []json.RawMessage{req.Record}, kindRoom)
 	}
 	if req.Dir {
-		resp = f.answerDirectory(req.After, req.Digest)
+		resp = f.answerDirectory(from, req.After, req.Digest)
 	} else if resp, err = f.answerRoom(from, req); err != nil {
 		return nil, err
 	}
@@ -361,10 +363,17 @@ func (f *Federation) digestLocked() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func (f *Federation) answerDirectory(after, digest string) syncResponse {
+func (f *Federation) answerDirectory(from peer.ID, after, digest string) syncResponse {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	resp := syncResponse{Node: f.selfRaw}
+	used := len(f.selfRaw)
+	if after == "" {
+		resp.Peers = f.peerRecordsLocked(from)
+		for _, raw := range resp.Peers {
+			used += len(raw) + 1
+		}
+	}
 	if digest != "" && digest == f.digestLocked() {
 		return resp
 	}
@@ -375,7 +384,6 @@ func (f *Federation) answerDirectory(after, digest string) syncResponse {
 		}
 	}
 	slices.Sort(ids)
-	used := len(f.selfRaw)
 	for _, id := range ids {
 		raw := f.rooms[id].raw
 		if len(resp.Rooms) >= maxSyncItems || used+len(raw) > syncBudget {

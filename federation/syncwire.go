@@ -21,9 +21,12 @@ import (
 // "states" the version of each node's state record it holds. Nodes it holds nothing of are
 // left out. The answer carries signed envelopes exactly as their origins signed them:
 //
-//	{"v":1,"node":{…envelope…},"rooms":[{…},…],"states":[{…},…],"entries":[{…},…],"more":true}
+//	{"v":1,"node":{…envelope…},"peers":[{…},…],"rooms":[{…},…],"states":[{…},…],
+//	 "entries":[{…},…],"more":true}
 //
-// A directory answer holds the answering node's own node record and room records; a room
+// A directory answer holds the answering node's own node record, on its first page
+// (no "after") the node records it holds of its other federated peers, newest first
+// (syncpeers.go), and room records; a room
 // answer holds the state records newer than the asker's and the entries past its "have"
 // (in (node, seq) order). "more" says the answer was cut at its limits and the asker should
 // ask again. Empty fields are left out. Each envelope is checked like a gossip message.
@@ -53,6 +56,7 @@ type syncRequest struct {
 type syncResponse struct {
 	V       int               `json:"v"`
 	Node    json.RawMessage   `json:"node,omitempty"`
+	Peers   []json.RawMessage `json:"peers,omitempty"`
 	Rooms   []json.RawMessage `json:"rooms,omitempty"`
 	States  []json.RawMessage `json:"states,omitempty"`
 	Entries []json.RawMessage `json:"entries,omitempty"`
@@ -125,7 +129,7 @@ func decodeSyncResponse(data []byte) (syncResponse, error) {
 	if r.V != wireVersion {
 		return r, reject(ReasonMalformed, "catch-up answer: %v", errVersion)
 	}
-	if len(r.Rooms) > maxSyncItems || len(r.States) > maxSyncItems || len(r.Entries) > maxSyncItems {
+	if len(r.Peers) > maxSyncItems || len(r.Rooms) > maxSyncItems || len(r.States) > maxSyncItems || len(r.Entries) > maxSyncItems {
 		return r, reject(ReasonOversize, "catch-up answer with more than %d items of a kind", maxSyncItems)
 	}
 	return r, nil
