@@ -13,36 +13,17 @@ import (
 )
 
 func runFederation(args []string, stdout, stderr io.Writer) error {
-	help := func(w io.Writer) {
-		fmt.Fprintf(w, "Usage: parley federation invite --data DIR [--ttl 24h]\n"+
-			"       parley federation join   --data DIR INVITE\n"+
-			"       parley federation list   --data DIR\n"+
-			"       parley federation remove --data DIR PEER-ID\n\n"+
-			"Federates the node running on DIR with other organisations' nodes, over its admin\n"+
-			"socket. Trust is bilateral: `invite` on one node prints a one-time invite, `join` with\n"+
-			"it on the other node makes the two trust each other.\n\n"+
-			"Example:\n  parley federation invite --data /var/lib/parley\n"+
-			"  parley federation join --data /var/lib/parley parley-invite-v1.…\n")
-	}
-	if len(args) == 0 {
-		help(stderr)
-		return usagef("say invite, join, list or remove")
-	}
-	switch args[0] {
-	case "invite":
-		return runFederationInvite(args[1:], stdout, stderr)
-	case "join":
-		return runFederationJoin(args[1:], stdout, stderr)
-	case "list":
-		return runFederationList(args[1:], stdout, stderr)
-	case "remove":
-		return runFederationRemove(args[1:], stdout, stderr)
-	case "-h", "--help", "-help", "help":
-		help(stdout)
-		return nil
-	}
-	help(stderr)
-	return usagef("unknown federation command %q (want invite, join, list or remove)", args[0])
+	return runGroup("federation", "Usage: parley federation invite --data DIR [--ttl 24h]\n"+
+		"       parley federation join   --data DIR INVITE\n"+
+		"       parley federation list   --data DIR\n"+
+		"       parley federation remove --data DIR PEER-ID\n\n"+
+		"Federates the node running on DIR with other organisations' nodes, over its admin\n"+
+		"socket. Trust is bilateral: `invite` on one node prints a one-time invite, `join` with\n"+
+		"it on the other node makes the two trust each other.\n\n"+
+		"Example:\n  parley federation invite --data /var/lib/parley\n"+
+		"  parley federation join --data /var/lib/parley parley-invite-v1.…\n",
+		[]subcommand{{"invite", runFederationInvite}, {"join", runFederationJoin},
+			{"list", runFederationList}, {"remove", runFederationRemove}}, args, stdout, stderr)
 }
 
 func runFederationInvite(args []string, stdout, stderr io.Writer) error {

@@ -12,27 +12,11 @@ import (
 )
 
 func runRoom(args []string, stdout, stderr io.Writer) error {
-	help := func(w io.Writer) {
-		fmt.Fprintf(w, "Usage: parley room create --data DIR --title TITLE\n"+
-			"       parley room list --data DIR\n\n"+
-			"Talks to the node running on DIR over its admin socket.\n\n"+
-			"Example:\n  parley room create --data /var/lib/parley --title \"Weekly sync\"\n")
-	}
-	if len(args) == 0 {
-		help(stderr)
-		return usagef("say create or list")
-	}
-	switch args[0] {
-	case "create":
-		return runRoomCreate(args[1:], stdout, stderr)
-	case "list":
-		return runRoomList(args[1:], stdout, stderr)
-	case "-h", "--help", "-help", "help":
-		help(stdout)
-		return nil
-	}
-	help(stderr)
-	return usagef("unknown room command %q (want create or list)", args[0])
+	return runGroup("room", "Usage: parley room create --data DIR --title TITLE\n"+
+		"       parley room list --data DIR\n\n"+
+		"Talks to the node running on DIR over its admin socket.\n\n"+
+		"Example:\n  parley room create --data /var/lib/parley --title \"Weekly sync\"\n",
+		[]subcommand{{"create", runRoomCreate}, {"list", runRoomList}}, args, stdout, stderr)
 }
 
 func runRoomCreate(args []string, stdout, stderr io.Writer) error {
