@@ -90,6 +90,10 @@ type Handlers struct {
 	EntryAppended func(e Entry)
 	// PeerConnection: a federated peer connected or disconnected.
 	PeerConnection func(id peer.ID, connected bool)
+	// PeerCaughtUp: catch-up with a federated peer ran out of work: what this node asked it
+	// for has been applied (or an exchange failed and was logged). One follows every
+	// PeerConnection(id, true) of a node that is not closing.
+	PeerCaughtUp func(id peer.ID)
 }
 
 func (cfg Config) withDefaults() (Config, error) {

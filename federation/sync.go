@@ -160,6 +160,9 @@ func (f *Federation) syncWorker(id peer.ID) {
 		if w == nil || (!w.dir && len(w.rooms) == 0) {
 			delete(f.syncs, id)
 			f.mu.Unlock()
+			if h := f.cfg.Handlers.PeerCaughtUp; h != nil {
+				h(id)
+			}
 			return
 		}
 		dir, rooms := w.dir, w.rooms
