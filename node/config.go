@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -117,6 +118,12 @@ type Config struct {
 	// MDNS finds federated peers on the local network by mDNS (for islands). Default: off.
 	// It never makes a peer trusted: only invites do.
 	MDNS bool `json:"mdns,omitempty"`
+
+	// UnreachableGrace is how long a federated node may be out of reach (no connection to
+	// it, nothing new from it) before its participants stop being shown here: clients get
+	// participant_left with reason "unreachable", and participant_joined when the node is
+	// back. Default DefaultUnreachableGrace. Set in code; not stored.
+	UnreachableGrace time.Duration `json:"-"`
 }
 
 // LoadConfig reads DIR/config.json strictly: unknown fields, trailing data and invalid values
@@ -262,6 +269,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = DefaultLogLevel
+	}
+	if c.UnreachableGrace <= 0 {
+		c.UnreachableGrace = DefaultUnreachableGrace
 	}
 	if c.TLSCert == "" && !isLoopbackHost(host) {
 		return Config{}, fmt.Errorf(`field "http_addr": %s is not a loopback address, so the node must serve HTTPS (browsers allow camera and microphone only in a secure context): set "tls_cert" and "tls_key", or re-run `+"`parley init`"+` which makes a self-signed certificate`, c.HTTPAddr)

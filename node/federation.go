@@ -26,7 +26,8 @@ import (
 // participant_updated / participant_left for its clients. Chat goes into the room's
 // replicated log (kind "chat"); key envelopes for participants of other nodes go into it too
 // (kind "key"), checked again by the receiving node before it hands them on. Media crosses
-// nodes over the cascade (cascade.go), following the same state records.
+// nodes over the cascade (cascade.go), following the same state records. The participants
+// of a node out of reach for too long are not shown (unreachable.go).
 
 // Kinds of room log entries the node writes.
 const (
@@ -40,9 +41,10 @@ const historyScan = 4 * historyLen
 
 // fedNode is the node's federation state.
 type fedNode struct {
-	host *mesh.Host
-	fed  *federation.Federation
-	self peer.ID
+	host  *mesh.Host
+	fed   *federation.Federation
+	self  peer.ID
+	reach *unreachable
 
 	pubMu sync.Mutex // serialises reading the hub's local participants and publishing them
 }
@@ -59,13 +61,16 @@ func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
 	if tlsCfg != nil && len(tlsCfg.Certificates) > 0 && len(tlsCfg.Certificates[0].Certificate) > 0 {
 		certDER = tlsCfg.Certificates[0].Certificate[0]
 	}
+	reach := newUnreachable(n.cfg.UnreachableGrace, time.Now())
 	fed, err := federation.New(federation.Config{
 		Host: host, Key: n.key, DB: n.store.db,
 		Name: n.cfg.Name, Organisation: n.cfg.Organisation,
 		URL: n.publicURL, TLSCertificate: certDER, CascadeAddr: n.casc.advertised,
 		Handlers: federation.Handlers{
-			StateChanged:  n.roomStateChanged,
-			EntryAppended: n.entryAppended,
+			StateChanged:   n.roomStateChanged,
+			EntryAppended:  n.entryAppended,
+			PeerConnection: reach.connection,
+			PeerCaughtUp:   reach.caughtUp,
 		},
 		Registerer: n.metrics.reg,
 		Logger:     n.log.With("component", "federation"),
@@ -74,7 +79,7 @@ func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
 		_ = host.Close()
 		return fmt.Errorf("start federation: %w", err)
 	}
-	n.fed = &fedNode{host: host, fed: fed, self: fed.ID()}
+	n.fed = &fedNode{host: host, fed: fed, self: fed.ID(), reach: reach}
 	rooms, err := n.store.rooms()
 	if err != nil {
 		n.closeFederation()
@@ -88,6 +93,7 @@ func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
 		}
 	}
 	n.dropStaleParticipants()
+	n.startReach()
 	return nil
 }
 
@@ -112,6 +118,7 @@ func (n *Node) closeFederation() error {
 	if n.fed == nil {
 		return nil
 	}
+	n.closeReach()
 	return errors.Join(n.fed.fed.Close(), n.fed.host.Close())
 }
 
@@ -208,9 +215,22 @@ func (n *Node) publishParticipants(room string) {
 
 // roomStateChanged follows the other nodes' participants of room, and their tracks.
 func (n *Node) roomStateChanged(room string) {
+	if n.fed.reach.observe(room, n.fed.fed.State(room), n.fed.self) {
+		n.reachNow() // a node out of reach wrote: show it here and in its other rooms
+	}
+	n.showRemote(room)
+	n.casc.syncRoom(room)
+}
+
+// showRemote shows local clients room's participants of other nodes, as their state records
+// list them, but for those of nodes out of reach.
+func (n *Node) showRemote(room string) {
+	u := n.fed.reach
+	u.showMu.Lock()
+	defer u.showMu.Unlock()
 	remote := map[string]remoteParticipant{}
 	for _, rec := range n.fed.fed.State(room) {
-		if rec.Node == n.fed.self {
+		if rec.Node == n.fed.self || u.hidden(rec.Node) {
 			continue
 		}
 		for _, p := range rec.Participants {
@@ -224,7 +244,6 @@ func (n *Node) roomStateChanged(room string) {
 		}
 	}
 	n.hub.setRemote(room, remote)
-	n.casc.syncRoom(room)
 }
 
 // chatEntry is a chat message in a room's log (kind "chat").
@@ -246,6 +265,9 @@ func (n *Node) appendChat(room string, c chatEntry) error {
 
 // entryAppended hands a new log entry to the room's local clients.
 func (n *Node) entryAppended(e federation.Entry) {
+	if e.Node != n.fed.self && n.fed.reach.entry(e) {
+		n.reachNow() // a node out of reach wrote: show its participants before handling it
+	}
 	switch e.Kind {
 	case entryChat:
 		m, err := chatMessage(e)

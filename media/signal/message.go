@@ -129,6 +129,9 @@ const (
 const (
 	ReasonLeft    = ""        // the participant left or its connection ended
 	ReasonRemoved = "removed" // a moderator removed the participant
+	// ReasonUnreachable: the participant's node has been out of reach for a while; they may
+	// come back (participant_joined) when it is reachable again.
+	ReasonUnreachable = "unreachable"
 )
 
 // Message is one signalling message. Which fields are set depends on Type; Decode enforces it.

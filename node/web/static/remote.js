@@ -45,7 +45,8 @@ export function upsertParticipant(p, announce) {
 
 /**
  * removeParticipant takes a participant off the stage. quiet: our own session ended, say
- * nothing; reason "removed": a moderator removed them.
+ * nothing; reason "removed": a moderator removed them; "unreachable": their node has been
+ * out of reach for a while (they come back with participant_joined when it is reachable).
  */
 export function removeParticipant(id, quiet, reason = '') {
   const p = S.participants.get(id);
@@ -64,10 +65,17 @@ export function removeParticipant(id, quiet, reason = '') {
   for (const [mid, a] of [...S.audios]) {
     if (a.dataset.pid === id) { S.audios.delete(mid); a.srcObject = null; a.remove(); }
   }
-  if (p && !quiet) {
-    toast(reason === 'removed' ? `A moderator removed ${p.name} from the meeting` : `${p.name} left`, 'info', 3000);
-  }
+  if (p && !quiet) toast(leftText(p.name, reason), 'info', 3000);
   refreshRoster();
+}
+
+/** leftText says why a participant is no longer in the meeting. */
+function leftText(name, reason) {
+  switch (reason) {
+    case 'removed': return `A moderator removed ${name} from the meeting`;
+    case 'unreachable': return `${name} left: connection to their organisation was lost`;
+    default: return `${name} left`;
+  }
 }
 
 export function setSpeakers(ids) {
