@@ -3,15 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"parley/media/client"
-	"parley/media/signal"
 	"parley/testnet"
 )
 
@@ -83,7 +80,9 @@ func runDemoUntilReady(t *testing.T, dir string, meet bool) []string {
 		}
 	}
 	if meet {
-		meetAcross(t, links[0], links[len(links)-1])
+		took := testnet.MeetThroughLinks(t, 30*time.Second, links[0], links[len(links)-1])
+		t.Logf("participants on two demo nodes decrypt each other's audio and video %v after joining",
+			took.Round(time.Millisecond))
 	}
 	cancel()
 	select {
@@ -95,38 +94,6 @@ func runDemoUntilReady(t *testing.T, dir string, meet bool) []string {
 		t.Fatal("demo did not stop within 20 s of its context ending")
 	}
 	return links
-}
-
-// meetAcross joins a Go participant through each of two room links and waits until each
-// decrypts the other's audio and video, which crossed the demo's cascade.
-func meetAcross(t *testing.T, linkA, linkB string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var cs []*client.Client
-	for i, l := range []string{linkA, linkB} {
-		c, err := client.Join(ctx, client.Config{URL: base(l), Room: room(l), Name: fmt.Sprintf("P%d", i+1),
-			Publish: client.Publish{Audio: true, Video: true}, Logger: testnet.TestLogger(t)})
-		if err != nil {
-			t.Fatalf("join %s: %v", l, err)
-		}
-		defer c.Close()
-		cs = append(cs, c)
-	}
-	start := time.Now()
-	for i, rx := range cs {
-		tx := cs[1-i]
-		testnet.Eventually(t, 30*time.Second, rx.ID()+" decrypts "+tx.ID()+"'s media", func() error {
-			audio, _ := testnet.FindTrack(rx, tx.ID(), signal.SourceMic)
-			video, _ := testnet.FindTrack(rx, tx.ID(), signal.SourceCamera)
-			if audio.Decrypted < 10 || video.Decrypted < 10 {
-				return fmt.Errorf("decrypted %d audio and %d video frames", audio.Decrypted, video.Decrypted)
-			}
-			return nil
-		})
-	}
-	t.Logf("participants on two demo nodes decrypt each other's audio and video %v after joining",
-		time.Since(start).Round(time.Millisecond))
 }
 
 func room(link string) string { _, id, _ := strings.Cut(link, "/r/"); return id }
