@@ -36,9 +36,9 @@ type benchNode struct {
 	err    error         // its exit status, set before exited is closed
 }
 
-// startBenchNode initialises a node in a fresh temporary directory (HTTP and media on
-// loopback, port 0) and starts `<binary> serve` on it.
-func startBenchNode(ctx context.Context, binary string, log *slog.Logger) (*benchNode, error) {
+// startBenchNode initialises a node called name in a fresh temporary directory (HTTP, media,
+// federation and cascade on loopback, port 0) and starts `<binary> serve` on it.
+func startBenchNode(ctx context.Context, binary, name string, log *slog.Logger) (*benchNode, error) {
 	dir, err := os.MkdirTemp("", "parley-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("bench: temporary data directory: %w", err)
@@ -47,7 +47,7 @@ func startBenchNode(ctx context.Context, binary string, log *slog.Logger) (*benc
 		exited: make(chan struct{})}
 	ictx, cancel := context.WithTimeout(ctx, benchInitTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ictx, binary, "init", "--data", dir, "--name", "bench",
+	out, err := exec.CommandContext(ictx, binary, "init", "--data", dir, "--name", name,
 		"--http", "127.0.0.1:0").CombinedOutput()
 	if err != nil {
 		n.Close()
@@ -84,32 +84,42 @@ func (n *benchNode) alive() error {
 	}
 }
 
-// createRoom waits for the node to serve its admin socket, creates the benchmark's room with
-// `<binary> room create` and returns the node's base URL and the room ID from the room URL it
-// prints (BASE/r/ROOMID).
+// createRoom creates the benchmark's room with `<binary> room create` once the node is ready
+// and returns the node's base URL and the room ID from the room URL it prints
+// (BASE/r/ROOMID).
 func (n *benchNode) createRoom(ctx context.Context) (base, roomID string, err error) {
+	out, err := n.admin(ctx, "room", "create", "--data", n.dir, "--title", "bench")
+	if err != nil {
+		return "", "", err
+	}
+	base, roomID, err = parseRoomURL(out)
+	if err != nil {
+		return "", "", fmt.Errorf("bench: room create: %w", err)
+	}
+	return base, roomID, nil
+}
+
+// admin runs `<binary> ARGS…` (an admin subcommand, which talks to the node over its admin
+// socket) and returns its output, retrying until the node is ready to answer, for at most
+// benchReadyTimeout.
+func (n *benchNode) admin(ctx context.Context, args ...string) ([]byte, error) {
 	deadline := time.Now().Add(benchReadyTimeout)
 	for {
 		if err := n.alive(); err != nil {
-			return "", "", err
+			return nil, err
 		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		out, cerr := exec.CommandContext(cctx, n.binary, "room", "create", "--data", n.dir,
-			"--title", "bench").CombinedOutput()
+		out, err := exec.CommandContext(cctx, n.binary, args...).CombinedOutput()
 		cancel()
-		if cerr == nil {
-			base, roomID, err = parseRoomURL(out)
-			if err != nil {
-				return "", "", fmt.Errorf("bench: room create: %w", err)
-			}
-			return base, roomID, nil
+		if err == nil {
+			return out, nil
 		}
 		if ctx.Err() != nil {
-			return "", "", ctx.Err()
+			return nil, ctx.Err()
 		}
 		if time.Now().After(deadline) {
-			return "", "", fmt.Errorf("bench: node did not report ready within %v: room create: %v: %s; node output: %s",
-				benchReadyTimeout, cerr, tail(out), tail(n.output.Bytes()))
+			return nil, fmt.Errorf("bench: %s %s did not succeed within %v: %v: %s; node output: %s",
+				n.binary, strings.Join(args[:min(2, len(args))], " "), benchReadyTimeout, err, tail(out), tail(n.output.Bytes()))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -9,14 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/pion/webrtc/v4"
 
 	"parley/media/client"
 	"parley/media/signal"
@@ -125,18 +122,13 @@ func (b *sfuBench) progress(format string, args ...any) {
 }
 
 func (b *sfuBench) clientConfig(name string) client.Config {
-	return client.Config{
-		URL: b.base, Room: b.room, Name: name,
-		Logger:       b.log.With("client", name),
-		NetworkTypes: []webrtc.NetworkType{webrtc.NetworkTypeUDP4},
-		IPFilter:     func(ip net.IP) bool { return ip.IsLoopback() },
-	}
+	return benchClientConfig(b.base, b.room, name, b.log)
 }
 
 func (b *sfuBench) run(ctx context.Context) (SFUBenchResult, error) {
 	var err error
 	b.progress("starting node: %s serve (own process)", b.opts.Binary)
-	if b.node, err = startBenchNode(ctx, b.opts.Binary, b.log); err != nil {
+	if b.node, err = startBenchNode(ctx, b.opts.Binary, "bench", b.log); err != nil {
 		return SFUBenchResult{}, err
 	}
 	if b.base, b.room, err = b.node.createRoom(ctx); err != nil {
@@ -223,7 +215,7 @@ func (b *sfuBench) run(ctx context.Context) (SFUBenchResult, error) {
 	}
 	b.progress("measured %v: node CPU %.3f cores, RSS %.1f -> %.1f MiB, %d latency samples (%d unmatched)",
 		wall.Round(time.Millisecond), res.CPUCoresUsed, mib(res.RSSPublisherOnly), mib(res.RSSEnd),
-		res.LatencySamples, b.lat.unmatched.Load())
+		res.LatencySamples, b.lat.unmatched())
 	if res.ForwardedPPS == 0 {
 		return res, errors.New("bench: the subscribers received nothing while measuring")
 	}
@@ -232,93 +224,26 @@ func (b *sfuBench) run(ctx context.Context) (SFUBenchResult, error) {
 
 // joinSubscribers joins the receive-only subscribers, a few at a time.
 func (b *sfuBench) joinSubscribers(ctx context.Context) error {
-	n := b.opts.Subscribers
-	subs := make([]*client.Client, n)
-	errs := make([]error, n)
-	sem := make(chan struct{}, benchJoinParallel)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			cfg := b.clientConfig(fmt.Sprintf("sub-%03d", i))
-			cfg.OnPacketReceived = b.lat.received
-			jctx, cancel := context.WithTimeout(ctx, benchJoinTimeout)
-			defer cancel()
-			subs[i], errs[i] = client.Join(jctx, cfg)
-		}()
+	var err error
+	b.subs, err = joinBenchClients(ctx, b.opts.Subscribers, func(i int) client.Config {
+		cfg := b.clientConfig(fmt.Sprintf("sub-%03d", i))
+		cfg.OnPacketReceived = b.lat.received
+		return cfg
+	})
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	for _, c := range subs {
-		if c != nil {
-			b.subs = append(b.subs, c)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("bench: %d of %d subscribers could not join: %w", n-len(b.subs), n, err)
-	}
-	b.progress("%d subscribers joined", n)
+	b.progress("%d subscribers joined", len(b.subs))
 	return nil
 }
 
-// warmUp waits until every subscriber receives the publisher's top layer (a 1280x720
-// keyframe), asking each for the high quality once it sees the camera track.
+// warmUp waits until every subscriber receives the publisher's top layer.
 func (b *sfuBench) warmUp(ctx context.Context) error {
-	n := len(b.subs)
-	limit := benchWarmupBase + time.Duration(n)*benchWarmupPerSub
-	deadline := time.Now().Add(limit)
-	asked := make([]bool, n)
-	pubID := b.pub.ID()
-	lastProgress := time.Now()
-	for {
-		if err := b.node.alive(); err != nil {
-			return err
-		}
-		ready := 0
-		for i, c := range b.subs {
-			tr, ok := FindTrack(c, pubID, signal.SourceCamera)
-			if !ok {
-				continue
-			}
-			if !asked[i] {
-				if err := c.SetQuality(tr.ID, signal.QualityHigh); err == nil {
-					asked[i] = true
-				}
-			}
-			if tr.Keyframes > 0 && tr.Width == 1280 && tr.Height == 720 && time.Since(tr.LastPacket) < time.Second {
-				ready++
-			}
-		}
-		if ready == n {
-			b.progress("warm-up done: all %d subscribers receive 1280x720", n)
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("bench: only %d of %d subscribers received the 1280x720 layer within %v (e.g. %s)",
-				ready, n, limit, DescribeTracks(b.subs[0]))
-		}
-		if time.Since(lastProgress) >= benchProgressEvery {
-			b.progress("warm-up: %d of %d subscribers receive 1280x720", ready, n)
-			lastProgress = time.Now()
-		}
-		if err := b.sleep(ctx, 100*time.Millisecond); err != nil {
-			return err
-		}
-	}
+	return waitTopLayer(ctx, b.subs, b.pub.ID(), b.sleep, b.progress)
 }
 
 // received is the number of RTP packets all subscribers have received so far.
-func (b *sfuBench) received() uint64 {
-	var sum uint64
-	for _, c := range b.subs {
-		for _, tr := range c.Tracks() {
-			sum += tr.Packets
-		}
-	}
-	return sum
-}
+func (b *sfuBench) received() uint64 { return receivedPackets(b.subs) }
 
 // sleep waits d unless ctx ends or the node dies first.
 func (b *sfuBench) sleep(ctx context.Context, d time.Duration) error {
@@ -335,18 +260,7 @@ func (b *sfuBench) sleep(ctx context.Context, d time.Duration) error {
 }
 
 func (b *sfuBench) close() {
-	var wg sync.WaitGroup
-	for _, c := range append([]*client.Client{b.pub}, b.subs...) {
-		if c == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.Close()
-		}()
-	}
-	wg.Wait()
+	closeClients(append([]*client.Client{b.pub}, b.subs...))
 	if b.node != nil {
 		b.node.Close()
 	}
@@ -354,10 +268,6 @@ func (b *sfuBench) close() {
 
 // rounded keeps sensible precision for the output line.
 func (r SFUBenchResult) rounded() SFUBenchResult {
-	round := func(v float64, places int) float64 {
-		p := math.Pow(10, float64(places))
-		return math.Round(v*p) / p
-	}
 	r.ForwardedPPS = round(r.ForwardedPPS, 1)
 	r.CPUCoresUsed = round(r.CPUCoresUsed, 3)
 	r.PPSPerCore = round(r.PPSPerCore, 0)
@@ -367,31 +277,39 @@ func (r SFUBenchResult) rounded() SFUBenchResult {
 	return r
 }
 
+// round rounds v to places decimal places.
+func round(v float64, places int) float64 {
+	p := math.Pow(10, float64(places))
+	return math.Round(v*p) / p
+}
+
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
-// latencyRecorder matches packets the publisher sent (top layer and audio) with the same
-// payloads received by subscribers. The SFU rewrites SSRC, sequence numbers and timestamps,
-// and may rewrite the VP8 descriptor, but not the codec payload, so a hash of
-// client.PayloadBody identifies a packet. Sent hashes are kept for two generations of
-// latencyKeep each, long enough for any delivery and short enough that the clips' loops
-// (seconds apart) never match the wrong send.
+// latencyRecorder matches packets sent (by the publisher: top layer and audio; or, for a
+// cascade hop, received by a reference subscriber) with the same payloads received by
+// subscribers. The SFU rewrites SSRC, sequence numbers and timestamps, and may rewrite the VP8
+// descriptor, but not the codec payload, so a hash of client.PayloadBody identifies a packet.
+// Sent hashes are kept for two generations of latencyKeep each, long enough for any delivery
+// and short enough that the clips' loops (seconds apart) never match the wrong send. A
+// receive seen before its send (a reference subscriber scheduled later than a far one) waits
+// as long for it, and its sample is negative.
 type latencyRecorder struct {
 	seed maphash.Seed
 	on   atomic.Bool
 
-	mu        sync.Mutex
-	cur, prev map[uint64]time.Time
-	rotated   time.Time
-	samples   []float64 // milliseconds
-
-	unmatched atomic.Uint64
+	mu               sync.Mutex
+	cur, prev        map[uint64]time.Time
+	early, earlyPrev map[uint64][]time.Time // receives whose send has not been seen yet
+	rotated          time.Time
+	samples          []float64 // milliseconds
+	expired          int       // early receives whose send never came
 }
 
 const latencyKeep = time.Second
 
 func newLatencyRecorder() *latencyRecorder {
-	return &latencyRecorder{seed: maphash.MakeSeed(), cur: map[uint64]time.Time{},
-		prev: map[uint64]time.Time{}, rotated: time.Now()}
+	return &latencyRecorder{seed: maphash.MakeSeed(), cur: map[uint64]time.Time{}, prev: map[uint64]time.Time{},
+		early: map[uint64][]time.Time{}, earlyPrev: map[uint64][]time.Time{}, rotated: time.Now()}
 }
 
 func (l *latencyRecorder) start() { l.on.Store(true) }
@@ -405,9 +323,19 @@ func (l *latencyRecorder) sent(e client.PacketEvent) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if e.Time.Sub(l.rotated) > latencyKeep {
+		for _, ts := range l.earlyPrev {
+			l.expired += len(ts)
+		}
 		l.prev, l.cur, l.rotated = l.cur, make(map[uint64]time.Time, len(l.cur)), e.Time
+		l.earlyPrev, l.early = l.early, map[uint64][]time.Time{}
 	}
 	l.cur[h] = e.Time
+	for _, m := range []map[uint64][]time.Time{l.early, l.earlyPrev} {
+		for _, at := range m[h] {
+			l.add(at.Sub(e.Time))
+		}
+		delete(m, h)
+	}
 }
 
 func (l *latencyRecorder) received(e client.PacketEvent) {
@@ -421,11 +349,33 @@ func (l *latencyRecorder) received(e client.PacketEvent) {
 	if !ok {
 		at, ok = l.prev[h]
 	}
-	if !ok || len(l.samples) >= benchMaxSamples {
-		l.unmatched.Add(1)
+	if !ok {
+		if len(l.early) < benchMaxSamples {
+			l.early[h] = append(l.early[h], e.Time)
+		}
 		return
 	}
-	l.samples = append(l.samples, float64(e.Time.Sub(at))/float64(time.Millisecond))
+	l.add(e.Time.Sub(at))
+}
+
+// add records one sample; l.mu is held.
+func (l *latencyRecorder) add(d time.Duration) {
+	if len(l.samples) < benchMaxSamples {
+		l.samples = append(l.samples, float64(d)/float64(time.Millisecond))
+	}
+}
+
+// unmatched is the number of receives whose send was not seen (yet).
+func (l *latencyRecorder) unmatched() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.expired
+	for _, m := range []map[uint64][]time.Time{l.early, l.earlyPrev} {
+		for _, ts := range m {
+			n += len(ts)
+		}
+	}
+	return n
 }
 
 // percentiles returns the 50th and 99th percentile latencies in milliseconds and the number

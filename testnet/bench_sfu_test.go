@@ -93,8 +93,24 @@ func TestLatencyRecorder(t *testing.T) {
 	}
 	l.received(client.PacketEvent{Kind: client.KindVideo, Payload: []byte{0x10, 5, 1}, Time: t0}) // low layer: never recorded
 	p50, p99, n := l.percentiles()
-	if n != 100 || p50 != 51 || p99 != 100 || l.unmatched.Load() != 1 {
-		t.Errorf("p50 %v p99 %v n %d unmatched %d; want 51, 100, 100, 1", p50, p99, n, l.unmatched.Load())
+	if n != 100 || p50 != 51 || p99 != 100 || l.unmatched() != 1 {
+		t.Errorf("p50 %v p99 %v n %d unmatched %d; want 51, 100, 100, 1", p50, p99, n, l.unmatched())
+	}
+	// A receive before its send waits for it and gives a negative sample; one whose send
+	// never comes expires after two generations.
+	l = newLatencyRecorder()
+	l.start()
+	l.received(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{1, 2, 3}, Time: t0})
+	l.received(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{9, 9}, Time: t0})
+	l.sent(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{1, 2, 3}, Time: t0.Add(2 * time.Millisecond)})
+	if p50, _, n := l.percentiles(); n != 1 || p50 != -2 || l.unmatched() != 1 {
+		t.Errorf("early receive: p50 %v n %d unmatched %d; want -2, 1, 1", p50, n, l.unmatched())
+	}
+	for i := range 3 {
+		l.sent(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{byte(i)}, Time: t0.Add(time.Duration(i+1) * 2 * latencyKeep)})
+	}
+	if l.unmatched() != 1 || l.expired != 1 {
+		t.Errorf("unmatched %d (expired %d) after the early receive's send never came; want 1 expired", l.unmatched(), l.expired)
 	}
 }
 

@@ -98,3 +98,26 @@ func metricName(series string) string {
 	name, _, _ := strings.Cut(series, "{")
 	return name
 }
+
+// SumWhere adds up the series of the metric named name whose labels include every
+// key="value" pair given as key, value, key, value….
+func (m Metrics) SumWhere(name string, labels ...string) float64 {
+	var sum float64
+	for series, v := range m {
+		if metricName(series) != name {
+			continue
+		}
+		ok := true
+		for i := 0; i+1 < len(labels); i += 2 {
+			pair := labels[i] + "=" + strconv.Quote(labels[i+1])
+			if !strings.Contains(series, "{"+pair) && !strings.Contains(series, ","+pair) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			sum += v
+		}
+	}
+	return sum
+}

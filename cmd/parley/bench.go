@@ -17,16 +17,18 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	help := func(w io.Writer) {
 		fmt.Fprintf(w, "Usage: parley bench sfu [--subscribers N] [--duration D]\n"+
 			"       parley bench rekey [--participants N] [--leaves L]\n"+
-			"       parley bench gossip [--nodes N] [--changes K] [--chats C] [--full]\n\n"+
+			"       parley bench gossip [--nodes N] [--changes K] [--chats C] [--full]\n"+
+			"       parley bench cascade [--subscribers N] [--duration D]\n\n"+
 			"Measures a node started in its own process: the SFU's forwarding (sfu), or end-to-end\n"+
-			"rekeying when participants leave (rekey); or how room state spreads through a\n"+
-			"federation of N nodes in this process, and how it heals after a partition (gossip).\n\n"+
+			"rekeying when participants leave (rekey); how room state spreads through a federation\n"+
+			"of N nodes in this process, and how it heals after a partition (gossip); or one media\n"+
+			"cascade hop between two nodes in their own processes (cascade).\n\n"+
 			"Example:\n  parley bench sfu --subscribers 50 --duration 30s\n  parley bench rekey --participants 50\n"+
-			"  parley bench gossip --nodes 50\n")
+			"  parley bench gossip --nodes 50\n  parley bench cascade --subscribers 10\n")
 	}
 	if len(args) == 0 {
 		help(stderr)
-		return usagef("say which benchmark: sfu, rekey or gossip")
+		return usagef("say which benchmark: sfu, rekey, gossip or cascade")
 	}
 	switch args[0] {
 	case "sfu":
@@ -35,12 +37,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return runBenchRekey(args[1:], stdout, stderr)
 	case "gossip":
 		return runBenchGossip(args[1:], stdout, stderr)
+	case "cascade":
+		return runBenchCascade(args[1:], stdout, stderr)
 	case "-h", "--help", "-help", "help":
 		help(stdout)
 		return nil
 	}
 	help(stderr)
-	return usagef("unknown benchmark %q (want sfu, rekey or gossip)", args[0])
+	return usagef("unknown benchmark %q (want sfu, rekey, gossip or cascade)", args[0])
 }
 
 // benchContext is a context cancelled by Ctrl-C or SIGTERM, and the benchmark's logger.
@@ -158,6 +162,42 @@ func runBenchGossip(args []string, stdout, stderr io.Writer) error {
 	}
 	_, err := testnet.BenchGossip(ctx, testnet.GossipBenchOptions{
 		Nodes: *n, Changes: *changes, Chats: *chats, Full: *full, Log: log, Out: stdout,
+	})
+	return err
+}
+
+func runBenchCascade(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench cascade", "bench cascade [--subscribers N] [--duration D] [-v]",
+		"Starts two nodes in their own processes (this binary's `init` and `serve` in temporary\n"+
+			"directories), federates them, and joins on the near node a publisher (Opus and\n"+
+			"three-layer VP8 simulcast) and a reference subscriber, and on the far node N Go\n"+
+			"subscribers, all on loopback and taking the top layer. It measures the latency one\n"+
+			"cascade hop adds (far subscriber's receive time minus the reference subscriber's, per\n"+
+			"packet), the far node's forwarding rate per core of its process's CPU, and the copies\n"+
+			"of each subscribed (track, layer) crossing the link. It prints progress, then the result\n"+
+			"as one JSON line:\n"+
+			`{"hop_p50_ms":…,"hop_p99_ms":…,"pps_per_core":…,"link_copies_per_track_layer":…,…}`,
+		"parley bench cascade --subscribers 10 --duration 30s", stderr)
+	subs := fs.Int("subscribers", 10, "subscribers on the far node")
+	dur := fs.Duration("duration", 20*time.Second, "how long to measure, after warm-up")
+	verbose := fs.Bool("v", false, "log the benchmark's and clients' info messages to stderr")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *subs < 1 || *subs > 10000 {
+		return usagef("--subscribers %d: want 1 to 10000", *subs)
+	}
+	if *dur <= 0 {
+		return usagef("--duration %v: want a positive duration such as 30s", *dur)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find this binary, which the benchmark runs as the nodes: %w", err)
+	}
+	ctx, stop, log := benchContext(stderr, *verbose)
+	defer stop()
+	_, err = testnet.BenchCascade(ctx, testnet.CascadeBenchOptions{
+		Subscribers: *subs, Duration: *dur, Binary: exe, Log: log, Out: stdout,
 	})
 	return err
 }

@@ -58,3 +58,57 @@ func TestBenchGossipUsage(t *testing.T) {
 		t.Errorf("bench gossip --help: exit %d, %q", code, stdout+stderr)
 	}
 }
+
+// TestBenchCascade runs a short cascade benchmark through the command line, this test binary
+// standing in for parley as the two node processes, and checks its result line: the hop was
+// measured, the far node forwarded, and one copy of each (track, layer) crossed the link.
+func TestBenchCascade(t *testing.T) {
+	t.Setenv("PARLEY_TEST_AS_MAIN", "1")
+	code, out, errOut := runCmd("bench", "cascade", "--subscribers", "2", "--duration", "3s")
+	if code != 0 {
+		t.Fatalf("exit %d; stdout %q; stderr %q", code, out, errOut)
+	}
+	t.Logf("%s", out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var res struct {
+		HopP50Ms   *float64 `json:"hop_p50_ms"`
+		HopP99Ms   *float64 `json:"hop_p99_ms"`
+		PPSPerCore *float64 `json:"pps_per_core"`
+		Copies     *float64 `json:"link_copies_per_track_layer"`
+		Subs       int      `json:"subscribers"`
+		Forwarded  float64  `json:"forwarded_pps"`
+		LinkLayers int      `json:"link_layers"`
+	}
+	last := lines[len(lines)-1]
+	if err := json.Unmarshal([]byte(last), &res); err != nil || res.HopP50Ms == nil || res.HopP99Ms == nil ||
+		res.PPSPerCore == nil || res.Copies == nil {
+		t.Fatalf("last line %q: %v; want hop_p50_ms, hop_p99_ms, pps_per_core and link_copies_per_track_layer", last, err)
+	}
+	if !strings.HasPrefix(last, `{"hop_p50_ms":`) {
+		t.Errorf("result line %q does not start with hop_p50_ms", last)
+	}
+	if res.Subs != 2 || res.Forwarded <= 0 || *res.PPSPerCore <= 0 || *res.HopP99Ms < *res.HopP50Ms {
+		t.Errorf("result %s", last)
+	}
+	// Audio and the top video layer cross once each; retransmissions are not copies.
+	if res.LinkLayers != 2 || *res.Copies < 0.95 || *res.Copies > 1.05 {
+		t.Errorf("%d (track, layer) pairs on the link, %v copies each; want 2 and 1", res.LinkLayers, *res.Copies)
+	}
+}
+
+func TestBenchCascadeUsage(t *testing.T) {
+	for _, c := range []struct{ args, want string }{
+		{"--subscribers 0", "want 1 to 10000"},
+		{"--duration 0s", "positive duration"},
+		{"x", `unexpected argument "x"`},
+	} {
+		code, _, stderr := runCmd(append([]string{"bench", "cascade"}, strings.Fields(c.args)...)...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("bench cascade %s: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+	code, stdout, stderr := runCmd("bench", "cascade", "--help")
+	if code != 0 || !strings.Contains(stdout+stderr, "link_copies_per_track_layer") {
+		t.Errorf("bench cascade --help: exit %d, %q", code, stdout+stderr)
+	}
+}

@@ -1,0 +1,360 @@
+package testnet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"parley/media/client"
+	"parley/media/signal"
+)
+
+// CascadeBenchOptions configures BenchCascade. Zero values mean the documented defaults.
+type CascadeBenchOptions struct {
+	// Subscribers is how many Go subscribers receive the publisher on the far node. Default: 10.
+	Subscribers int
+	// Duration is how long the measurement lasts, after warm-up. Default: 20s.
+	Duration time.Duration
+	// Binary is the parley binary whose nodes are measured. Default: the running executable.
+	Binary string
+	// Log receives the benchmark's and its clients' logs. Default: discard.
+	Log *slog.Logger
+	// Out receives progress lines and, last, the result as one JSON line. Default: discard.
+	Out io.Writer
+}
+
+// CascadeBenchResult is what BenchCascade measured. Its JSON form is the benchmark's output
+// line; the four figures the cascade is judged by come first.
+type CascadeBenchResult struct {
+	HopP50Ms                float64       `json:"hop_p50_ms"`                  // far subscriber receive - near subscriber receive
+	HopP99Ms                float64       `json:"hop_p99_ms"`                  //
+	PPSPerCore              float64       `json:"pps_per_core"`                // far node: forwarded pps / its CPU cores
+	LinkCopiesPerTrackLayer float64       `json:"link_copies_per_track_layer"` // link datagrams / packets of the subscribed layers
+	Subscribers             int           `json:"subscribers"`
+	ForwardedPPS            float64       `json:"forwarded_pps"`     // RTP packets/s the far node's subscribers received
+	FarCPUCores             float64       `json:"far_cpu_cores"`     // far node process CPU time / wall time
+	NearCPUCores            float64       `json:"near_cpu_cores"`    // publishing node process CPU time / wall time
+	LinkPPS                 float64       `json:"link_pps"`          // media datagrams/s from the near to the far node
+	EndToEndP50Ms           float64       `json:"end_to_end_p50_ms"` // publisher send -> far subscriber receive
+	EndToEndP99Ms           float64       `json:"end_to_end_p99_ms"` //
+	LinkLayers              int           `json:"link_layers"`       // (track, layer) pairs subscribed on the link
+	LinkRetransmits         uint64        `json:"link_retransmits"`  // packets resent on the link while measuring
+	HopSamples              int           `json:"-"`
+	Measured                time.Duration `json:"-"`
+}
+
+// BenchCascade measures one cascade hop between two nodes, each running in its own process
+// (`Binary init` and `Binary serve` on temporary directories, everything on loopback): it
+// federates them with `federation invite` and `federation join`, creates a room on the near
+// node, joins there a publisher (Opus and three-layer VP8 simulcast, as BenchSFU) and one
+// reference subscriber, and Subscribers receive-only Go clients on the far node, all taking
+// the top layer. Once every subscriber receives 1280x720 it measures for Duration:
+//   - the hop: for each packet, a far subscriber's receive time minus the near reference
+//     subscriber's (both SFUs forward it once; the difference is the near node's send on the
+//     link, the link and the far node's receive from it);
+//   - the far node's forwarding rate per core of its process's CPU (it receives from the
+//     cascade and fans out to its subscribers);
+//   - copies per (track, layer): media datagrams the near node sent on the link (less
+//     retransmissions, from its /metrics) over the publisher's packets of the subscribed
+//     layers (audio and the top video layer).
+//
+// It prints progress to Out and, last, the result as one JSON line. The nodes and their
+// directories are removed on every path.
+func BenchCascade(ctx context.Context, opts CascadeBenchOptions) (CascadeBenchResult, error) {
+	if opts.Subscribers <= 0 {
+		opts.Subscribers = 10
+	}
+	if opts.Duration <= 0 {
+		opts.Duration = 20 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return CascadeBenchResult{}, fmt.Errorf("bench: find the parley binary: %w", err)
+		}
+		opts.Binary = exe
+	}
+	b := &cascadeBench{opts: opts, log: opts.Log, hop: newLatencyRecorder(), e2e: newLatencyRecorder()}
+	defer b.close()
+	res, err := b.run(ctx)
+	if err != nil {
+		return CascadeBenchResult{}, err
+	}
+	line, err := json.Marshal(res.rounded())
+	if err != nil {
+		return CascadeBenchResult{}, fmt.Errorf("bench: encode result: %w", err)
+	}
+	fmt.Fprintf(opts.Out, "%s\n", line)
+	return res, nil
+}
+
+type cascadeBench struct {
+	opts       CascadeBenchOptions
+	log        *slog.Logger
+	hop, e2e   *latencyRecorder
+	near, far  *benchNode
+	nearBase   string
+	farBase    string
+	room       string
+	pub, ref   *client.Client
+	subs       []*client.Client
+	layerSent  atomic.Uint64 // the publisher's packets of audio and the top video layer
+	nodesAlive func() error
+}
+
+func (b *cascadeBench) progress(format string, args ...any) {
+	fmt.Fprintf(b.opts.Out, format+"\n", args...)
+}
+
+func (b *cascadeBench) run(ctx context.Context) (CascadeBenchResult, error) {
+	if err := b.startNodes(ctx); err != nil {
+		return CascadeBenchResult{}, err
+	}
+	if err := b.joinNear(ctx); err != nil {
+		return CascadeBenchResult{}, err
+	}
+	if err := b.joinFar(ctx); err != nil {
+		return CascadeBenchResult{}, err
+	}
+	all := append([]*client.Client{b.ref}, b.subs...)
+	if err := waitTopLayer(ctx, all, b.pub.ID(), b.sleep, b.progress); err != nil {
+		return CascadeBenchResult{}, err
+	}
+	return b.measure(ctx)
+}
+
+// startNodes starts the near and far nodes, federates them and creates the room on the near
+// node.
+func (b *cascadeBench) startNodes(ctx context.Context) error {
+	var err error
+	b.progress("starting two nodes: %s serve (own processes)", b.opts.Binary)
+	if b.near, err = startBenchNode(ctx, b.opts.Binary, "bench near", b.log); err != nil {
+		return err
+	}
+	if b.far, err = startBenchNode(ctx, b.opts.Binary, "bench far", b.log); err != nil {
+		return err
+	}
+	b.nodesAlive = func() error { return errors.Join(b.near.alive(), b.far.alive()) }
+	if b.nearBase, b.room, err = b.near.createRoom(ctx); err != nil {
+		return err
+	}
+	// The far node's own base URL, from a room of its own (unused).
+	if b.farBase, _, err = b.far.createRoom(ctx); err != nil {
+		return err
+	}
+	out, err := b.near.admin(ctx, "federation", "invite", "--data", b.near.dir)
+	if err != nil {
+		return err
+	}
+	invite := ""
+	for _, f := range strings.Fields(string(out)) {
+		if strings.HasPrefix(f, "parley-invite-") {
+			invite = f
+		}
+	}
+	if invite == "" {
+		return fmt.Errorf("bench: no invite in the output of federation invite: %s", tail(out))
+	}
+	if _, err := b.far.admin(ctx, "federation", "join", "--data", b.far.dir, invite); err != nil {
+		return err
+	}
+	b.progress("near node pid %d at %s, far node pid %d at %s, federated; room %s",
+		b.near.pid(), b.nearBase, b.far.pid(), b.farBase, b.room)
+	return nil
+}
+
+func (b *cascadeBench) clientConfig(base, name string) client.Config {
+	return benchClientConfig(base, b.room, name, b.log)
+}
+
+// joinNear joins the publisher and the reference subscriber on the near node.
+func (b *cascadeBench) joinNear(ctx context.Context) error {
+	cfg := b.clientConfig(b.nearBase, "publisher")
+	cfg.Publish = client.Publish{Audio: true, Video: true, Simulcast: true}
+	cfg.OnPacketSent = func(e client.PacketEvent) {
+		b.e2e.sent(e)
+		if e.RID == "" || e.RID == signal.RIDHigh {
+			b.layerSent.Add(1)
+		}
+	}
+	jctx, cancel := context.WithTimeout(ctx, benchJoinTimeout)
+	defer cancel()
+	var err error
+	if b.pub, err = client.Join(jctx, cfg); err != nil {
+		return fmt.Errorf("bench: publisher join: %w", err)
+	}
+	cfg = b.clientConfig(b.nearBase, "near-ref")
+	cfg.OnPacketReceived = b.hop.sent // the near SFU's delivery time of each packet
+	if b.ref, err = client.Join(jctx, cfg); err != nil {
+		return fmt.Errorf("bench: reference subscriber join: %w", err)
+	}
+	b.progress("publisher and reference subscriber joined the near node")
+	return nil
+}
+
+// joinFar joins the subscribers on the far node, once it knows the room from federation.
+func (b *cascadeBench) joinFar(ctx context.Context) error {
+	cfg := func(i int) client.Config {
+		c := b.clientConfig(b.farBase, fmt.Sprintf("far-%03d", i))
+		c.OnPacketReceived = func(e client.PacketEvent) {
+			b.hop.received(e)
+			b.e2e.received(e)
+		}
+		return c
+	}
+	var first []*client.Client
+	err := Poll(benchReadyTimeout, func() error {
+		if err := b.nodesAlive(); err != nil {
+			return err
+		}
+		var err error
+		first, err = joinBenchClients(ctx, 1, cfg)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("bench: the far node did not admit a subscriber to the near node's room: %w", err)
+	}
+	rest, err := joinBenchClients(ctx, b.opts.Subscribers-1, func(i int) client.Config { return cfg(i + 1) })
+	b.subs = append(first, rest...)
+	if err != nil {
+		return err
+	}
+	b.progress("%d subscribers joined the far node", len(b.subs))
+	return nil
+}
+
+func (b *cascadeBench) measure(ctx context.Context) (CascadeBenchResult, error) {
+	nearPID, farPID := b.near.pid(), b.far.pid()
+	link := func() (datagrams, retransmits, layers float64, err error) {
+		m, err := ScrapeMetrics(b.nearBase)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		return m.SumWhere("parley_cascade_datagrams_total", "direction", "out"),
+			m.SumWhere("parley_cascade_retransmits_total", "direction", "out"),
+			m.SumWhere("parley_cascade_layers", "direction", "out"), nil
+	}
+	farCPU0, err := procCPU(farPID)
+	if err != nil {
+		return CascadeBenchResult{}, err
+	}
+	nearCPU0, err := procCPU(nearPID)
+	if err != nil {
+		return CascadeBenchResult{}, err
+	}
+	dg0, rt0, _, err := link()
+	if err != nil {
+		return CascadeBenchResult{}, err
+	}
+	sent0, pkts0 := b.layerSent.Load(), receivedPackets(b.subs)
+	t0 := time.Now()
+	b.hop.start()
+	b.e2e.start()
+	b.progress("measuring for %v", b.opts.Duration)
+	end := t0.Add(b.opts.Duration)
+	for time.Now().Before(end) {
+		if err := b.sleep(ctx, min(benchProgressEvery, time.Until(end))); err != nil {
+			return CascadeBenchResult{}, err
+		}
+		if el := time.Since(t0); el < b.opts.Duration-time.Second {
+			b.progress("  %3.0fs: %.0f packets/s forwarded by the far node", el.Seconds(),
+				float64(receivedPackets(b.subs)-pkts0)/el.Seconds())
+		}
+	}
+	sent1, pkts1 := b.layerSent.Load(), receivedPackets(b.subs)
+	farCPU1, err := procCPU(farPID)
+	if err != nil {
+		return CascadeBenchResult{}, err
+	}
+	nearCPU1, err := procCPU(nearPID)
+	if err != nil {
+		return CascadeBenchResult{}, err
+	}
+	wall := time.Since(t0)
+	b.hop.stop()
+	b.e2e.stop()
+	dg1, rt1, layers, err := link()
+	if err != nil {
+		return CascadeBenchResult{}, err
+	}
+
+	res := CascadeBenchResult{Subscribers: len(b.subs), Measured: wall, LinkLayers: int(layers),
+		LinkRetransmits: uint64(rt1 - rt0)}
+	res.ForwardedPPS = float64(pkts1-pkts0) / wall.Seconds()
+	res.FarCPUCores = (farCPU1 - farCPU0).Seconds() / wall.Seconds()
+	res.NearCPUCores = (nearCPU1 - nearCPU0).Seconds() / wall.Seconds()
+	if res.FarCPUCores > 0 {
+		res.PPSPerCore = res.ForwardedPPS / res.FarCPUCores
+	}
+	crossed := (dg1 - dg0) - (rt1 - rt0)
+	res.LinkPPS = (dg1 - dg0) / wall.Seconds()
+	if sent := sent1 - sent0; sent > 0 {
+		res.LinkCopiesPerTrackLayer = crossed / float64(sent)
+	}
+	res.HopP50Ms, res.HopP99Ms, res.HopSamples = b.hop.percentiles()
+	res.EndToEndP50Ms, res.EndToEndP99Ms, _ = b.e2e.percentiles()
+	b.progress("measured %v: publisher sent %d packets of the subscribed layers, %.0f crossed the link "+
+		"(%d retransmitted), %d (track, layer) pairs on it; far node CPU %.3f cores, near %.3f; %d hop samples (%d unmatched)",
+		wall.Round(time.Millisecond), sent1-sent0, crossed, res.LinkRetransmits, res.LinkLayers,
+		res.FarCPUCores, res.NearCPUCores, res.HopSamples, b.hop.unmatched())
+	if res.ForwardedPPS == 0 {
+		return res, errors.New("bench: the far node's subscribers received nothing while measuring")
+	}
+	if res.HopSamples == 0 {
+		return res, errors.New("bench: no packet was seen by both the near and the far subscribers")
+	}
+	return res, nil
+}
+
+// sleep waits d unless ctx ends or a node dies first.
+func (b *cascadeBench) sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.near.exited:
+		return b.near.alive()
+	case <-b.far.exited:
+		return b.far.alive()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (b *cascadeBench) close() {
+	closeClients(append([]*client.Client{b.pub, b.ref}, b.subs...))
+	for _, n := range []*benchNode{b.near, b.far} {
+		if n != nil {
+			n.Close()
+		}
+	}
+}
+
+// rounded keeps sensible precision for the output line.
+func (r CascadeBenchResult) rounded() CascadeBenchResult {
+	r.HopP50Ms = round(r.HopP50Ms, 3)
+	r.HopP99Ms = round(r.HopP99Ms, 3)
+	r.PPSPerCore = round(r.PPSPerCore, 0)
+	r.LinkCopiesPerTrackLayer = round(r.LinkCopiesPerTrackLayer, 3)
+	r.ForwardedPPS = round(r.ForwardedPPS, 1)
+	r.FarCPUCores = round(r.FarCPUCores, 3)
+	r.NearCPUCores = round(r.NearCPUCores, 3)
+	r.LinkPPS = round(r.LinkPPS, 1)
+	r.EndToEndP50Ms = round(r.EndToEndP50Ms, 3)
+	r.EndToEndP99Ms = round(r.EndToEndP99Ms, 3)
+	return r
+}
