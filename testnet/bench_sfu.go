@@ -292,14 +292,17 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 // Sent hashes are kept for two generations of latencyKeep each, long enough for any delivery
 // and short enough that the clips' loops (seconds apart) never match the wrong send. A
 // receive seen before its send (a reference subscriber scheduled later than a far one) waits
-// as long for it, and its sample is negative.
+// as long for it, and its sample is negative. With firstOnly, only the first send and the
+// first receive of each packet count (each node's first delivery of it, across a cascade hop).
 type latencyRecorder struct {
-	seed maphash.Seed
-	on   atomic.Bool
+	seed      maphash.Seed
+	on        atomic.Bool
+	firstOnly bool
 
 	mu               sync.Mutex
 	cur, prev        map[uint64]time.Time
 	early, earlyPrev map[uint64][]time.Time // receives whose send has not been seen yet
+	done, donePrev   map[uint64]bool        // with firstOnly: packets already sampled
 	rotated          time.Time
 	samples          []float64 // milliseconds
 	expired          int       // early receives whose send never came
@@ -309,7 +312,16 @@ const latencyKeep = time.Second
 
 func newLatencyRecorder() *latencyRecorder {
 	return &latencyRecorder{seed: maphash.MakeSeed(), cur: map[uint64]time.Time{}, prev: map[uint64]time.Time{},
-		early: map[uint64][]time.Time{}, earlyPrev: map[uint64][]time.Time{}, rotated: time.Now()}
+		early: map[uint64][]time.Time{}, earlyPrev: map[uint64][]time.Time{},
+		done: map[uint64]bool{}, donePrev: map[uint64]bool{}, rotated: time.Now()}
+}
+
+// newFirstLatencyRecorder is a latencyRecorder that counts only the first receive of each
+// packet.
+func newFirstLatencyRecorder() *latencyRecorder {
+	l := newLatencyRecorder()
+	l.firstOnly = true
+	return l
 }
 
 func (l *latencyRecorder) start() { l.on.Store(true) }
@@ -328,11 +340,14 @@ func (l *latencyRecorder) sent(e client.PacketEvent) {
 		}
 		l.prev, l.cur, l.rotated = l.cur, make(map[uint64]time.Time, len(l.cur)), e.Time
 		l.earlyPrev, l.early = l.early, map[uint64][]time.Time{}
+		l.donePrev, l.done = l.done, map[uint64]bool{}
 	}
-	l.cur[h] = e.Time
+	if at, ok := l.cur[h]; !ok || !l.firstOnly || e.Time.Before(at) {
+		l.cur[h] = e.Time // with firstOnly, the first send of a packet
+	}
 	for _, m := range []map[uint64][]time.Time{l.early, l.earlyPrev} {
 		for _, at := range m[h] {
-			l.add(at.Sub(e.Time))
+			l.add(h, at.Sub(e.Time))
 		}
 		delete(m, h)
 	}
@@ -350,16 +365,27 @@ func (l *latencyRecorder) received(e client.PacketEvent) {
 		at, ok = l.prev[h]
 	}
 	if !ok {
-		if len(l.early) < benchMaxSamples {
+		switch {
+		case l.firstOnly && len(l.early[h]) > 0:
+			if e.Time.Before(l.early[h][0]) {
+				l.early[h][0] = e.Time
+			}
+		case len(l.early) < benchMaxSamples:
 			l.early[h] = append(l.early[h], e.Time)
 		}
 		return
 	}
-	l.add(e.Time.Sub(at))
+	l.add(h, e.Time.Sub(at))
 }
 
-// add records one sample; l.mu is held.
-func (l *latencyRecorder) add(d time.Duration) {
+// add records the sample d of packet h, unless firstOnly and h was sampled; l.mu is held.
+func (l *latencyRecorder) add(h uint64, d time.Duration) {
+	if l.firstOnly {
+		if l.done[h] || l.donePrev[h] {
+			return
+		}
+		l.done[h] = true
+	}
 	if len(l.samples) < benchMaxSamples {
 		l.samples = append(l.samples, float64(d)/float64(time.Millisecond))
 	}

@@ -3,6 +3,7 @@ package testnet
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +113,33 @@ func TestLatencyRecorder(t *testing.T) {
 	if l.unmatched() != 1 || l.expired != 1 {
 		t.Errorf("unmatched %d (expired %d) after the early receive's send never came; want 1 expired", l.unmatched(), l.expired)
 	}
+	// First receives only: of three receives of a packet, the earliest counts, whether it
+	// came before or after the send.
+	l = newFirstLatencyRecorder()
+	l.start()
+	l.received(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{1}, Time: t0.Add(5 * time.Millisecond)})
+	l.received(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{1}, Time: t0.Add(3 * time.Millisecond)})
+	l.sent(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{1}, Time: t0.Add(4 * time.Millisecond)})
+	l.received(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{1}, Time: t0.Add(6 * time.Millisecond)})
+	l.sent(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{2}, Time: t0})
+	l.received(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{2}, Time: t0.Add(7 * time.Millisecond)})
+	l.received(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{2}, Time: t0.Add(9 * time.Millisecond)})
+	p50, p99, n = l.percentiles()
+	if n != 2 || p50 != 7 || p99 != 7 {
+		t.Errorf("first receives: p50 %v p99 %v n %d; want samples -1 and 7", p50, p99, n)
+	}
+	// The first send counts too.
+	l.sent(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{3}, Time: t0})
+	l.sent(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{3}, Time: t0.Add(2 * time.Millisecond)})
+	l.received(client.PacketEvent{Kind: client.KindAudio, Payload: []byte{3}, Time: t0.Add(5 * time.Millisecond)})
+	if _, p99, n := l.percentiles(); n != 3 || p99 != 7 {
+		t.Errorf("first send: p99 %v n %d; want a third sample of 5 ms", p99, n)
+	}
+	l.mu.Lock()
+	if !slices.Equal(l.samples, []float64{-1, 7, 5}) {
+		t.Errorf("first receives and sends: samples %v; want -1, 7, 5", l.samples)
+	}
+	l.mu.Unlock()
 }
 
 func TestPatchBenchConfigAddsMediaAddr(t *testing.T) {

@@ -169,16 +169,16 @@ func runBenchGossip(args []string, stdout, stderr io.Writer) error {
 func runBenchCascade(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench cascade", "bench cascade [--subscribers N] [--duration D] [-v]",
 		"Starts two nodes in their own processes (this binary's `init` and `serve` in temporary\n"+
-			"directories), federates them, and joins on the near node a publisher (Opus and\n"+
-			"three-layer VP8 simulcast) and a reference subscriber, and on the far node N Go\n"+
-			"subscribers, all on loopback and taking the top layer. It measures the latency one\n"+
-			"cascade hop adds (far subscriber's receive time minus the reference subscriber's, per\n"+
-			"packet), the far node's forwarding rate per core of its process's CPU, and the copies\n"+
-			"of each subscribed (track, layer) crossing the link. It prints progress, then the result\n"+
-			"as one JSON line:\n"+
+			"directories) and federates them; joins on the near node a publisher (Opus and\n"+
+			"three-layer VP8 simulcast) and N Go subscribers, and N on the far node, all on loopback\n"+
+			"and taking the top layer. It measures the latency one cascade hop adds (per packet, the\n"+
+			"first far subscriber's receive time minus the first near subscriber's), the far node's\n"+
+			"forwarding rate per core of its process's CPU, the latency from the publisher to every\n"+
+			"far subscriber, and the copies of each subscribed (track, layer) crossing the link.\n"+
+			"It prints progress, then the result as one JSON line:\n"+
 			`{"hop_p50_ms":…,"hop_p99_ms":…,"pps_per_core":…,"link_copies_per_track_layer":…,…}`,
 		"parley bench cascade --subscribers 10 --duration 30s", stderr)
-	subs := fs.Int("subscribers", 10, "subscribers on the far node")
+	subs := fs.Int("subscribers", 10, "subscribers on each node")
 	dur := fs.Duration("duration", 20*time.Second, "how long to measure, after warm-up")
 	verbose := fs.Bool("v", false, "log the benchmark's and clients' info messages to stderr")
 	if err := parse(fs, args); err != nil {
