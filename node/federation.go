@@ -62,13 +62,25 @@ func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
 		certDER = tlsCfg.Certificates[0].Certificate[0]
 	}
 	reach := newUnreachable(n.cfg.UnreachableGrace, time.Now())
+	// The federation may deliver gossip before New returns; its handlers use n.fed, so they
+	// wait until it is set (or, if New fails, do nothing).
+	ready := make(chan struct{})
+	started := func() bool { <-ready; return n.fed != nil }
 	fed, err := federation.New(federation.Config{
 		Host: host, Key: n.key, DB: n.store.db,
 		Name: n.cfg.Name, Organisation: n.cfg.Organisation,
 		URL: n.publicURL, TLSCertificate: certDER, CascadeAddr: n.casc.advertised,
 		Handlers: federation.Handlers{
-			StateChanged:   n.roomStateChanged,
-			EntryAppended:  n.entryAppended,
+			StateChanged: func(room string) {
+				if started() {
+					n.roomStateChanged(room)
+				}
+			},
+			EntryAppended: func(e federation.Entry) {
+				if started() {
+					n.entryAppended(e)
+				}
+			},
 			PeerConnection: reach.connection,
 			PeerCaughtUp:   reach.caughtUp,
 		},
@@ -76,10 +88,12 @@ func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
 		Logger:     n.log.With("component", "federation"),
 	})
 	if err != nil {
+		close(ready)
 		_ = host.Close()
 		return fmt.Errorf("start federation: %w", err)
 	}
 	n.fed = &fedNode{host: host, fed: fed, self: fed.ID(), reach: reach}
+	close(ready)
 	rooms, err := n.store.rooms()
 	if err != nil {
 		n.closeFederation()
