@@ -12,6 +12,7 @@
 //	parley bench sfu [--subscribers N] [--duration D]
 //	parley bench rekey [--participants N] [--leaves L]
 //	parley bench gossip [--nodes N] [--changes K] [--chats C] [--full]
+//	parley bench cascade [--subscribers N] [--duration D]
 //	parley version
 //
 // Exit status: 0 on success, 2 for a usage error, 1 for any other failure.
@@ -38,7 +39,7 @@ var commands = map[string]command{
 	"room":       {"create or list rooms on the running node", runRoom},
 	"federation": {"invite, join, list or remove federated nodes of the running node", runFederation},
 	"demo":       {"start three federated throw-away nodes with one room and print its links", runDemo},
-	"bench":      {"measure the node (bench sfu, rekey, gossip)", runBench},
+	"bench":      {"measure the node (bench sfu, rekey, gossip, cascade)", runBench},
 	"version":    {"print the version", runVersion},
 }
 
