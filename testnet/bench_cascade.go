@@ -2,12 +2,10 @@ package testnet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -76,18 +74,8 @@ func BenchCascade(ctx context.Context, opts CascadeBenchOptions) (CascadeBenchRe
 	if opts.Duration <= 0 {
 		opts.Duration = 20 * time.Second
 	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
-	if opts.Out == nil {
-		opts.Out = io.Discard
-	}
-	if opts.Binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return CascadeBenchResult{}, fmt.Errorf("bench: find the parley binary: %w", err)
-		}
-		opts.Binary = exe
+	if err := benchDefaults(&opts.Binary, &opts.Log, &opts.Out); err != nil {
+		return CascadeBenchResult{}, err
 	}
 	b := &cascadeBench{opts: opts, log: opts.Log, hop: newFirstLatencyRecorder(), e2e: newLatencyRecorder()}
 	defer b.close()
@@ -95,27 +83,24 @@ func BenchCascade(ctx context.Context, opts CascadeBenchOptions) (CascadeBenchRe
 	if err != nil {
 		return CascadeBenchResult{}, err
 	}
-	line, err := json.Marshal(res.rounded())
-	if err != nil {
-		return CascadeBenchResult{}, fmt.Errorf("bench: encode result: %w", err)
+	if err := writeResult(opts.Out, res.rounded()); err != nil {
+		return CascadeBenchResult{}, err
 	}
-	fmt.Fprintf(opts.Out, "%s\n", line)
 	return res, nil
 }
 
 type cascadeBench struct {
-	opts       CascadeBenchOptions
-	log        *slog.Logger
-	hop, e2e   *latencyRecorder
-	near, far  *benchNode
-	nearBase   string
-	farBase    string
-	room       string
-	pub        *client.Client
-	nearSubs   []*client.Client
-	subs       []*client.Client // on the far node
-	layerSent  atomic.Uint64    // the publisher's packets of audio and the top video layer
-	nodesAlive func() error
+	opts      CascadeBenchOptions
+	log       *slog.Logger
+	hop, e2e  *latencyRecorder
+	near, far *benchNode
+	nearBase  string
+	farBase   string
+	room      string
+	pub       *client.Client
+	nearSubs  []*client.Client
+	subs      []*client.Client // on the far node
+	layerSent atomic.Uint64    // the publisher's packets of audio and the top video layer
 }
 
 func (b *cascadeBench) progress(format string, args ...any) {
@@ -150,7 +135,6 @@ func (b *cascadeBench) startNodes(ctx context.Context) error {
 	if b.far, err = startBenchNode(ctx, b.opts.Binary, "bench far", b.log); err != nil {
 		return err
 	}
-	b.nodesAlive = func() error { return errors.Join(b.near.alive(), b.far.alive()) }
 	if b.nearBase, b.room, err = b.near.createRoom(ctx); err != nil {
 		return err
 	}
@@ -223,7 +207,7 @@ func (b *cascadeBench) joinFar(ctx context.Context) error {
 	}
 	var first []*client.Client
 	err := Poll(benchReadyTimeout, func() error {
-		if err := b.nodesAlive(); err != nil {
+		if err := errors.Join(b.near.alive(), b.far.alive()); err != nil {
 			return err
 		}
 		var err error
@@ -327,18 +311,7 @@ func (b *cascadeBench) measure(ctx context.Context) (CascadeBenchResult, error) 
 
 // sleep waits d unless ctx ends or a node dies first.
 func (b *cascadeBench) sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-b.near.exited:
-		return b.near.alive()
-	case <-b.far.exited:
-		return b.far.alive()
-	case <-t.C:
-		return nil
-	}
+	return benchSleep(ctx, d, b.near, b.far)
 }
 
 func (b *cascadeBench) close() {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -22,6 +23,7 @@ const (
 	benchReadyTimeout = 20 * time.Second
 	benchStopTimeout  = 5 * time.Second
 	benchTailBytes    = 4 << 10
+	benchAliveEvery   = 100 * time.Millisecond
 )
 
 // benchNode is a node under test running as its own process, with its data in a temporary
@@ -202,6 +204,59 @@ func parseRoomURL(out []byte) (base, roomID string, err error) {
 		return u.Scheme + "://" + u.Host + u.Path[:i], id, nil
 	}
 	return "", "", errors.New("no room URL (…/r/ROOMID) in its output: " + tail(out))
+}
+
+// benchDefaults fills in the options every process benchmark shares: a discarding logger and
+// output, and the running executable as the parley binary.
+func benchDefaults(binary *string, log **slog.Logger, out *io.Writer) error {
+	if *log == nil {
+		*log = slog.New(slog.DiscardHandler)
+	}
+	if *out == nil {
+		*out = io.Discard
+	}
+	if *binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: find the parley binary: %w", err)
+		}
+		*binary = exe
+	}
+	return nil
+}
+
+// writeResult prints a benchmark's result as its last output line, in JSON.
+func writeResult(out io.Writer, res any) error {
+	line, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("bench: encode result: %w", err)
+	}
+	fmt.Fprintf(out, "%s\n", line)
+	return nil
+}
+
+// benchSleep waits d unless ctx ends or a node process exits first (noticed within
+// benchAliveEvery).
+func benchSleep(ctx context.Context, d time.Duration, nodes ...*benchNode) error {
+	end := time.Now().Add(d)
+	for {
+		for _, n := range nodes {
+			if err := n.alive(); err != nil {
+				return err
+			}
+		}
+		left := time.Until(end)
+		if left <= 0 {
+			return nil
+		}
+		t := time.NewTimer(min(left, benchAliveEvery))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // tail is the end of a command's output, for error messages.

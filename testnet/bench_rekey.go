@@ -2,14 +2,12 @@ package testnet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net"
-	"os"
 	"sort"
 	"sync"
 	"time"
@@ -67,18 +65,8 @@ func BenchRekey(ctx context.Context, opts RekeyBenchOptions) (RekeyBenchResult, 
 	if opts.Leaves >= opts.Participants {
 		return RekeyBenchResult{}, fmt.Errorf("bench: %d leaves need more than %d participants", opts.Leaves, opts.Participants)
 	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
-	if opts.Out == nil {
-		opts.Out = io.Discard
-	}
-	if opts.Binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return RekeyBenchResult{}, fmt.Errorf("bench: find the parley binary: %w", err)
-		}
-		opts.Binary = exe
+	if err := benchDefaults(&opts.Binary, &opts.Log, &opts.Out); err != nil {
+		return RekeyBenchResult{}, err
 	}
 	b := &rekeyBench{opts: opts, switches: map[string][]time.Time{}}
 	defer b.close()
@@ -86,11 +74,9 @@ func BenchRekey(ctx context.Context, opts RekeyBenchOptions) (RekeyBenchResult, 
 	if err != nil {
 		return RekeyBenchResult{}, err
 	}
-	line, err := json.Marshal(res)
-	if err != nil {
-		return RekeyBenchResult{}, fmt.Errorf("bench: encode result: %w", err)
+	if err := writeResult(opts.Out, res); err != nil {
+		return RekeyBenchResult{}, err
 	}
-	fmt.Fprintf(opts.Out, "%s\n", line)
 	return res, nil
 }
 

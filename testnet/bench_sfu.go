@@ -2,14 +2,12 @@ package testnet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
 	"log/slog"
 	"math"
-	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -79,18 +77,8 @@ func BenchSFU(ctx context.Context, opts SFUBenchOptions) (SFUBenchResult, error)
 	if opts.Duration <= 0 {
 		opts.Duration = 20 * time.Second
 	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
-	if opts.Out == nil {
-		opts.Out = io.Discard
-	}
-	if opts.Binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return SFUBenchResult{}, fmt.Errorf("bench: find the parley binary: %w", err)
-		}
-		opts.Binary = exe
+	if err := benchDefaults(&opts.Binary, &opts.Log, &opts.Out); err != nil {
+		return SFUBenchResult{}, err
 	}
 	b := &sfuBench{opts: opts, log: opts.Log, lat: newLatencyRecorder()}
 	defer b.close()
@@ -98,11 +86,9 @@ func BenchSFU(ctx context.Context, opts SFUBenchOptions) (SFUBenchResult, error)
 	if err != nil {
 		return SFUBenchResult{}, err
 	}
-	line, err := json.Marshal(res.rounded())
-	if err != nil {
-		return SFUBenchResult{}, fmt.Errorf("bench: encode result: %w", err)
+	if err := writeResult(opts.Out, res.rounded()); err != nil {
+		return SFUBenchResult{}, err
 	}
-	fmt.Fprintf(opts.Out, "%s\n", line)
 	return res, nil
 }
 
@@ -247,16 +233,7 @@ func (b *sfuBench) received() uint64 { return receivedPackets(b.subs) }
 
 // sleep waits d unless ctx ends or the node dies first.
 func (b *sfuBench) sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-b.node.exited:
-		return b.node.alive()
-	case <-t.C:
-		return nil
-	}
+	return benchSleep(ctx, d, b.node)
 }
 
 func (b *sfuBench) close() {

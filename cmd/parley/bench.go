@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -78,14 +79,11 @@ func runBenchRekey(args []string, stdout, stderr io.Writer) error {
 	if *leaves < 1 || *leaves >= *n {
 		return usagef("--leaves %d: want 1 to %d (fewer than the participants)", *leaves, *n-1)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find this binary, which the benchmark runs as the node: %w", err)
-	}
 	ctx, stop, log := benchContext(stderr, *verbose)
 	defer stop()
-	_, err = testnet.BenchRekey(ctx, testnet.RekeyBenchOptions{
-		Participants: *n, Leaves: *leaves, Binary: exe, Log: log, Out: stdout,
+	// The benchmark runs this binary as the node.
+	_, err := testnet.BenchRekey(ctx, testnet.RekeyBenchOptions{
+		Participants: *n, Leaves: *leaves, Log: log, Out: stdout,
 	})
 	return err
 }
@@ -99,26 +97,15 @@ func runBenchSFU(args []string, stdout, stderr io.Writer) error {
 			`{"subscribers":N,"forwarded_pps":…,"cpu_cores_used":…,"pps_per_core":…,`+"\n"+
 			` "added_latency_p50_ms":…,"added_latency_p99_ms":…,"rss_per_subscriber_mib":…}`,
 		"parley bench sfu --subscribers 50 --duration 30s", stderr)
-	subs := fs.Int("subscribers", 50, "number of subscribers")
-	dur := fs.Duration("duration", 20*time.Second, "how long to measure, after warm-up")
-	verbose := fs.Bool("v", false, "log the benchmark's and clients' info messages to stderr")
-	if err := parse(fs, args); err != nil {
+	lf := addLoadFlags(fs, 50, "number of subscribers")
+	if err := lf.parse(fs, args); err != nil {
 		return err
 	}
-	if *subs < 1 || *subs > 10000 {
-		return usagef("--subscribers %d: want 1 to 10000", *subs)
-	}
-	if *dur <= 0 {
-		return usagef("--duration %v: want a positive duration such as 30s", *dur)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find this binary, which the benchmark runs as the node: %w", err)
-	}
-	ctx, stop, log := benchContext(stderr, *verbose)
+	ctx, stop, log := benchContext(stderr, *lf.verbose)
 	defer stop()
-	_, err = testnet.BenchSFU(ctx, testnet.SFUBenchOptions{
-		Subscribers: *subs, Duration: *dur, Binary: exe, Log: log, Out: stdout,
+	// The benchmark runs this binary as the node.
+	_, err := testnet.BenchSFU(ctx, testnet.SFUBenchOptions{
+		Subscribers: *lf.subs, Duration: *lf.dur, Log: log, Out: stdout,
 	})
 	return err
 }
@@ -178,26 +165,45 @@ func runBenchCascade(args []string, stdout, stderr io.Writer) error {
 			"It prints progress, then the result as one JSON line:\n"+
 			`{"hop_p50_ms":…,"hop_p99_ms":…,"pps_per_core":…,"link_copies_per_track_layer":…,…}`,
 		"parley bench cascade --subscribers 10 --duration 30s", stderr)
-	subs := fs.Int("subscribers", 10, "subscribers on each node")
-	dur := fs.Duration("duration", 20*time.Second, "how long to measure, after warm-up")
-	verbose := fs.Bool("v", false, "log the benchmark's and clients' info messages to stderr")
+	lf := addLoadFlags(fs, 10, "subscribers on each node")
+	if err := lf.parse(fs, args); err != nil {
+		return err
+	}
+	ctx, stop, log := benchContext(stderr, *lf.verbose)
+	defer stop()
+	// The benchmark runs this binary as the nodes.
+	_, err := testnet.BenchCascade(ctx, testnet.CascadeBenchOptions{
+		Subscribers: *lf.subs, Duration: *lf.dur, Log: log, Out: stdout,
+	})
+	return err
+}
+
+// loadFlags are the flags of the benchmarks that measure subscribers receiving a publisher
+// for a while: --subscribers, --duration and -v.
+type loadFlags struct {
+	subs    *int
+	dur     *time.Duration
+	verbose *bool
+}
+
+func addLoadFlags(fs *flag.FlagSet, subs int, subsUsage string) loadFlags {
+	return loadFlags{
+		subs:    fs.Int("subscribers", subs, subsUsage),
+		dur:     fs.Duration("duration", 20*time.Second, "how long to measure, after warm-up"),
+		verbose: fs.Bool("v", false, "log the benchmark's and clients' info messages to stderr"),
+	}
+}
+
+// parse parses args into fs and checks the load flags' values.
+func (l loadFlags) parse(fs *flag.FlagSet, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *subs < 1 || *subs > 10000 {
-		return usagef("--subscribers %d: want 1 to 10000", *subs)
+	if *l.subs < 1 || *l.subs > 10000 {
+		return usagef("--subscribers %d: want 1 to 10000", *l.subs)
 	}
-	if *dur <= 0 {
-		return usagef("--duration %v: want a positive duration such as 30s", *dur)
+	if *l.dur <= 0 {
+		return usagef("--duration %v: want a positive duration such as 30s", *l.dur)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find this binary, which the benchmark runs as the nodes: %w", err)
-	}
-	ctx, stop, log := benchContext(stderr, *verbose)
-	defer stop()
-	_, err = testnet.BenchCascade(ctx, testnet.CascadeBenchOptions{
-		Subscribers: *subs, Duration: *dur, Binary: exe, Log: log, Out: stdout,
-	})
-	return err
+	return nil
 }
