@@ -16,6 +16,18 @@ import (
 func federatedPair(t *testing.T) (a, b *Node) {
 	t.Helper()
 	a, b = startNode(t, t.TempDir()), startNode(t, t.TempDir())
+	inv := federate(t, a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := b.JoinFederation(ctx, inv); err == nil {
+		t.Fatal("an invite was redeemed twice")
+	}
+	return a, b
+}
+
+// federate makes an invite on a and redeems it on b; it returns the invite.
+func federate(t *testing.T, a, b *Node) string {
+	t.Helper()
 	inv, err := a.Invite(time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -25,10 +37,7 @@ func federatedPair(t *testing.T) (a, b *Node) {
 	if _, err := b.JoinFederation(ctx, inv); err != nil {
 		t.Fatalf("join by invite: %v", err)
 	}
-	if _, err := b.JoinFederation(ctx, inv); err == nil {
-		t.Fatal("an invite was redeemed twice")
-	}
-	return a, b
+	return inv
 }
 
 // waitFor polls cond for up to 10 s.

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -15,15 +14,7 @@ import (
 func TestNoGhostsAfterCrash(t *testing.T) {
 	dirA := t.TempDir()
 	a, b := startNode(t, dirA), startNode(t, t.TempDir())
-	inv, err := a.Invite(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := b.JoinFederation(ctx, inv); err != nil {
-		t.Fatalf("join by invite: %v", err)
-	}
+	federate(t, a, b)
 	room, err := a.CreateRoom("Haunted")
 	if err != nil {
 		t.Fatal(err)

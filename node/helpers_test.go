@@ -48,6 +48,12 @@ func (w *tWriter) Write(p []byte) (int, error) {
 // ports; it is closed when the test ends.
 func startNode(t *testing.T, dir string) *Node {
 	t.Helper()
+	return startNodeGrace(t, dir, 0)
+}
+
+// startNodeGrace is startNode with Config.UnreachableGrace set to grace (0: the default).
+func startNodeGrace(t *testing.T, dir string, grace time.Duration) *Node {
+	t.Helper()
 	if _, err := LoadConfig(dir); err != nil {
 		if _, err := Init(dir, InitOptions{Name: "test node", HTTPAddr: "127.0.0.1:0"}); err != nil {
 			t.Fatal(err)
@@ -58,6 +64,7 @@ func startNode(t *testing.T, dir string) *Node {
 		t.Fatal(err)
 	}
 	cfg.MediaUDPAddr = "127.0.0.1:0"
+	cfg.UnreachableGrace = grace
 	n, err := New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)

@@ -15,46 +15,12 @@ import (
 // testGrace is the grace period of the tests with nodes out of reach.
 const testGrace = 300 * time.Millisecond
 
-// startNodeGrace is startNode with Config.UnreachableGrace set to grace.
-func startNodeGrace(t *testing.T, dir string, grace time.Duration) *Node {
-	t.Helper()
-	if _, err := LoadConfig(dir); err != nil {
-		if _, err := Init(dir, InitOptions{Name: "test node", HTTPAddr: "127.0.0.1:0"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MediaUDPAddr = "127.0.0.1:0"
-	cfg.UnreachableGrace = grace
-	n, err := New(cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := n.Close(); err != nil {
-			t.Errorf("close node: %v", err)
-		}
-	})
-	return n
-}
-
 // reachPair starts two nodes with grace on dirA and dirB, federates them and makes a room
 // on A that B knows.
 func reachPair(t *testing.T, dirA, dirB string, grace time.Duration) (a, b *Node, room string) {
 	t.Helper()
 	a, b = startNodeGrace(t, dirA, grace), startNodeGrace(t, dirB, grace)
-	inv, err := a.Invite(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := b.JoinFederation(ctx, inv); err != nil {
-		t.Fatalf("join by invite: %v", err)
-	}
+	federate(t, a, b)
 	r, err := a.CreateRoom("Reach")
 	if err != nil {
 		t.Fatal(err)
