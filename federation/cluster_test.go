@@ -160,10 +160,10 @@ func TestTenNodesConverge(t *testing.T) {
 		var names []string
 		for _, rec := range st {
 			for _, p := range rec.Participants {
-				names = append(names, p.Name)
+				names = append(names, string(p.Info))
 			}
 		}
-		if len(names) != 11 || !slices.Contains(names, "Late joiner") {
+		if len(names) != 11 || !slices.Contains(names, `{"name":"Late joiner"}`) {
 			t.Fatalf("%s sees participants %v", n.name, names)
 		}
 	}

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -207,5 +208,6 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 }
 
 func participant(id, name string) Participant {
-	return Participant{ID: id, Name: name, Cert: []byte(`{"body":"x","sig":"y"}`), Tracks: nil}
+	info, _ := json.Marshal(map[string]string{"name": name})
+	return Participant{ID: id, Info: info}
 }

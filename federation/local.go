@@ -22,15 +22,13 @@ func (f *Federation) CreateRoom(spec RoomSpec) (Room, error) {
 	if id == "" {
 		id = NewRoomID()
 	}
-	orgs := slices.Clone(spec.Orgs)
-	if len(orgs) > 0 && !slices.Contains(orgs, f.cfg.Organisation) {
-		orgs = append(orgs, f.cfg.Organisation)
+	created := nowMS()
+	if !spec.Created.IsZero() {
+		created = spec.Created.UnixMilli()
 	}
-	slices.Sort(orgs)
-	orgs = slices.Compact(orgs)
 	b := roomBody{
-		V: wireVersion, ID: id, Owner: f.self, Title: spec.Title, Lobby: spec.Lobby, Orgs: orgs,
-		CreatedMS: nowMS(), Ver: 1,
+		V: wireVersion, ID: id, Owner: f.self, Title: spec.Title, Lobby: spec.Lobby, Orgs: f.roomOrgs(spec.Orgs),
+		CreatedMS: created, Ver: 1,
 	}
 	if err := b.validate(); err != nil {
 		return Room{}, fmt.Errorf("federation: create room: %w", err)
@@ -43,6 +41,43 @@ func (f *Federation) CreateRoom(spec RoomSpec) (Room, error) {
 	}
 	if err := f.applyOwn(kindRoom, b, ""); err != nil {
 		return Room{}, fmt.Errorf("federation: create room: %w", err)
+	}
+	return b.room(), nil
+}
+
+// roomOrgs is a room's organisation list as its record spells it: sorted, without repeats,
+// with this node's organisation added to a non-empty list.
+func (f *Federation) roomOrgs(orgs []string) []string {
+	orgs = slices.Clone(orgs)
+	if len(orgs) > 0 && !slices.Contains(orgs, f.cfg.Organisation) {
+		orgs = append(orgs, f.cfg.Organisation)
+	}
+	slices.Sort(orgs)
+	return slices.Compact(orgs)
+}
+
+// UpdateRoom replaces the title, lobby and organisations of a room this node owns with
+// spec's (spec.ID names the room; Created is kept) under the record's next version, and
+// gossips it.
+func (f *Federation) UpdateRoom(spec RoomSpec) (Room, error) {
+	f.ownMu.Lock()
+	defer f.ownMu.Unlock()
+	f.mu.Lock()
+	cur := f.rooms[spec.ID]
+	f.mu.Unlock()
+	if cur == nil {
+		return Room{}, fmt.Errorf("federation: update room %s: %w", spec.ID, ErrUnknownRoom)
+	}
+	if cur.rec.Owner != f.self {
+		return Room{}, fmt.Errorf("federation: update room %s: owned by %s: %w", spec.ID, cur.rec.Owner, ErrNotAllowed)
+	}
+	b := cur.rec
+	b.Title, b.Lobby, b.Orgs, b.Ver = spec.Title, spec.Lobby, f.roomOrgs(spec.Orgs), cur.rec.Ver+1
+	if err := b.validate(); err != nil {
+		return Room{}, fmt.Errorf("federation: update room: %w", err)
+	}
+	if err := f.applyOwn(kindRoom, b, ""); err != nil {
+		return Room{}, fmt.Errorf("federation: update room: %w", err)
 	}
 	return b.room(), nil
 }

@@ -46,6 +46,9 @@ type RoomSpec struct {
 	// Orgs restricts the room to nodes of these organisations (the owner's is added);
 	// empty lets every federated node take part.
 	Orgs []string
+	// Created is when the room was made; zero means now (a room moved from an older store
+	// keeps its time).
+	Created time.Time
 }
 
 type roomBody struct {

@@ -12,60 +12,50 @@ import (
 // Only that node writes it (kind "state"):
 //
 //	{"v":1,"room":"<room id>","node":"12D3KooW…","ver":1767225600123,"time_ms":1767225600123,
-//	 "participants":[{"id":"k3j…","name":"Ada","org":"Ministère A","moderator":false,
-//	   "cert":{"body":"…","sig":"…"},"hand":false,"mic_muted":false,"camera_muted":true,
-//	   "screen":false,"tracks":[{…},…]},…]}
+//	 "participants":[{"id":"k3j…","info":{…}},…]}
 //
 // ver grows with every record the node writes for the room (it is at least the unix time
 // in milliseconds, so that it keeps growing even if the node lost its store); merging is
 // "the greatest ver per node wins". A node that has left a room writes a record with no
-// participants ("participants":[]). cert and each track are opaque JSON owned by the node
-// layer, carried as they are.
+// participants ("participants":[]). info is what the participant looks like to others (name,
+// certificate, raised hand, published tracks, ...): one JSON value owned by the node layer,
+// which federation only bounds, signs inside the record, stores and carries as it is.
 
-// Limits of a state record.
+// Limits of a state record. A record of MaxParticipants participants fits in
+// MaxMessageSize only if their infos average under about 1 KiB; RecordFits tells a writer
+// whether a set of participants does.
 const (
-	MaxParticipants = 256     // participants in one node's record of a room
-	MaxCertSize     = 8 << 10 // bytes of one participant's certificate JSON
-	MaxTracks       = 16      // tracks of one participant
-	MaxTrackSize    = 1 << 10 // bytes of one track's JSON
+	MaxParticipants = 1000    // participants in one node's record of a room
+	MaxInfoSize     = 4 << 10 // bytes of one participant's info JSON
 )
 
 // Participant is one participant as its home node describes it to the federation.
 type Participant struct {
-	ID          string            `json:"id"`
-	Name        string            `json:"name"`
-	Org         string            `json:"org"`
-	Moderator   bool              `json:"moderator"`
-	Cert        json.RawMessage   `json:"cert"` // opaque; null when absent
-	Hand        bool              `json:"hand"`
-	MicMuted    bool              `json:"mic_muted"`
-	CameraMuted bool              `json:"camera_muted"`
-	Screen      bool              `json:"screen"`
-	Tracks      []json.RawMessage `json:"tracks"` // opaque
+	ID   string          `json:"id"`
+	Info json.RawMessage `json:"info"` // opaque JSON owned by the node layer; null when absent
 }
 
 func (p Participant) validate() error {
 	if err := token("participant id", p.ID, maxIDLen); err != nil {
 		return err
 	}
-	if err := text("participant name", p.Name, MaxNameLen, true); err != nil {
-		return err
-	}
-	if err := text("participant organisation", p.Org, MaxOrgLen, true); err != nil {
-		return err
-	}
-	if len(p.Cert) > MaxCertSize {
-		return fmt.Errorf("participant %s: certificate of %d bytes", p.ID, len(p.Cert))
-	}
-	if len(p.Tracks) > MaxTracks {
-		return fmt.Errorf("participant %s: %d tracks", p.ID, len(p.Tracks))
-	}
-	for _, t := range p.Tracks {
-		if len(t) > MaxTrackSize {
-			return fmt.Errorf("participant %s: track of %d bytes", p.ID, len(t))
-		}
+	if len(p.Info) > MaxInfoSize {
+		return fmt.Errorf("participant %s: info of %d bytes, at most %d", p.ID, len(p.Info), MaxInfoSize)
 	}
 	return nil
+}
+
+// participantOverhead bounds the bytes a participant adds to a record besides its info:
+// {"id":"…","info":…}, and the comma.
+const participantOverhead = len(`{"id":"","info":},`) + maxIDLen
+
+// recordOverhead bounds the bytes of a state body besides its participants.
+const recordOverhead = 512
+
+// RecordFits reports whether a state record listing participants whose infos take infoBytes
+// bytes in all, n of them, stays within the size of one signed message.
+func RecordFits(n, infoBytes int) bool {
+	return n <= MaxParticipants && recordOverhead+n*participantOverhead+infoBytes <= maxStateBody
 }
 
 // StateRecord is one node's record of its participants in a room.
@@ -110,7 +100,9 @@ func (b stateBody) validate() error {
 		return fmt.Errorf("%d participants, at most %d", len(b.Participants), MaxParticipants)
 	}
 	seen := make(map[string]bool, len(b.Participants))
+	infoBytes := 0
 	for _, p := range b.Participants {
+		infoBytes += len(p.Info)
 		if err := p.validate(); err != nil {
 			return err
 		}
@@ -118,6 +110,9 @@ func (b stateBody) validate() error {
 			return fmt.Errorf("participant %s appears twice", p.ID)
 		}
 		seen[p.ID] = true
+	}
+	if !RecordFits(len(b.Participants), infoBytes) {
+		return fmt.Errorf("%d participants with %d bytes of info do not fit in one record", len(b.Participants), infoBytes)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package federation
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -51,8 +52,7 @@ func samples(t testing.TB, s signer) map[kind][]byte {
 		kindRoom: s.seal(t, kindRoom, roomBody{V: 1, ID: room, Owner: s.id, Title: "Weekly <sync> & more", Lobby: true,
 			Orgs: []string{"Défense", "Ministère A"}, CreatedMS: now, Ver: 1}),
 		kindState: s.seal(t, kindState, stateBody{V: 1, Room: room, Node: s.id, Ver: uint64(now), TimeMS: now,
-			Participants: []Participant{{ID: "k3j5", Name: "Ada", Org: "Ministère A", Cert: json.RawMessage(`{"body":"{\"v\":1}","sig":"abc"}`),
-				Hand: true, Tracks: []json.RawMessage{json.RawMessage(`{"id":"t1","kind":"video","rids":["q","h","f"]}`)}}}}),
+			Participants: []Participant{{ID: "k3j5", Info: json.RawMessage(`{"name":"Ada","cert":{"body":"{\"v\":1}","sig":"abc"},"hand":true}`)}}}),
 		kindEntry: s.seal(t, kindEntry, entryBody{V: 1, Room: room, Node: s.id, Seq: 1, TimeMS: now, Kind: "chat",
 			Data: json.RawMessage(`{"from":"k3j5","sframe":"AAEC"}`)}),
 	}
@@ -168,10 +168,12 @@ func TestRecordValidation(t *testing.T) {
 		"node url not http":         nodeBody{V: 1, Peer: s.id, Name: "n", Org: "o", URL: "ftp://x", IssuedMS: now},
 		"participants null":         stateBody{V: 1, Room: room, Node: s.id, Ver: 1, TimeMS: now},
 		"participant twice": stateBody{V: 1, Room: room, Node: s.id, Ver: 1, TimeMS: now,
-			Participants: []Participant{{ID: "a", Name: "A"}, {ID: "a", Name: "B"}}},
-		"participant without id": stateBody{V: 1, Room: room, Node: s.id, Ver: 1, TimeMS: now, Participants: []Participant{{Name: "A"}}},
-		"too many tracks": stateBody{V: 1, Room: room, Node: s.id, Ver: 1, TimeMS: now,
-			Participants: []Participant{{ID: "a", Tracks: make([]json.RawMessage, MaxTracks+1)}}},
+			Participants: []Participant{{ID: "a"}, {ID: "a"}}},
+		"participant without id": stateBody{V: 1, Room: room, Node: s.id, Ver: 1, TimeMS: now, Participants: []Participant{{Info: json.RawMessage(`{}`)}}},
+		"participant info too big": stateBody{V: 1, Room: room, Node: s.id, Ver: 1, TimeMS: now,
+			Participants: []Participant{{ID: "a", Info: json.RawMessage(`"` + strings.Repeat("x", MaxInfoSize) + `"`)}}},
+		"participants too many": stateBody{V: 1, Room: room, Node: s.id, Ver: 1, TimeMS: now,
+			Participants: manyParticipants(MaxParticipants + 1)},
 	}
 	kinds := map[string]kind{"room": kindRoom, "node": kindNode, "part": kindState}
 	for name, body := range bad {
@@ -194,4 +196,13 @@ func TestValidRoomID(t *testing.T) {
 			t.Errorf("%q accepted", id)
 		}
 	}
+}
+
+// manyParticipants returns n participants with distinct ids and small infos.
+func manyParticipants(n int) []Participant {
+	ps := make([]Participant, n)
+	for i := range ps {
+		ps[i] = Participant{ID: fmt.Sprintf("p%d", i), Info: json.RawMessage(`{}`)}
+	}
+	return ps
 }

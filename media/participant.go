@@ -44,6 +44,7 @@ type Participant struct {
 	downs      map[*upTrack]*downTrack
 
 	subConnected atomic.Bool
+	connected    atomic.Bool // a peer connection has connected at least once
 }
 
 // peer is one of a participant's peer connections and the ICE candidates it gathered
@@ -97,6 +98,9 @@ func (p *Participant) goRun(f func()) bool {
 	}()
 	return true
 }
+
+// Connected reports whether one of the participant's peer connections has connected.
+func (p *Participant) Connected() bool { return p.connected.Load() }
 
 // ID returns the participant's id.
 func (p *Participant) ID() string { return p.id }
@@ -221,6 +225,9 @@ func (p *Participant) newPeer(name string) (*peer, error) {
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		p.log.Debug("connection state", "pc", name, "state", st.String())
+		if st == webrtc.PeerConnectionStateConnected {
+			p.connected.Store(true)
+		}
 		if name == signal.PCSub && (st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed) {
 			p.subConnected.Store(false) // nothing can reach the client: stop munging for it
 		}

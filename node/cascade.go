@@ -1,10 +1,7 @@
 package node
 
 import (
-	"bytes"
 	"crypto/ed25519"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,6 +18,7 @@ import (
 	"parley/identity"
 	"parley/media"
 	"parley/media/cascade"
+	"parley/node/meeting"
 )
 
 // The media cascade between nodes. A meeting spans nodes: each participant connects only to
@@ -43,88 +41,28 @@ import (
 // linkLinger is how long a link that shares no room stays open.
 const linkLinger = 5 * time.Second
 
-// trackRecord is one published track in a participant's entry of its node's state record
-// (federation.Participant.Tracks; at most federation.MaxTrackSize bytes):
-//
-//	{"id":"t12","kind":"video","source":"camera","layers":7,"level":0}
-//
-// id is the track's id on the publishing node's SFU, what the cascade subscribes to; layers
-// the simulcast layers the publisher sends (bit i: layer i; 0 means layer 0 only); level the
-// id of the audio level header extension in an audio track's packets (0: none).
-type trackRecord struct {
-	ID     string `json:"id"`
-	Kind   string `json:"kind"`
-	Source string `json:"source"`
-	Layers uint8  `json:"layers,omitempty"`
-	Level  uint8  `json:"level,omitempty"`
-}
-
-// decodeTrackRecord reads a track of another node's state record strictly: bounded, no
-// unknown fields, nothing after the object, an id and a known kind. The SFU checks the rest.
-func decodeTrackRecord(data []byte) (trackRecord, error) {
-	var t trackRecord
-	if len(data) > federation.MaxTrackSize {
-		return t, fmt.Errorf("track record of %d bytes", len(data))
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
-		return t, fmt.Errorf("track record: %w", err)
-	}
-	if dec.More() {
-		return t, errors.New("track record: data after the object")
-	}
-	if t.ID == "" || (t.Kind != "audio" && t.Kind != "video") {
-		return t, fmt.Errorf("track record: id %q, kind %q", t.ID, t.Kind)
-	}
-	return t, nil
-}
-
-// trackRecords encodes room's local tracks for the state record, by participant (at most
-// federation.MaxTracks each).
-func trackRecords(tracks []media.PublishedTrack) map[string][]json.RawMessage {
-	out := map[string][]json.RawMessage{}
+// localTracks are room's local tracks for the state record, by participant.
+func localTracks(tracks []media.PublishedTrack) map[string][]meeting.Track {
+	out := map[string][]meeting.Track{}
 	for _, t := range tracks {
-		if len(out[t.Participant]) >= federation.MaxTracks {
-			continue
-		}
-		b, err := json.Marshal(trackRecord{ID: t.ID, Kind: t.Kind, Source: t.Source, Layers: t.Layers, Level: t.AudioLevelID})
-		if err == nil && len(b) <= federation.MaxTrackSize {
-			out[t.Participant] = append(out[t.Participant], b)
-		}
+		out[t.Participant] = append(out[t.Participant], meeting.Track{ID: t.ID, Kind: t.Kind, Source: t.Source,
+			Layers: t.Layers, Level: t.AudioLevelID})
 	}
 	return out
 }
 
-// hasTracks reports whether any of ps publishes a track.
-func hasTracks(ps []federation.Participant) bool {
-	for _, p := range ps {
-		if len(p.Tracks) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// remoteTracks reads the tracks of another node's participants; malformed ones are skipped.
-func remoteTracks(ps []federation.Participant) []media.PublishedTrack {
-	var out []media.PublishedTrack
-	for _, p := range ps {
-		for _, raw := range p.Tracks {
-			t, err := decodeTrackRecord(raw)
-			if err != nil {
-				continue
-			}
-			out = append(out, media.PublishedTrack{ID: t.ID, Participant: p.ID, Kind: t.Kind, Source: t.Source,
-				Layers: t.Layers, AudioLevelID: t.Level})
-		}
+// remoteTracks are another node's tracks as the SFU takes them.
+func remoteTracks(ts []meeting.RemoteTrack) []media.PublishedTrack {
+	out := make([]media.PublishedTrack, len(ts))
+	for i, t := range ts {
+		out[i] = media.PublishedTrack{ID: t.ID, Participant: t.Participant, Kind: t.Kind, Source: t.Source,
+			Layers: t.Layers, AudioLevelID: t.Level}
 	}
 	return out
 }
 
 // cascadeNode is the node's side of the cascade: the endpoint on the cascade UDP socket, the
-// links to peers sharing rooms, the Authorizer, and the republishing of state records when
-// local tracks change.
+// links to peers sharing rooms and the Authorizer.
 type cascadeNode struct {
 	log        *slog.Logger
 	sfu        *media.SFU
@@ -146,12 +84,8 @@ type cascadeNode struct {
 	names  map[string]string          // peer key -> node name, for metrics
 	warned map[string]string          // peer key -> last link error logged
 
-	pubFn  func(room string) // republishes a room's state record; set by start
-	pubMu  sync.Mutex        // guards pubSet
-	pubSet map[string]bool   // rooms whose record waits to be republished
-	kick   chan struct{}
-	done   chan struct{}
-	wg     sync.WaitGroup
+	done chan struct{}
+	wg   sync.WaitGroup
 }
 
 // listenCascade binds the cascade's UDP socket; start runs the endpoint on it.
@@ -164,7 +98,7 @@ func listenCascade(addr string, log *slog.Logger) (*cascadeNode, error) {
 		log: log, conn: conn,
 		links: map[string]*cascade.Link{}, shared: map[string]map[string]bool{}, idle: map[string]time.Time{}, linger: linkLinger,
 		routes: map[peer.ID]net.Addr{}, names: map[string]string{}, warned: map[string]string{},
-		pubSet: map[string]bool{}, kick: make(chan struct{}, 1), done: make(chan struct{}),
+		done: make(chan struct{}),
 	}, nil
 }
 
@@ -186,11 +120,10 @@ func (c *cascadeNode) advertise(publicURL string) {
 }
 
 // start runs the endpoint once the federation is up: from then on the node links to its
-// peers. publish republishes a room's state record (from the node's own goroutine).
-func (c *cascadeNode) start(key *identity.NodeKey, fed *federation.Federation, sfu *media.SFU, publish func(room string)) error {
+// peers.
+func (c *cascadeNode) start(key *identity.NodeKey, fed *federation.Federation, sfu *media.SFU) error {
 	c.fed.Store(fed)
 	c.sfu = sfu
-	c.pubFn = publish
 	ep, err := cascade.New(c.conn, cascade.Config{Key: key, Auth: c, Tracks: sfu, Logger: c.log})
 	if err != nil {
 		return fmt.Errorf("start the media cascade: %w", err)
@@ -203,7 +136,7 @@ func (c *cascadeNode) start(key *identity.NodeKey, fed *federation.Federation, s
 	return nil
 }
 
-// close stops republishing and closes the endpoint (every link) or, if it never started,
+// close stops closing idle links and closes the endpoint (every link) or, if it never started,
 // the socket.
 func (c *cascadeNode) close() error {
 	c.mu.Lock()
@@ -272,46 +205,45 @@ func (c *cascadeNode) federated(pub ed25519.PublicKey) (federation.Peer, bool) {
 	return federation.Peer{}, false
 }
 
-// syncRoom follows room's state: it links to every federated peer with participants in the
-// room while this node has some too and one of the two publishes tracks there, hands the SFU their tracks, and lets go of the peers
-// that no longer share the room (closing a link that shares no room any more).
+// syncRoom follows room's state: it links to the peers the room wants (meeting.LinkWishes),
+// hands the SFU their tracks, and lets go of the peers that no longer share the room
+// (closing a link that shares no room any more, after linkLinger). Addresses are resolved
+// before c.mu is taken: a name lookup may take long on a network without a resolver.
 func (c *cascadeNode) syncRoom(room string) {
 	fed := c.fed.Load()
 	if fed == nil {
 		return
 	}
+	peers := map[peer.ID]federation.Peer{}
+	for _, p := range fed.Peers() {
+		peers[p.ID] = p
+	}
+	wishes := meeting.LinkWishes(fed.State(room), func(id peer.ID) bool { _, ok := peers[id]; return ok && peerKey(id) != nil }, fed.ID())
+	c.mu.Lock()
+	routes := make([]net.Addr, len(wishes))
+	for i, w := range wishes {
+		routes[i] = c.routes[w.Peer]
+	}
+	c.mu.Unlock()
+	for i, w := range wishes {
+		if routes[i] == nil && peers[w.Peer].Record.Cascade != "" {
+			routes[i] = resolveUDP(peers[w.Peer].Record.Cascade)
+		}
+	}
+
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ep == nil || c.closed {
 		return
 	}
-	recs := fed.State(room)
-	self := fed.ID()
-	here, hereTracks := false, false
-	for _, rec := range recs {
-		if rec.Node == self && len(rec.Participants) > 0 {
-			here, hereTracks = true, hasTracks(rec.Participants)
-		}
-	}
-	peers := map[peer.ID]federation.Peer{}
-	for _, p := range fed.Peers() {
-		peers[p.ID] = p
-	}
 	now := map[string]bool{}
-	for _, rec := range recs {
-		p, federated := peers[rec.Node]
-		key := peerKey(rec.Node)
-		if !here || rec.Node == self || len(rec.Participants) == 0 || !federated || key == nil {
-			continue
-		}
-		if !hereTracks && !hasTracks(rec.Participants) {
-			continue // nothing to carry either way: no link (a room of many nodes without media costs none)
-		}
-		link, err := c.linkLocked(key, p)
+	for i, w := range wishes {
+		key := peerKey(w.Peer)
+		link, err := c.linkLocked(key, peers[w.Peer], routes[i])
 		if err != nil {
 			continue
 		}
-		c.sfu.SetRemoteTracks(room, link, remoteTracks(rec.Participants))
+		c.sfu.SetRemoteTracks(room, link, remoteTracks(w.Tracks))
 		now[string(key)] = true
 		if c.shared[string(key)] == nil {
 			c.shared[string(key)] = map[string]bool{}
@@ -365,13 +297,9 @@ func (c *cascadeNode) closeIdle(now time.Time) {
 	}
 }
 
-// linkLocked returns the link with peer p (key), made or updated with its address. c.mu is
-// held.
-func (c *cascadeNode) linkLocked(key ed25519.PublicKey, p federation.Peer) (*cascade.Link, error) {
-	addr := c.routes[p.ID]
-	if addr == nil && p.Record.Cascade != "" {
-		addr = resolveUDP(p.Record.Cascade)
-	}
+// linkLocked returns the link with peer p (key), made or updated with its address addr
+// (nil: unknown). c.mu is held.
+func (c *cascadeNode) linkLocked(key ed25519.PublicKey, p federation.Peer, addr net.Addr) (*cascade.Link, error) {
 	link, err := c.ep.Link(key, addr)
 	if err != nil {
 		if c.warned[string(key)] != err.Error() {
@@ -410,19 +338,7 @@ func (c *cascadeNode) route(id peer.ID, addr net.Addr) {
 	}
 }
 
-// tracksChanged is the SFU's TracksChanged: the room's state record is republished from the
-// cascade's own goroutine (the SFU's must not wait for the federation).
-func (c *cascadeNode) tracksChanged(room string) {
-	c.pubMu.Lock()
-	c.pubSet[room] = true
-	c.pubMu.Unlock()
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
-
-// run republishes state records when local tracks change, and closes idle links.
+// run closes idle links.
 func (c *cascadeNode) run() {
 	defer c.wg.Done()
 	t := time.NewTicker(time.Second)
@@ -433,15 +349,6 @@ func (c *cascadeNode) run() {
 			return
 		case now := <-t.C:
 			c.closeIdle(now)
-			continue
-		case <-c.kick:
-		}
-		c.pubMu.Lock()
-		rooms := c.pubSet
-		c.pubSet = map[string]bool{}
-		c.pubMu.Unlock()
-		for room := range rooms {
-			c.pubFn(room)
 		}
 	}
 }

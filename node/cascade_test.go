@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"encoding/json"
 	"strings"
 	"testing"
@@ -11,6 +14,7 @@ import (
 	"parley/identity"
 	"parley/media"
 	"parley/media/client"
+	"parley/node/meeting"
 )
 
 // joinClient connects a Go participant publishing audio and video to room on n; it leaves
@@ -193,82 +197,32 @@ func TestCascadeAddrDefaults(t *testing.T) {
 	}
 }
 
-func TestTrackRecords(t *testing.T) {
+func TestTrackRoundTrip(t *testing.T) {
 	tracks := []media.PublishedTrack{
 		{ID: "t1", Participant: "p1", Kind: "audio", Source: "mic", Layers: 1, AudioLevelID: 3},
 		{ID: "t2", Participant: "p1", Kind: "video", Source: "camera", Layers: 7},
 		{ID: "t3", Participant: "p2", Kind: "video", Source: "screen", Layers: 1},
 	}
-	recs := trackRecords(tracks)
-	if string(recs["p1"][0]) != `{"id":"t1","kind":"audio","source":"mic","layers":1,"level":3}` {
-		t.Errorf("record %s", recs["p1"][0])
-	}
-	got := remoteTracks([]federation.Participant{{ID: "p1", Tracks: recs["p1"]}, {ID: "p2", Tracks: append(recs["p2"],
-		json.RawMessage(`{"id":"t9","kind":"data"}`), json.RawMessage(`{"id":"t9","kind":"audio","x":1}`))}})
-	if len(got) != 3 || got[0] != tracks[0] || got[1] != tracks[1] || got[2] != tracks[2] {
-		t.Errorf("round trip: %+v", got)
-	}
-	many := make([]media.PublishedTrack, federation.MaxTracks+3)
-	for i := range many {
-		many[i] = media.PublishedTrack{ID: "t", Participant: "p", Kind: "audio", Source: "mic"}
-	}
-	if n := len(trackRecords(many)["p"]); n != federation.MaxTracks {
-		t.Errorf("%d tracks recorded for one participant, want at most %d", n, federation.MaxTracks)
-	}
-}
-
-func FuzzDecodeTrackRecord(f *testing.F) {
-	for _, s := range []string{
-		`{"id":"t1","kind":"audio","source":"mic","layers":1,"level":3}`,
-		`{"id":"t2","kind":"video","source":"camera","layers":7}`,
-		`{"id":"t3","kind":"video","source":"screen"} {}`,
-		`{"id":"","kind":"video"}`, `{"layers":300}`, `[]`, `null`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		tr, err := decodeTrackRecord(data)
-		if err != nil {
-			return
-		}
-		if tr.ID == "" || (tr.Kind != "audio" && tr.Kind != "video") || len(data) > federation.MaxTrackSize {
-			t.Fatalf("accepted %q as %+v", data, tr)
-		}
-		b, err := json.Marshal(tr)
+	local := localTracks(tracks)
+	var ps []federation.Participant
+	for _, id := range []string{"p1", "p2"} {
+		raw, err := meeting.EncodeInfo(meeting.Info{Name: id, Tracks: local[id]})
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := decodeTrackRecord(b)
-		if err != nil || again != tr {
-			t.Fatalf("round trip of %+v: %+v, %v", tr, again, err)
-		}
-	})
-}
-
-// TestCascadeEndsWithFederation: a node that removes a peer from its federation cuts the
-// cascade with it at once: the peer's media stops, and its redials are refused.
-func TestCascadeEndsWithFederation(t *testing.T) {
-	a, b := federatedPair(t)
-	room, err := a.CreateRoom("Until removed")
-	if err != nil {
-		t.Fatal(err)
+		ps = append(ps, federation.Participant{ID: id, Info: raw})
 	}
-	waitFor(t, "the room in B's directory", func() bool { _, err := b.lookupRoom(room.ID); return err == nil })
-	ada := joinClient(t, a, room.ID, "Ada")
-	bo := joinClient(t, b, room.ID, "Bo")
-	eventually(t, 20*time.Second, "Bo's media at Ada", func() bool {
-		_, dec := fromOf(ada, bo.ID())
-		return dec[client.KindVideo] > 3
-	})
-	if err := a.RemovePeer(b.PeerID()); err != nil {
-		t.Fatal(err)
+	ps = append(ps, federation.Participant{ID: "p3", Info: json.RawMessage(`{"name":"x","tracks":[{"id":"t9","kind":"data"}]}`)})
+	recs := []federation.StateRecord{
+		{Node: "self", Participants: []federation.Participant{{ID: "me", Info: json.RawMessage(`{"name":"me"}`)}}},
+		{Node: "other", Participants: ps},
 	}
-	removed := time.Now()
-	eventually(t, 3*time.Second, "A's link to B gone", func() bool { return len(a.CascadeStats()) == 0 })
-	eventually(t, 5*time.Second, "Bo's tracks gone from Ada", func() bool { f, _ := fromOf(ada, bo.ID()); return len(f) == 0 })
-	t.Logf("cascade cut %v after the removal", time.Since(removed).Round(time.Millisecond))
-	time.Sleep(time.Second) // B keeps redialing: A must not let it back in
-	if st := a.CascadeStats(); len(st) != 0 {
-		t.Errorf("A has links again after removing B: %+v", st)
+	wishes := meeting.LinkWishes(recs, func(peer.ID) bool { return true }, "self")
+	if len(wishes) != 1 {
+		t.Fatalf("wishes %+v", wishes)
+	}
+	got := remoteTracks(wishes[0].Tracks)
+	if len(got) != 3 || got[0] != tracks[0] || got[1] != tracks[1] || got[2] != tracks[2] {
+		t.Errorf("round trip: %+v", got)
 	}
 }

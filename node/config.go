@@ -34,6 +34,15 @@ const (
 	// participant, and one envelope must fit a signalling message.
 	MaxParticipantsLimit = 1000
 	DefaultLogLevel      = "info"
+	// DefaultMaxLobby is max_lobby's default; MaxLobbyLimit its largest value.
+	DefaultMaxLobby = 100
+	MaxLobbyLimit   = 1000
+	// DefaultLobbyWait is lobby_wait's default.
+	DefaultLobbyWait = 15 * time.Minute
+	// DefaultMediaDeadline is media_deadline's default.
+	DefaultMediaDeadline = 30 * time.Second
+	// DefaultMaxSessionsPerAddress is max_sessions_per_address's default.
+	DefaultMaxSessionsPerAddress = 100
 
 	// MediaTCPOff as media_tcp_addr turns ICE-TCP off.
 	MediaTCPOff = "off"
@@ -103,8 +112,20 @@ type Config struct {
 	// AllowedOrigins are extra origins (scheme://host[:port]) whose pages may open the
 	// signalling WebSocket, besides the node's own. Default: none.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
-	// MaxParticipantsPerRoom bounds each room. Default 100.
+	// MaxParticipantsPerRoom bounds each room: everyone admitted, on every node (this node
+	// refuses its own joiners beyond it). Default 100, at most 1000.
 	MaxParticipantsPerRoom int `json:"max_participants_per_room,omitempty"`
+	// MaxLobby bounds the people waiting in one room's lobby on this node. Default 100.
+	MaxLobby int `json:"max_lobby,omitempty"`
+	// LobbyWait is how long someone may wait in a lobby before being sent away ("15m").
+	// Default 15 minutes.
+	LobbyWait Duration `json:"lobby_wait,omitempty"`
+	// MediaDeadline is how long an admitted participant's audio and video may take to
+	// connect before the participant is sent away ("30s"). Default 30 seconds.
+	MediaDeadline Duration `json:"media_deadline,omitempty"`
+	// MaxSessionsPerAddress bounds the signalling connections open from one IP address
+	// (a building behind one NAT shares one). Default 100.
+	MaxSessionsPerAddress int `json:"max_sessions_per_address,omitempty"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `json:"log_level,omitempty"`
 	// P2PAddrs are the libp2p listen multiaddrs of federation. Default: QUIC and TCP on the
@@ -231,6 +252,18 @@ func (c Config) validate() error {
 	if c.MaxParticipantsPerRoom < 0 || c.MaxParticipantsPerRoom > MaxParticipantsLimit {
 		return fmt.Errorf(`field "max_participants_per_room": %d is out of range 0..%d (0 means %d)`, c.MaxParticipantsPerRoom, MaxParticipantsLimit, DefaultMaxParticipantsPerRoom)
 	}
+	if c.MaxLobby < 0 || c.MaxLobby > MaxLobbyLimit {
+		return fmt.Errorf(`field "max_lobby": %d is out of range 0..%d (0 means %d)`, c.MaxLobby, MaxLobbyLimit, DefaultMaxLobby)
+	}
+	if c.LobbyWait < 0 {
+		return errors.New(`field "lobby_wait": must not be negative`)
+	}
+	if c.MediaDeadline < 0 {
+		return errors.New(`field "media_deadline": must not be negative`)
+	}
+	if c.MaxSessionsPerAddress < 0 {
+		return fmt.Errorf(`field "max_sessions_per_address": %d is negative (0 means %d)`, c.MaxSessionsPerAddress, DefaultMaxSessionsPerAddress)
+	}
 	if c.LogLevel != "" {
 		if _, err := ParseLogLevel(c.LogLevel); err != nil {
 			return fmt.Errorf(`field "log_level": %w`, err)
@@ -260,6 +293,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxParticipantsPerRoom == 0 {
 		c.MaxParticipantsPerRoom = DefaultMaxParticipantsPerRoom
+	}
+	if c.MaxLobby == 0 {
+		c.MaxLobby = DefaultMaxLobby
+	}
+	if c.LobbyWait == 0 {
+		c.LobbyWait = Duration(DefaultLobbyWait)
+	}
+	if c.MediaDeadline == 0 {
+		c.MediaDeadline = Duration(DefaultMediaDeadline)
+	}
+	if c.MaxSessionsPerAddress == 0 {
+		c.MaxSessionsPerAddress = DefaultMaxSessionsPerAddress
 	}
 	if len(c.P2PAddrs) == 0 {
 		c.P2PAddrs = defaultP2PAddrs(host, port)
@@ -376,4 +421,24 @@ func normalOrigin(o string) (string, error) {
 		host = strings.TrimSuffix(host, ":"+u.Port())
 	}
 	return u.Scheme + "://" + host, nil
+}
+
+// Duration is a time.Duration spelled in JSON as Go spells it ("90s", "15m", "1h30m").
+type Duration time.Duration
+
+// MarshalJSON spells d as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return errors.New(`a duration is a string such as "30s" or "15m"`)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as \"30s\" or \"15m\"", s)
+	}
+	*d = Duration(v)
+	return nil
 }

@@ -122,23 +122,3 @@ func TestOwnOrigins(t *testing.T) {
 		t.Error("foreign origin allowed")
 	}
 }
-
-func TestTokenBucket(t *testing.T) {
-	b := tokenBucket{rate: 5, burst: 10}
-	now := timeAt(0)
-	allowed := 0
-	for range 20 {
-		if b.allow(now) {
-			allowed++
-		}
-	}
-	if allowed != 10 {
-		t.Errorf("burst allowed %d, want 10", allowed)
-	}
-	if !b.allow(now.Add(200 * 1e6)) { // 200 ms later: one token back
-		t.Error("no token after 200ms")
-	}
-	if b.allow(now.Add(200 * 1e6)) {
-		t.Error("two tokens after 200ms")
-	}
-}

@@ -158,7 +158,7 @@ func TestLobbyAdmitAndRemove(t *testing.T) {
 	if w := mod.must(signal.TypeWaiting); len(w.Waiting) != 0 {
 		t.Fatalf("moderator joined with the lobby %+v, want it empty", w.Waiting)
 	}
-	w := mod.must(signal.TypeWaiting)
+	w := mod.must(signal.TypeWaitingAdd)
 	if len(w.Waiting) != 1 || w.Waiting[0].Name != "Guest" {
 		t.Fatalf("moderator sees waiting %+v", w.Waiting)
 	}
@@ -193,6 +193,12 @@ func TestLobbyAdmitAndRemove(t *testing.T) {
 	if m := mod.must(signal.TypeParticipantJoined); m.Participant.Name != "Guest" {
 		t.Fatalf("moderator got %+v", m.Participant)
 	}
+	// Admitted means admitted: the guest acts as a member at once.
+	raised := true
+	guest.send(&signal.Message{Type: signal.TypeHand, Raised: &raised})
+	if m := mod.must(signal.TypeParticipantUpdated); m.Participant.ID != jg.You.ID || !m.Participant.Hand {
+		t.Fatalf("moderator got %+v, want the guest's raised hand", m.Participant)
+	}
 
 	// The moderator turns Eve away and removes the guest.
 	mod.send(&signal.Message{Type: signal.TypeRemove, ID: eveID})
@@ -221,11 +227,12 @@ func TestLobbyAdmitAndRemove(t *testing.T) {
 	}
 }
 
-// mustWaiting reads "waiting" messages until one lists name, and returns that person's id.
+// mustWaiting reads "waiting_add" messages until one names name, and returns that person's
+// id.
 func (c *wsClient) mustWaiting(t *testing.T, name string) string {
 	t.Helper()
 	for range 10 {
-		for _, w := range c.must(signal.TypeWaiting).Waiting {
+		for _, w := range c.must(signal.TypeWaitingAdd).Waiting {
 			if w.Name == name {
 				return w.ID
 			}

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -22,12 +21,13 @@ import (
 
 // The node in a federation: its mesh host and federation, and how rooms cross nodes. A room
 // lives in every federated node's directory; each node publishes its own participants of a
-// room as its state record and turns the others' records into participant_joined /
-// participant_updated / participant_left for its clients. Chat goes into the room's
-// replicated log (kind "chat"); key envelopes for participants of other nodes go into it too
-// (kind "key"), checked again by the receiving node before it hands them on. Media crosses
-// nodes over the cascade (cascade.go), following the same state records. The participants
-// of a node out of reach for too long are not shown (unreachable.go).
+// room as its state record, and its live meetings (package node/meeting) turn the others'
+// records into participant_joined / participant_updated / participant_left for its clients.
+// Chat goes into the room's replicated log (kind "chat"); key envelopes for participants of
+// other nodes go into it too (kind "key"), checked again by the receiving node before it
+// hands them on. Media crosses nodes over the cascade (cascade.go), following the same state
+// records. The participants of a node out of reach for too long are not shown
+// (unreachable.go).
 
 // Kinds of room log entries the node writes.
 const (
@@ -45,8 +45,6 @@ type fedNode struct {
 	fed   *federation.Federation
 	self  peer.ID
 	reach *unreachable
-
-	pubMu sync.Mutex // serialises reading the hub's local participants and publishing them
 }
 
 // startFederation starts the mesh host and the federation, and puts the node's own rooms in
@@ -81,6 +79,11 @@ func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
 					n.entryAppended(e)
 				}
 			},
+			RoomLearned: func(r federation.Room) {
+				if started() {
+					n.meetings.RoomChanged(r)
+				}
+			},
 			PeerConnection: reach.connection,
 			PeerCaughtUp:   reach.caughtUp,
 		},
@@ -94,17 +97,9 @@ func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
 	}
 	n.fed = &fedNode{host: host, fed: fed, self: fed.ID(), reach: reach}
 	close(ready)
-	rooms, err := n.store.rooms()
-	if err != nil {
-		n.closeFederation()
+	if _, err := n.store.migrateRooms(fed, n.log); err != nil {
+		_ = n.closeFederation()
 		return err
-	}
-	for _, r := range rooms {
-		if _, ok := fed.Lookup(r.ID); !ok {
-			if _, err := fed.CreateRoom(federation.RoomSpec{ID: r.ID, Title: r.Title, Lobby: r.Lobby}); err != nil {
-				n.log.Warn("put a room in the federation directory", "room", r.ID, "err", err)
-			}
-		}
 	}
 	n.dropStaleParticipants()
 	n.startReach()
@@ -166,20 +161,6 @@ func (n *Node) RemovePeer(id string) error {
 	return n.fed.fed.Remove(p)
 }
 
-// lookupRoom finds a room: the node's own, or one in the federation's directory.
-func (n *Node) lookupRoom(id string) (Room, error) {
-	r, err := n.store.room(id)
-	if !errors.Is(err, ErrNotFound) {
-		return r, err
-	}
-	fr, ok := n.fed.fed.Lookup(id)
-	if !ok {
-		return Room{}, ErrNotFound
-	}
-	return Room{ID: fr.ID, Title: fr.Title, Created: fr.Created, Lobby: fr.Lobby, Orgs: fr.Orgs,
-		Owner: fr.Owner.String()}, nil
-}
-
 // trustedNodeKeys are the node keys whose certificates this node's clients may accept: its
 // own and its federated peers'.
 func (n *Node) trustedNodeKeys() []string {
@@ -205,26 +186,12 @@ func peerKey(id peer.ID) ed25519.PublicKey {
 	return raw
 }
 
-// publishParticipants writes the node's state record of room: its participants there now,
-// with the tracks they publish (which other nodes subscribe to over the cascade).
-func (n *Node) publishParticipants(room string) {
-	n.fed.pubMu.Lock()
-	defer n.fed.pubMu.Unlock()
-	local := n.hub.localParticipants(room)
-	tracks := trackRecords(n.sfu.PublishedTracks(room))
-	ps := make([]federation.Participant, 0, len(local))
-	for _, p := range local {
-		var cert json.RawMessage
-		if p.Cert != nil {
-			cert, _ = json.Marshal(p.Cert) // a SignedObject always encodes
-		}
-		ps = append(ps, federation.Participant{ID: p.ID, Name: p.Name, Org: p.Org, Moderator: p.Moderator,
-			Cert: cert, Hand: p.Hand, MicMuted: p.MicMuted, CameraMuted: p.CameraMuted, Screen: p.Screen,
-			Tracks: tracks[p.ID]})
-	}
-	if _, err := n.fed.fed.SetParticipants(room, ps); err != nil {
-		n.log.Warn("publish the room's participants", "room", room, "err", err)
-	}
+// publishRecord writes the node's state record of room: its participants there now, with
+// the tracks they publish (which other nodes subscribe to over the cascade). The meetings'
+// publisher calls it.
+func (n *Node) publishRecord(room string, ps []federation.Participant) error {
+	_, err := n.fed.fed.SetParticipants(room, ps)
+	return err
 }
 
 // roomStateChanged follows the other nodes' participants of room, and their tracks.
@@ -232,32 +199,8 @@ func (n *Node) roomStateChanged(room string) {
 	if n.fed.reach.observe(room, n.fed.fed.State(room), n.fed.self) {
 		n.reachNow() // a node out of reach wrote: show it here and in its other rooms
 	}
-	n.showRemote(room)
+	n.meetings.StateChanged(room)
 	n.casc.syncRoom(room)
-}
-
-// showRemote shows local clients room's participants of other nodes, as their state records
-// list them, but for those of nodes out of reach.
-func (n *Node) showRemote(room string) {
-	u := n.fed.reach
-	u.showMu.Lock()
-	defer u.showMu.Unlock()
-	remote := map[string]remoteParticipant{}
-	for _, rec := range n.fed.fed.State(room) {
-		if rec.Node == n.fed.self || u.hidden(rec.Node) {
-			continue
-		}
-		for _, p := range rec.Participants {
-			sp := signal.Participant{ID: p.ID, Name: p.Name, Org: p.Org, Moderator: p.Moderator,
-				Hand: p.Hand, MicMuted: p.MicMuted, CameraMuted: p.CameraMuted, Screen: p.Screen}
-			var cert identity.SignedObject
-			if len(p.Cert) > 0 && json.Unmarshal(p.Cert, &cert) == nil && cert.Body != "" {
-				sp.Cert = &cert
-			}
-			remote[p.ID] = remoteParticipant{info: sp, node: rec.Node}
-		}
-	}
-	n.hub.setRemote(room, remote)
 }
 
 // chatEntry is a chat message in a room's log (kind "chat").
@@ -277,7 +220,7 @@ func (n *Node) appendChat(room string, c chatEntry) error {
 	return err
 }
 
-// entryAppended hands a new log entry to the room's local clients.
+// entryAppended hands a new log entry to the room's live meeting.
 func (n *Node) entryAppended(e federation.Entry) {
 	if e.Node != n.fed.self && n.fed.reach.entry(e) {
 		n.reachNow() // a node out of reach wrote: show its participants before handling it
@@ -290,14 +233,19 @@ func (n *Node) entryAppended(e federation.Entry) {
 			return
 		}
 		n.metrics.chatMessage.Inc()
-		n.hub.broadcast(e.Room, &signal.Message{Type: signal.TypeChat, Chat: &m}, nil)
+		n.meetings.Chat(e.Room, m)
 	case entryKey:
 		if e.Node == n.fed.self {
 			return // delivered to local participants when it was sent
 		}
-		if err := n.deliverRemoteKey(e); err != nil {
+		var env identity.SignedObject
+		dec := json.NewDecoder(bytes.NewReader(e.Data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&env); err != nil {
 			n.log.Debug("key envelope from another node refused", "room", e.Room, "node", e.Node, "err", err)
+			return
 		}
+		n.meetings.RemoteKey(e.Room, e.Node, env)
 	}
 }
 
@@ -346,40 +294,4 @@ func (n *Node) forwardKey(room string, env *identity.SignedObject) {
 	if _, err := n.fed.fed.Append(room, entryKey, data); err != nil {
 		n.log.Warn("forward a key envelope to the other nodes", "room", room, "err", err)
 	}
-}
-
-// deliverRemoteKey checks a key envelope another node relayed (its sender must be that
-// node's participant, and the envelope signed with the key in its certificate) and hands it
-// to the local participants it names.
-func (n *Node) deliverRemoteKey(e federation.Entry) error {
-	var env identity.SignedObject
-	dec := json.NewDecoder(bytes.NewReader(e.Data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&env); err != nil {
-		return err
-	}
-	body, err := identity.ParseEnvelope(env)
-	if err != nil {
-		return err
-	}
-	sender, ok := n.hub.remoteParticipant(e.Room, body.From)
-	if !ok || sender.node != e.Node || sender.info.Cert == nil {
-		return fmt.Errorf("sender %q is not a participant of node %s", body.From, e.Node)
-	}
-	trusted := func(k ed25519.PublicKey) bool { return k.Equal(peerKey(e.Node)) }
-	cert, err := identity.VerifyCertificate(*sender.info.Cert, trusted, e.Room, time.Now())
-	if err != nil {
-		return err
-	}
-	if err := identity.VerifyEnvelopeSignature(env, cert.SigPub); err != nil {
-		return err
-	}
-	data, err := json.Marshal(&signal.Message{Type: signal.TypeKey, Envelope: &env})
-	if err != nil {
-		return err
-	}
-	delivered := n.hub.deliver(e.Room, body.To, body.From, data)
-	n.metrics.envelopes.Add(float64(delivered))
-	n.metrics.envBytes.Add(float64(delivered * len(data)))
-	return nil
 }

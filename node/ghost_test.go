@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ func TestNoGhostsAfterCrash(t *testing.T) {
 
 	// A's record lists a participant and no session will ever say it left: the state a crash
 	// leaves behind (Close publishes only the leaving of live sessions).
-	ghost := federation.Participant{ID: "ghost1", Name: "Casper", Org: "test node"}
+	ghost := federation.Participant{ID: "ghost1", Info: json.RawMessage(`{"name":"Casper","org":"test node"}`)}
 	if _, err := a.Federation().SetParticipants(room.ID, []federation.Participant{ghost}); err != nil {
 		t.Fatal(err)
 	}

@@ -200,7 +200,7 @@ func counter(t *testing.T, n *Node, name, code string) float64 {
 		for _, m := range mf.GetMetric() {
 			match := code == ""
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "code" && l.GetValue() == code {
+				if (l.GetName() == "code" || l.GetName() == "reason" || l.GetName() == "type") && l.GetValue() == code {
 					match = true
 				}
 			}

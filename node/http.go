@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"net"
 	"net/http"
 	"path"
 	"strings"
@@ -161,9 +162,9 @@ func (n *Node) serveLanding(w http.ResponseWriter, r *http.Request) {
 func (n *Node) serveRoomPage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	room, err := n.lookupRoom(id)
-	if err == nil && !room.openTo(n.cfg.Organisation) {
+	if err == nil && !n.openTo(room) {
 		n.servePage(w, http.StatusForbidden, "Room closed to this node",
-			"You reached this room through "+n.cfg.Name+", but "+room.closedText(n.cfg.Organisation)+
+			"You reached this room through "+n.cfg.Name+", but "+n.closedText(room)+
 				". Open the link on your organisation's node if it is one of those, or ask the room's owner.")
 		return
 	}
@@ -230,14 +231,31 @@ func (n *Node) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered
 	}
-	s := newSession(n, conn, r.PathValue("id"))
-	if !n.addSession(s) {
-		_ = conn.Close(websocket.StatusGoingAway, "node is shutting down")
+	s := newSession(n, conn, r.PathValue("id"), clientAddr(r))
+	if err := n.addSession(s); err != nil {
+		code := websocket.StatusGoingAway
+		if errors.Is(err, errTooManySessions) {
+			n.metrics.refused(codeTooManySessions)
+			n.log.Warn("signalling refused: too many sessions from one address", "addr", s.addr,
+				"max_sessions_per_address", n.cfg.MaxSessionsPerAddress)
+			code = websocket.StatusTryAgainLater
+		}
+		_ = conn.Close(code, err.Error())
 		return
 	}
 	defer n.removeSession(s)
 	n.metrics.wsSessions.Inc()
 	s.run()
+}
+
+// clientAddr is the IP address a request came from (its TCP peer: the node trusts no
+// forwarding header).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // codeBadOrigin labels refused WebSocket handshakes in parley_signalling_errors_total.

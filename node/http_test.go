@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"parley/federation"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestHTTPRoutes(t *testing.T) {
 	}{
 		{"/", "text/html; charset=utf-8", 200, "test node"},
 		{"/r/" + room.ID, "text/html; charset=utf-8", 200, index},
-		{"/r/" + newRoomID(), "text/html; charset=utf-8", 404, "No such room"},
+		{"/r/" + federation.NewRoomID(), "text/html; charset=utf-8", 404, "No such room"},
 		{"/r/not-a-room", "text/html; charset=utf-8", 404, "No such room"},
 		{"/static/app.js", "text/javascript; charset=utf-8", 200, ""},
 		{"/static/style.css", "text/css; charset=utf-8", 200, ""},
@@ -46,7 +47,7 @@ func TestHTTPRoutes(t *testing.T) {
 		{"/static/nope.js", "", 404, ""},
 		{"/static/../config.json", "", 404, ""},
 		{"/api/rooms/" + room.ID, "application/json", 200, `"title":"Weekly sync"`},
-		{"/api/rooms/" + newRoomID(), "application/json", 404, "no such room"},
+		{"/api/rooms/" + federation.NewRoomID(), "application/json", 404, "no such room"},
 		{"/healthz", "text/plain; charset=utf-8", 200, "ok"},
 		{"/metrics", "", 200, "parley_signalling_errors_total"},
 		{"/elsewhere", "text/html; charset=utf-8", 404, ""},

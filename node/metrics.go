@@ -11,6 +11,7 @@ import (
 	"parley/media"
 	"parley/media/cascade"
 	"parley/media/signal"
+	"parley/node/meeting"
 )
 
 // metrics are one node's Prometheus metrics, on a registry of its own (never the global
@@ -30,6 +31,16 @@ import (
 //	parley_key_envelopes_total          counter  key envelopes relayed to participants
 //	parley_key_envelope_bytes_total     counter  bytes of key envelopes relayed (one per recipient)
 //	parley_lobby_waiting                gauge    people waiting in lobbies
+//	parley_meeting_refusals_total{reason}    counter  joins and participant messages refused
+//	                                                   (room_full, lobby_full, rate_limited,
+//	                                                   duplicate_key, bad_keys, not_allowed,
+//	                                                   too_many_sessions, room_busy, ...)
+//	parley_meeting_disconnects_total{reason} counter  participants the node disconnected
+//	                                                   (slow, flood, media_timeout,
+//	                                                   lobby_timeout, removed, no_join,
+//	                                                   ping_timeout, bad_messages, ...)
+//	parley_signalling_dropped_total{type}    counter  messages dropped for a full queue
+//	                                                   (speakers: the next one replaces it)
 //	parley_remote_tracks                gauge    other nodes' tracks forwarded here over the cascade
 //	go_*, process_*                              the Go runtime and the process
 //
@@ -56,6 +67,9 @@ type metrics struct {
 	chatMessage prometheus.Counter
 	envelopes   prometheus.Counter
 	envBytes    prometheus.Counter
+	refusals    *prometheus.CounterVec
+	disconnects *prometheus.CounterVec
+	drops       *prometheus.CounterVec
 }
 
 // statsSource is what metrics read at scrape time.
@@ -87,11 +101,32 @@ func newMetrics(src statsSource) *metrics {
 		envBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_key_envelope_bytes_total", Help: "Bytes of end-to-end key envelopes relayed, counted once per recipient.",
 		}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_meeting_refusals_total",
+			Help: "Joins and participant messages refused (room or lobby full, over a rate limit, repeated or oversized key envelopes, ...), by reason.",
+		}, []string{"reason"}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_meeting_disconnects_total",
+			Help: "Participants the node disconnected (too slow, flooding, media not connected in time, lobby wait over, removed, ...), by reason.",
+		}, []string{"reason"}),
+		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_signalling_dropped_total",
+			Help: "Signalling messages dropped because a client's queue was full (only those a later one replaces), by type.",
+		}, []string{"type"}),
 	}
+	for _, r := range []string{signal.CodeRoomFull, meeting.CodeLobbyFull, signal.CodeRateLimited, meeting.CodeDuplicateKey,
+		signal.CodeBadKeys, signal.CodeNotAllowed, codeTooManySessions} {
+		m.refusals.WithLabelValues(r)
+	}
+	for _, r := range []string{"slow", meeting.CodeFlood, meeting.CodeMediaTimeout, meeting.CodeLobbyTimeout, signal.CodeRemoved} {
+		m.disconnects.WithLabelValues(r)
+	}
+	m.drops.WithLabelValues(signal.TypeSpeakers)
 	// Every code is a series from the start, so a scrape sees zeros before the first error.
 	for _, code := range []string{signal.CodeBadMessage, signal.CodeNotJoined, signal.CodeUnknownRoom,
 		signal.CodeBadSDP, signal.CodeRoomFull, signal.CodeInternal, signal.CodeBadKeys, signal.CodeNotAllowed,
-		codeRateLimited, codeBadOrigin} {
+		signal.CodeRateLimited, codeBadOrigin, meeting.CodeLobbyFull, meeting.CodeLobbyTimeout, meeting.CodeMediaTimeout,
+		meeting.CodeDuplicateKey, meeting.CodeFlood} {
 		m.sigErrors.WithLabelValues(code)
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
@@ -101,14 +136,14 @@ func newMetrics(src statsSource) *metrics {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
 	}
 	reg.MustRegister(
-		m.sigErrors, m.wsSessions, m.chatMessage, m.envelopes, m.envBytes,
+		m.sigErrors, m.wsSessions, m.chatMessage, m.envelopes, m.envBytes, m.refusals, m.disconnects, m.drops,
 		gauge("parley_lobby_waiting", "People waiting in room lobbies.",
 			func() float64 { return float64(src.lobbyWaiting()) }),
 		gauge("parley_participants", "Participants connected to the SFU.",
 			func() float64 { return float64(src.sfuStats().Participants) }),
 		gauge("parley_rooms", "Rooms with at least one participant.",
 			func() float64 { return float64(src.activeRooms()) }),
-		gauge("parley_rooms_stored", "Rooms in the node's store.",
+		gauge("parley_rooms_stored", "Rooms this node owns (in the federation's directory).",
 			func() float64 { return float64(src.storedRooms()) }),
 		gauge("parley_tracks", "Published tracks (a simulcast camera counts once).",
 			func() float64 { return float64(src.sfuStats().Tracks) }),
@@ -209,6 +244,19 @@ func (c *cascadeCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (m *metrics) signallingError(code string) { m.sigErrors.WithLabelValues(code).Inc() }
+func (m *metrics) refused(reason string)       { m.refusals.WithLabelValues(reason).Inc() }
+func (m *metrics) disconnected(reason string)  { m.disconnects.WithLabelValues(reason).Inc() }
+func (m *metrics) dropped(typ string)          { m.drops.WithLabelValues(typ).Inc() }
+
+// meetingMetrics is what the meetings count, into the node's metrics.
+type meetingMetrics struct{ m *metrics }
+
+func (x meetingMetrics) Refused(reason string)      { x.m.refused(reason) }
+func (x meetingMetrics) Disconnected(reason string) { x.m.disconnected(reason) }
+func (x meetingMetrics) Relayed(envelopes, bytes int) {
+	x.m.envelopes.Add(float64(envelopes))
+	x.m.envBytes.Add(float64(bytes))
+}
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4})

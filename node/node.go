@@ -28,6 +28,7 @@ import (
 	"parley/federation"
 	"parley/identity"
 	"parley/media"
+	"parley/node/meeting"
 )
 
 // shutdownTimeout bounds how long Close waits for HTTP requests in progress.
@@ -42,7 +43,7 @@ type Node struct {
 	sfu       *media.SFU
 	casc      *cascadeNode
 	fed       *fedNode
-	hub       *hub
+	meetings  *meeting.Registry
 	metrics   *metrics
 	static    map[string]staticFile
 	publicURL string
@@ -56,6 +57,7 @@ type Node struct {
 	mu       sync.Mutex
 	closed   bool
 	sessions map[*session]struct{} // guarded by mu
+	perAddr  map[string]int        // open sessions by client address; guarded by mu
 	sessWG   sync.WaitGroup
 
 	closeOnce sync.Once
@@ -76,7 +78,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	if cfg, err = cfg.withDefaults(); err != nil {
 		return nil, fmt.Errorf("node: configuration: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, hub: newHub(), sessions: map[*session]struct{}{}}
+	n := &Node{cfg: cfg, log: log, sessions: map[*session]struct{}{}, perAddr: map[string]int{}}
 
 	// On failure, undo what was done, last first.
 	var undo []func()
@@ -128,7 +130,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	}
 	undo = append(undo, func() { _ = n.casc.close() })
 	if n.sfu, err = media.New(media.Config{UDP: udp, TCP: tcp, PublicIPs: cfg.PublicIPs, Logger: log.With("component", "media"),
-		TracksChanged: n.casc.tracksChanged}); err != nil {
+		TracksChanged: func(room string) { n.meetings.Kick(room) }}); err != nil {
 		return nil, fmt.Errorf("node: start the SFU: %w", err)
 	}
 	undo = append(undo, func() { _ = n.sfu.Close() })
@@ -145,11 +147,15 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	n.origins = ownOrigins(cfg, n.publicURL, scheme, port)
 	n.casc.advertise(n.publicURL)
 	n.metrics = newMetrics(n)
+	if n.meetings, err = n.newMeetings(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	undo = append(undo, func() { _ = n.meetings.Close() })
 	if err = n.startFederation(tlsCfg); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	undo = append(undo, func() { _ = n.closeFederation() })
-	if err = n.casc.start(n.key, n.fed.fed, n.sfu, n.publishParticipants); err != nil {
+	if err = n.casc.start(n.key, n.fed.fed, n.sfu); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 
@@ -220,8 +226,8 @@ func (n *Node) HTTPAddr() net.Addr { return n.httpLn.Addr() }
 // CreateRoom makes a room without a lobby; see NewRoom.
 func (n *Node) CreateRoom(title string) (Room, error) { return n.NewRoom(RoomOptions{Title: title}) }
 
-// NewRoom makes a room with a fresh random ID, announces it to the federation (which signs
-// its policy) and stores it.
+// NewRoom makes a room with a fresh random ID owned by this node: the federation signs its
+// record (policy included), stores it and announces it to every federated node.
 func (n *Node) NewRoom(o RoomOptions) (Room, error) {
 	title := strings.TrimSpace(o.Title)
 	if err := validTitle(title); err != nil {
@@ -233,20 +239,24 @@ func (n *Node) NewRoom(o RoomOptions) (Room, error) {
 			orgs = append(orgs, org)
 		}
 	}
-	fr, err := n.fed.fed.CreateRoom(federation.RoomSpec{ID: newRoomID(), Title: title, Lobby: o.Lobby, Orgs: orgs})
+	r, err := n.fed.fed.CreateRoom(federation.RoomSpec{Title: title, Lobby: o.Lobby, Orgs: orgs})
 	if err != nil {
-		return Room{}, fmt.Errorf("announce the room to the federation: %w", err)
-	}
-	r := Room{ID: fr.ID, Title: fr.Title, Created: fr.Created.UTC(), Lobby: fr.Lobby, Orgs: fr.Orgs}
-	if err := n.store.putRoom(r); err != nil {
-		return Room{}, err
+		return Room{}, fmt.Errorf("create the room: %w", err)
 	}
 	n.log.Info("room created", "room", r.ID, "title", r.Title, "lobby", r.Lobby, "orgs", r.Orgs)
 	return r, nil
 }
 
-// Rooms returns the node's rooms, oldest first.
-func (n *Node) Rooms() ([]Room, error) { return n.store.rooms() }
+// Rooms returns the rooms this node owns, oldest first.
+func (n *Node) Rooms() ([]Room, error) {
+	var out []Room
+	for _, r := range n.fed.fed.Rooms() {
+		if r.Owner == n.fed.self {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
 
 // Status is what `parley` admin commands learn about a running node.
 type Status struct {
@@ -264,45 +274,57 @@ type Status struct {
 func (n *Node) Status() Status {
 	st := n.sfu.Stats()
 	return Status{Name: n.cfg.Name, Organisation: n.cfg.Organisation, URL: n.publicURL, NodeID: n.key.ID(),
-		Rooms: n.storedRooms(), ActiveRooms: n.hub.activeRooms(), Participants: st.Participants, Tracks: st.Tracks}
+		Rooms: n.storedRooms(), ActiveRooms: n.meetings.Stats().Rooms, Participants: st.Participants, Tracks: st.Tracks}
 }
 
 // statsSource, for metrics.
 func (n *Node) sfuStats() media.Stats { return n.sfu.Stats() }
-func (n *Node) activeRooms() int      { return n.hub.activeRooms() }
-func (n *Node) lobbyWaiting() int     { return n.hub.lobbyWaiting() }
+func (n *Node) activeRooms() int      { return n.meetings.Stats().Rooms }
+func (n *Node) lobbyWaiting() int     { return n.meetings.Stats().Waiting }
 func (n *Node) cascadeLinks() []linkMetrics {
 	return n.casc.linkStats()
 }
 func (n *Node) storedRooms() int {
-	rs, err := n.store.rooms()
-	if err != nil {
-		n.log.Warn("count rooms", "err", err)
-	}
+	rs, _ := n.Rooms()
 	return len(rs)
 }
 
-// addSession registers a signalling session; false once the node is closing.
-func (n *Node) addSession(s *session) bool {
+// Errors of addSession.
+var (
+	errClosing          = errors.New("the node is shutting down")
+	errTooManySessions  = errors.New("too many sessions from one address")
+	codeTooManySessions = "too_many_sessions"
+)
+
+// addSession registers a signalling session from addr, unless the node is closing or addr
+// has MaxSessionsPerAddress open already.
+func (n *Node) addSession(s *session) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
-		return false
+		return errClosing
 	}
+	if n.perAddr[s.addr] >= n.cfg.MaxSessionsPerAddress {
+		return errTooManySessions
+	}
+	n.perAddr[s.addr]++
 	n.sessions[s] = struct{}{}
 	n.sessWG.Add(1)
-	return true
+	return nil
 }
 
 func (n *Node) removeSession(s *session) {
 	n.mu.Lock()
 	delete(n.sessions, s)
+	if n.perAddr[s.addr]--; n.perAddr[s.addr] <= 0 {
+		delete(n.perAddr, s.addr)
+	}
 	n.mu.Unlock()
 	n.sessWG.Done()
 }
 
-// Close stops the node in order — admin socket, HTTP server, signalling sessions, media
-// cascade, SFU, federation, store — and waits for every goroutine it started. Calling it again returns the first
+// Close stops the node in order — admin socket, HTTP server, signalling sessions, meetings
+// (their last records published), media cascade, SFU, federation, store — and waits for every goroutine it started. Calling it again returns the first
 // result.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
@@ -328,6 +350,9 @@ func (n *Node) Close() error {
 			s.kill(websocket.StatusGoingAway, "node is shutting down")
 		}
 		n.sessWG.Wait()
+		if err := n.meetings.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the meetings: %w", err))
+		}
 		if err := n.casc.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close the media cascade: %w", err))
 		}

@@ -17,11 +17,12 @@ import (
 	"parley/identity"
 	"parley/media"
 	"parley/media/signal"
+	"parley/node/meeting"
 )
 
 // Signalling session limits and timings.
 const (
-	sessionQueueLen = 256              // messages queued for one client before it counts as too slow
+	sessionQueueLen = 512              // messages queued for one client before it counts as too slow
 	writeTimeout    = 10 * time.Second // one WebSocket write
 	flushTimeout    = 3 * time.Second  // writing what is queued when a session ends
 	pingInterval    = 20 * time.Second // WebSocket keepalive pings
@@ -33,13 +34,10 @@ const (
 	// answered: messages between signal.MaxMessageSize and this are read, discarded and
 	// answered with bad_message.
 	wsHardLimit = 1 << 20
-	chatRate    = 5  // chat messages per second, sustained, per participant
-	chatBurst   = 10 // chat messages in a burst
+	// endGrace is how long a connection the node ends stays open so that the client reads
+	// why. It receives nothing else meanwhile: it is out of the room and the SFU.
+	endGrace = time.Second
 )
-
-// codeRateLimited is the error code for a chat message over the rate limit. It extends the
-// signal.Code* set; clients show the text like any other error.
-const codeRateLimited = "rate_limited"
 
 // errOversized is readMessage's error for a message over signal.MaxMessageSize.
 var errOversized = errors.New("oversized message")
@@ -47,12 +45,14 @@ var errOversized = errors.New("oversized message")
 // session is one client's signalling WebSocket. Its read loop runs in the HTTP handler's
 // goroutine and owns the fields marked so; one writer goroutine owns writes, fed by a bounded
 // queue that nobody ever blocks on (a client whose queue fills up is disconnected); one
-// keepalive goroutine pings.
+// keepalive goroutine pings. What the client is in the meeting belongs to the room's
+// goroutine (package node/meeting); the session is its Conn.
 type session struct {
 	node   *Node
 	conn   *websocket.Conn
 	log    *slog.Logger
 	roomID string
+	addr   string // the client's address, for the per-address session limit
 
 	ctx         context.Context
 	cancel      context.CancelFunc
@@ -60,50 +60,45 @@ type session struct {
 	stopWriting chan struct{} // closed when the read loop is done: flush and return
 	writerDone  chan struct{}
 	pingDone    chan struct{}
-	state       atomic.Int32 // stateNew, stateWaiting or stateJoined
+	state       atomic.Int32 // stateNew, stateWaiting, stateJoined or stateEnded
 
 	killOnce    sync.Once
 	closeCode   websocket.StatusCode // set by the first kill or by the read loop's end
 	closeReason string
 
 	// Set by the read loop's join before the session is visible to anyone else; then fixed.
-	id        string
-	room      Room
-	keys      identity.PublicIdentity
-	moderator bool
+	id   string
+	name string
+	keys identity.PublicIdentity
+	live *meeting.Room // held from join until the session ends
 
-	// Owned by the read loop.
-	chat      tokenBucket
-	badInARow int
+	// Set by Admitted (on the room's goroutine) before state becomes stateJoined, which
+	// publishes them to the read loop.
+	tag   uint32
+	media meeting.MediaSession
 
-	// Entering the meeting (from the read loop, or from a moderator's admit) and leaving it.
-	enterMu sync.Mutex
-	media   *media.Participant // set once by enter before state becomes stateJoined; guarded by enterMu
-	gone    bool               // the session left or was removed; guarded by enterMu
-
-	tag  uint32             // sender tag in the room's KIDs; set by enter under node.hub.mu
-	info signal.Participant // guarded by node.hub.mu once in the hub
+	badInARow int // owned by the read loop
 }
 
 // Session states: a new session has not joined yet; a waiting one sits in its room's lobby; a
-// joined one is in the meeting.
+// joined one is in the meeting; an ended one was let go by the meeting and waits to close.
 const (
 	stateNew int32 = iota
 	stateWaiting
 	stateJoined
+	stateEnded
 )
 
-func newSession(n *Node, conn *websocket.Conn, roomID string) *session {
+func newSession(n *Node, conn *websocket.Conn, roomID, addr string) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &session{
-		node: n, conn: conn, roomID: roomID,
+		node: n, conn: conn, roomID: roomID, addr: addr,
 		log: n.log.With("room", roomID),
 		ctx: ctx, cancel: cancel,
 		out:         make(chan []byte, sessionQueueLen),
 		stopWriting: make(chan struct{}),
 		writerDone:  make(chan struct{}),
 		pingDone:    make(chan struct{}),
-		chat:        tokenBucket{rate: chatRate, burst: chatBurst},
 	}
 }
 
@@ -114,12 +109,16 @@ func (s *session) run() {
 	go s.keepalive()
 	joinTimer := time.AfterFunc(joinDeadline, func() {
 		if s.state.Load() == stateNew {
+			s.node.metrics.disconnected("no_join")
 			s.kill(websocket.StatusPolicyViolation, "no join message")
 		}
 	})
 	code, reason := s.readLoop()
 	joinTimer.Stop()
-	s.leave(signal.ReasonLeft)
+	if s.live != nil {
+		s.live.Leave(s.id)
+		s.live.Release()
+	}
 	s.killOnce.Do(func() { s.closeCode, s.closeReason = code, reason })
 	close(s.stopWriting)
 	<-s.writerDone
@@ -145,30 +144,73 @@ func (s *session) hangUp(code websocket.StatusCode, reason string) {
 	_ = s.conn.Close(code, reason)
 }
 
-// enqueue queues data for the client without blocking. A full queue means the client does
-// not keep up; it is disconnected rather than allowed to hold anyone up.
-func (s *session) enqueue(data []byte) {
+// Send implements meeting.Conn: it queues data for the client without blocking. A full
+// queue means the client does not keep up; it is disconnected rather than allowed to hold
+// anyone up.
+func (s *session) Send(data []byte) {
 	select {
 	case s.out <- data:
 	default:
+		if s.ctx.Err() == nil {
+			s.node.metrics.disconnected("slow")
+		}
 		s.kill(websocket.StatusPolicyViolation, "too slow: signalling messages piled up")
 	}
 }
 
-// send queues m for the client. The SFU calls it (as its SendFunc) from its own goroutines.
+// SendMedia implements meeting.Conn for the SFU, from its own goroutines. Active-speaker
+// updates are dropped rather than queued past a full queue: the next one replaces them.
+func (s *session) SendMedia(m *signal.Message) {
+	data, err := json.Marshal(m)
+	if err != nil {
+		s.log.Error("encode signalling message", "type", m.Type, "err", err)
+		return
+	}
+	if m.Type == signal.TypeSpeakers {
+		select {
+		case s.out <- data:
+		default:
+			s.node.metrics.dropped(signal.TypeSpeakers)
+		}
+		return
+	}
+	s.Send(data)
+}
+
+// Admitted implements meeting.Conn.
+func (s *session) Admitted(a meeting.Admission) {
+	s.tag, s.media = a.Tag, a.Media
+	s.state.Store(stateJoined)
+}
+
+// End implements meeting.Conn: the client reads why, then the connection closes.
+func (s *session) End(code, text string) {
+	s.state.Store(stateEnded)
+	s.sendError(code, text)
+	time.AfterFunc(endGrace, func() { s.hangUp(websocket.StatusPolicyViolation, code) })
+}
+
+// send queues m for the client.
 func (s *session) send(m *signal.Message) {
 	data, err := json.Marshal(m)
 	if err != nil {
 		s.log.Error("encode signalling message", "type", m.Type, "err", err)
 		return
 	}
-	s.enqueue(data)
+	s.Send(data)
 }
 
 // sendError counts and sends an error message.
 func (s *session) sendError(code, text string) {
 	s.node.metrics.signallingError(code)
 	s.send(&signal.Message{Type: signal.TypeError, Code: code, Error: text})
+}
+
+// refused answers a refusal of the meeting; nil is no refusal.
+func (s *session) refused(r *meeting.Refusal) {
+	if r != nil {
+		s.sendError(r.Code, r.Text)
+	}
 }
 
 func (s *session) writeLoop() {
@@ -220,6 +262,7 @@ func (s *session) keepalive() {
 			err := s.conn.Ping(ctx)
 			cancel()
 			if err != nil {
+				s.node.metrics.disconnected("ping_timeout")
 				s.kill(websocket.StatusGoingAway, "keepalive ping unanswered")
 				return
 			}
@@ -262,6 +305,7 @@ func (s *session) readLoop() (websocket.StatusCode, string) {
 			err = fmt.Errorf("%w: message is over %d bytes", signal.ErrBadMessage, signal.MaxMessageSize)
 		case errors.Is(err, websocket.ErrMessageTooBig):
 			s.node.metrics.signallingError(signal.CodeBadMessage)
+			s.node.metrics.disconnected("message_too_big")
 			return websocket.StatusMessageTooBig, "message too big"
 		case errors.Is(err, signal.ErrBadMessage):
 		case err != nil:
@@ -271,6 +315,7 @@ func (s *session) readLoop() (websocket.StatusCode, string) {
 		}
 		if err != nil {
 			if s.bad(signal.CodeBadMessage, err.Error()) {
+				s.node.metrics.disconnected("bad_messages")
 				return websocket.StatusPolicyViolation, "too many bad messages"
 			}
 			continue
@@ -305,12 +350,18 @@ func (s *session) handle(m *signal.Message) bool {
 		return s.join(m)
 	case stateWaiting:
 		return s.bad(signal.CodeNotJoined, fmt.Sprintf("you are waiting in the lobby; %s must wait until a moderator admits you", m.Type))
+	case stateEnded:
+		return false // the meeting let this client go; the connection closes shortly
 	}
 	s.badInARow = 0
 	switch m.Type {
 	case signal.TypeJoin:
 		return s.bad(signal.CodeBadMessage, "already joined")
 	case signal.TypeOffer:
+		if r := s.live.AllowOffer(s.id); r != nil {
+			s.refused(r)
+			return false
+		}
 		screen := false
 		for _, t := range m.Tracks {
 			screen = screen || t.Source == signal.SourceScreen
@@ -318,11 +369,7 @@ func (s *session) handle(m *signal.Message) bool {
 		if err := s.media.Handle(m); err != nil {
 			return s.mediaError(m, err)
 		}
-		s.updateInfo(func(p *signal.Participant) bool {
-			changed := p.Screen != screen
-			p.Screen = screen
-			return changed
-		})
+		s.refused(s.live.Change(s.id, meeting.ChangeScreen, screen))
 	case signal.TypeAnswer, signal.TypeCandidate, signal.TypeLayer:
 		if err := s.media.Handle(m); err != nil {
 			return s.mediaError(m, err)
@@ -332,32 +379,18 @@ func (s *session) handle(m *signal.Message) bool {
 	case signal.TypeKey:
 		s.relayKey(m.Envelope)
 	case signal.TypeAdmit:
-		s.admit(m.ID)
+		s.refused(s.live.Admit(s.id, m.ID))
 	case signal.TypeRemove:
-		s.remove(m.ID)
+		s.refused(s.live.Remove(s.id, m.ID))
 	case signal.TypeHand:
-		raised := *m.Raised
-		s.updateInfo(func(p *signal.Participant) bool {
-			changed := p.Hand != raised
-			p.Hand = raised
-			return changed
-		})
+		s.refused(s.live.Change(s.id, meeting.ChangeHand, *m.Raised))
 	case signal.TypeMute:
-		muted, source := *m.Muted, m.Source
-		s.updateInfo(func(p *signal.Participant) bool {
-			var f *bool
-			switch source {
-			case signal.SourceMic:
-				f = &p.MicMuted
-			case signal.SourceCamera:
-				f = &p.CameraMuted
-			default:
-				return false // a screen share is stopped, not muted
-			}
-			changed := *f != muted
-			*f = muted
-			return changed
-		})
+		switch m.Source {
+		case signal.SourceMic:
+			s.refused(s.live.Change(s.id, meeting.ChangeMic, *m.Muted))
+		case signal.SourceCamera:
+			s.refused(s.live.Change(s.id, meeting.ChangeCamera, *m.Muted))
+		} // a screen share is stopped, not muted
 	}
 	return false
 }
@@ -368,7 +401,7 @@ func (s *session) mediaError(m *signal.Message, err error) bool {
 	case errors.Is(err, media.ErrBadSDP):
 		s.sendError(signal.CodeBadSDP, err.Error())
 	case errors.Is(err, media.ErrClosed):
-		s.sendError(signal.CodeInternal, "the node is shutting down")
+		s.sendError(signal.CodeInternal, "you are no longer in the meeting's media (it ended or the node is shutting down)")
 		return true
 	case m.Type == signal.TypeLayer:
 		s.sendError(signal.CodeBadMessage, err.Error())
@@ -379,8 +412,8 @@ func (s *session) mediaError(m *signal.Message, err error) bool {
 	return false
 }
 
-// join takes the client's join: into the lobby if the room has one and the client is not a
-// moderator, else into the meeting. It reports whether the session should end.
+// join takes the client's join to the room's meeting: into its lobby or into the meeting
+// (the meeting decides). It reports whether the session should end.
 func (s *session) join(m *signal.Message) bool {
 	n := s.node
 	room, err := n.lookupRoom(s.roomID)
@@ -388,50 +421,18 @@ func (s *session) join(m *signal.Message) bool {
 		s.sendError(signal.CodeUnknownRoom, fmt.Sprintf("there is no room %q on this node or its federation; check the link", s.roomID))
 		return true
 	}
-	if err == nil && !room.openTo(n.cfg.Organisation) {
-		s.sendError(signal.CodeNotAllowed, room.closedText(n.cfg.Organisation))
-		return true
-	}
 	if err != nil {
 		s.log.Error("read room", "err", err)
 		s.sendError(signal.CodeInternal, "the node could not read the room; try again later")
 		return true
 	}
+	if !n.openTo(room) {
+		s.sendError(signal.CodeNotAllowed, n.closedText(room))
+		return true
+	}
 	keys, err := identity.ParsePublicIdentity(m.Keys.SigPub, m.Keys.Age)
 	if err != nil {
 		s.sendError(signal.CodeBadKeys, fmt.Sprintf("your public keys were refused: %v", err))
-		return true
-	}
-	s.id = newParticipantID()
-	s.log = s.log.With("participant", s.id)
-	s.room, s.keys = room, keys
-	s.moderator = n.isModerator(room.ID, m.Mod)
-	s.info = signal.Participant{ID: s.id, Name: strings.TrimSpace(m.Name)}
-	if m.Mod != "" && !s.moderator {
-		s.sendError(signal.CodeNotAllowed, "the moderator link is not valid for this room; joining as a participant")
-	}
-	if room.Lobby && !s.moderator {
-		s.state.Store(stateWaiting)
-		s.send(&signal.Message{Type: signal.TypeLobby, Room: s.signalRoom()})
-		n.hub.wait(s)
-		s.log.Info("waiting in the lobby", "name", s.info.Name)
-		return false
-	}
-	return s.enter()
-}
-
-func (s *session) signalRoom() *signal.Room {
-	return &signal.Room{ID: s.room.ID, Title: s.room.Title, Lobby: s.room.Lobby}
-}
-
-// enter brings the client into the meeting: a certificate, the joined message, the SFU. It
-// runs in the session's read loop, or in a moderator's when admitted from the lobby. It
-// reports whether the session should end.
-func (s *session) enter() bool {
-	n := s.node
-	s.enterMu.Lock()
-	defer s.enterMu.Unlock()
-	if s.gone {
 		return true
 	}
 	history, err := n.chatHistory(s.roomID)
@@ -440,112 +441,36 @@ func (s *session) enter() bool {
 		s.sendError(signal.CodeInternal, "the node could not read the room's chat; try again later")
 		return true
 	}
-	var you signal.Participant
-	err = n.hub.join(s, n.cfg.MaxParticipantsPerRoom, func(tag uint32, others []signal.Participant) error {
-		cert, err := s.certificate(tag)
-		if err != nil {
-			return err
-		}
-		s.tag = tag
-		s.info.Org, s.info.Moderator, s.info.Cert = n.cfg.Name, s.moderator, &cert
-		you = s.info
-		s.send(&signal.Message{Type: signal.TypeJoined, You: &you, Room: s.signalRoom(),
-			Participants: others, History: history, NodeKeys: n.trustedNodeKeys()})
-		if s.moderator {
-			s.enqueue(n.hub.waitingMessage(s.roomID))
-		}
-		return nil
-	})
-	if errors.Is(err, errRoomFull) {
-		s.sendError(signal.CodeRoomFull, fmt.Sprintf("the room is full (%d participants)", n.cfg.MaxParticipantsPerRoom))
+	moderator := n.isModerator(room.ID, m.Mod)
+	if m.Mod != "" && !moderator {
+		s.sendError(signal.CodeNotAllowed, "the moderator link is not valid for this room; joining as a participant")
+	}
+	s.id = newParticipantID()
+	s.log = s.log.With("participant", s.id)
+	s.keys, s.name = keys, strings.TrimSpace(m.Name)
+	if s.live = n.meetings.Acquire(room); s.live == nil {
+		s.sendError(signal.CodeInternal, "the node is shutting down")
 		return true
 	}
-	if err != nil {
-		s.log.Error("issue certificate", "err", err)
-		s.sendError(signal.CodeInternal, "the node could not certify your keys; try again later")
+	s.state.Store(stateWaiting) // until Admitted
+	if r := s.live.Join(meeting.JoinRequest{Conn: s, ID: s.id, Name: s.name, Keys: keys,
+		Moderator: moderator, History: history}); r != nil {
+		s.state.Store(stateEnded)
+		s.refused(r)
 		return true
 	}
-	p, err := n.sfu.Join(s.roomID, s.id, s.send)
-	if err != nil {
-		if n.hub.leave(s) {
-			n.hub.broadcast(s.roomID, &signal.Message{Type: signal.TypeParticipantLeft, ID: s.id}, s)
-		}
-		s.log.Error("join the SFU", "err", err)
-		s.sendError(signal.CodeInternal, "the node could not add you to the meeting; try again later")
-		return true
-	}
-	s.media = p
-	s.state.Store(stateJoined)
-	n.publishParticipants(s.roomID)
-	s.log.Info("participant joined", "name", you.Name, "moderator", s.moderator)
 	return false
 }
 
-// updateInfo changes the participant's state as everyone sees it.
-func (s *session) updateInfo(change func(p *signal.Participant) bool) {
-	if s.node.hub.update(s, change) {
-		s.node.publishParticipants(s.roomID)
-	}
-}
-
-// chatMessage stores an end-to-end encrypted chat message and sends it to everyone in the
-// room, sender included.
+// chatMessage stores an end-to-end encrypted chat message in the room's log, which hands it
+// to everyone in the room, sender included.
 func (s *session) chatMessage(ciphertext []byte) {
-	now := time.Now()
-	if !s.chat.allow(now) {
-		s.sendError(codeRateLimited, fmt.Sprintf("too many chat messages (at most %d a second); wait a moment", chatRate))
+	if r := s.live.AllowChat(s.id); r != nil {
+		s.refused(r)
 		return
 	}
-	if err := s.node.appendChat(s.roomID, chatEntry{From: s.id, Name: s.info.Name, SFrame: ciphertext}); err != nil {
+	if err := s.node.appendChat(s.roomID, chatEntry{From: s.id, Name: s.name, SFrame: ciphertext}); err != nil {
 		s.log.Error("store chat message", "err", err)
 		s.sendError(signal.CodeInternal, "the node could not store your message; try again")
 	}
-}
-
-// leave takes the client out of the lobby or the meeting, once; reason says why others see
-// it go (signal.ReasonLeft or signal.ReasonRemoved).
-func (s *session) leave(reason string) {
-	s.enterMu.Lock()
-	if s.gone {
-		s.enterMu.Unlock()
-		return
-	}
-	s.gone = true
-	p := s.media
-	s.enterMu.Unlock()
-	if s.node.hub.dropWaiting(s) {
-		s.log.Info("left the lobby")
-	}
-	if p == nil {
-		return
-	}
-	if s.node.hub.leave(s) {
-		s.node.hub.broadcast(s.roomID, &signal.Message{Type: signal.TypeParticipantLeft, ID: s.id, Reason: reason}, s)
-		s.node.publishParticipants(s.roomID)
-	}
-	if err := p.Close(); err != nil {
-		s.log.Warn("leave the SFU", "err", err)
-	}
-	s.log.Info("participant left", "reason", reason)
-}
-
-// tokenBucket is a rate limiter: rate tokens a second, at most burst saved up.
-type tokenBucket struct {
-	rate, burst float64
-	tokens      float64
-	last        time.Time
-}
-
-func (b *tokenBucket) allow(now time.Time) bool {
-	if b.last.IsZero() {
-		b.tokens = b.burst
-	} else if d := now.Sub(b.last).Seconds(); d > 0 {
-		b.tokens = min(b.burst, b.tokens+d*b.rate)
-	}
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true
-	}
-	return false
 }

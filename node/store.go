@@ -3,45 +3,28 @@ package node
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"parley/federation"
 )
 
-// The store is a badger database in DIR/store. Keys and values:
+// The store is a badger database in DIR/store. The federation keeps its records there (the
+// room directory, room state, the room logs holding chat and key envelopes), the one place
+// rooms live. Data directories of earlier versions also held the node's own room table:
 //
-//	room/<roomID>  -> JSON storedRoom {"id","title","created","lobby","orgs"}
+//	room/<roomID>  -> JSON {"id","title","created","lobby","orgs"}
 //
-// The federation keeps its records (the room directory, room state, the room logs holding
-// chat and key envelopes) in the same database under its own prefix. Everything read back is
-// validated; a record that fails is reported, never trusted.
-
-// MaxTitleLen bounds a room title, in runes.
-const MaxTitleLen = 200
-
-// maxRoomOrgs bounds the organisations a stored room names (as the federation bounds a room
-// record's).
-const maxRoomOrgs = 64
-
-// ErrNotFound is returned for a room the store does not hold.
-var ErrNotFound = errors.New("not found")
+// migrateRooms moves those rooms into the federation's directory at start (keeping their
+// time and organisations) and deletes the table.
 
 type store struct {
 	db *badger.DB
-}
-
-type storedRoom struct {
-	ID      string    `json:"id"`
-	Title   string    `json:"title"`
-	Created time.Time `json:"created"`
-	Lobby   bool      `json:"lobby,omitempty"`
-	Orgs    []string  `json:"orgs,omitempty"`
 }
 
 func openStore(path string, log *slog.Logger) (*store, error) {
@@ -66,60 +49,44 @@ func (s *store) Close() error {
 	return nil
 }
 
-func roomKey(id string) []byte { return []byte("room/" + id) }
+// legacyRoomPrefix is the key prefix of the room table of earlier versions.
+var legacyRoomPrefix = []byte("room/")
 
-// putRoom stores a new room.
-func (s *store) putRoom(r Room) error {
-	data, err := json.Marshal(storedRoom{ID: r.ID, Title: r.Title, Created: r.Created.UTC(), Lobby: r.Lobby, Orgs: r.Orgs})
-	if err != nil {
-		return fmt.Errorf("encode room: %w", err)
-	}
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(roomKey(r.ID), data) }); err != nil {
-		return fmt.Errorf("store room %s: %w", r.ID, err)
-	}
-	return nil
+// legacyRoom is a row of that table.
+type legacyRoom struct {
+	ID      string    `json:"id"`
+	Title   string    `json:"title"`
+	Created time.Time `json:"created"`
+	Lobby   bool      `json:"lobby,omitempty"`
+	Orgs    []string  `json:"orgs,omitempty"`
 }
 
-// room returns the room with id, or ErrNotFound.
-func (s *store) room(id string) (Room, error) {
-	if !ValidRoomID(id) {
-		return Room{}, ErrNotFound
+// migrateRooms moves the rooms of the legacy room table into the federation's directory and
+// deletes each row once its room is there: a room missing from the directory is created
+// with its ID, title, lobby, organisations and creation time; a room of this node's that
+// the directory holds with other organisations (an earlier start announced it without them)
+// gets its stored organisations back under a new version. A row that does not decode is
+// reported and kept. It returns how many rooms it moved.
+func (s *store) migrateRooms(fed *federation.Federation, log *slog.Logger) (int, error) {
+	type row struct {
+		key []byte
+		r   legacyRoom
 	}
-	var r Room
+	var rows []row
 	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(roomKey(id))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		return item.Value(func(v []byte) error {
-			r, err = decodeRoom(id, v)
-			return err
-		})
-	})
-	if err != nil {
-		return Room{}, fmt.Errorf("room %s: %w", id, err)
-	}
-	return r, nil
-}
-
-// rooms returns every stored room, oldest first. A record that fails validation is an error.
-func (s *store) rooms() ([]Room, error) {
-	var out []Room
-	err := s.db.View(func(txn *badger.Txn) error {
-		prefix := []byte("room/")
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: legacyRoomPrefix, PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			id := string(bytes.TrimPrefix(it.Item().Key(), prefix))
+			key := it.Item().KeyCopy(nil)
+			id := string(bytes.TrimPrefix(key, legacyRoomPrefix))
 			err := it.Item().Value(func(v []byte) error {
-				r, err := decodeRoom(id, v)
-				if err == nil {
-					out = append(out, r)
+				r, err := decodeLegacyRoom(id, v)
+				if err != nil {
+					log.Error("a room of the old room table does not decode; it is left in place", "room", id, "err", err)
+					return nil
 				}
-				return err
+				rows = append(rows, row{key, r})
+				return nil
 			})
 			if err != nil {
 				return err
@@ -128,34 +95,59 @@ func (s *store) rooms() ([]Room, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list rooms: %w", err)
+		return 0, fmt.Errorf("read the old room table: %w", err)
 	}
-	sortRooms(out)
-	return out, nil
+	moved := 0
+	for _, w := range rows {
+		r := w.r
+		spec := federation.RoomSpec{ID: r.ID, Title: r.Title, Lobby: r.Lobby, Orgs: r.Orgs, Created: r.Created}
+		cur, ok := fed.Lookup(r.ID)
+		switch {
+		case !ok:
+			if _, err := fed.CreateRoom(spec); err != nil {
+				return moved, fmt.Errorf("move room %s to the federation's directory: %w", r.ID, err)
+			}
+		case cur.Owner == fed.ID() && len(r.Orgs) > 0 && !sameOrgs(cur.Orgs, r.Orgs, fed.Self().Org):
+			log.Warn("a room open to every organisation was restricted when created: restricting it again",
+				"room", r.ID, "orgs", r.Orgs)
+			if _, err := fed.UpdateRoom(federation.RoomSpec{ID: r.ID, Title: cur.Title, Lobby: cur.Lobby, Orgs: r.Orgs}); err != nil {
+				return moved, fmt.Errorf("restrict room %s again: %w", r.ID, err)
+			}
+		}
+		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(w.key) }); err != nil {
+			return moved, fmt.Errorf("delete room %s from the old room table: %w", r.ID, err)
+		}
+		moved++
+	}
+	if moved > 0 {
+		log.Info("moved the old room table into the federation's directory", "rooms", moved)
+	}
+	return moved, nil
 }
 
-func decodeRoom(id string, v []byte) (Room, error) {
-	var sr storedRoom
+// sameOrgs reports whether a room record's organisations are the stored ones (with own, the
+// node's organisation, which the record always adds).
+func sameOrgs(record, stored []string, own string) bool {
+	want := append(slices.Clone(stored), own)
+	slices.Sort(want)
+	want = slices.Compact(want)
+	return slices.Equal(record, want)
+}
+
+func decodeLegacyRoom(id string, v []byte) (legacyRoom, error) {
+	var r legacyRoom
 	dec := json.NewDecoder(bytes.NewReader(v))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&sr); err != nil {
-		return Room{}, fmt.Errorf("stored room %q is corrupt: %w", id, err)
+	if err := dec.Decode(&r); err != nil {
+		return r, fmt.Errorf("stored room %q is corrupt: %w", id, err)
 	}
-	if sr.ID != id || !ValidRoomID(sr.ID) {
-		return Room{}, fmt.Errorf("stored room %q has id %q", id, sr.ID)
+	if r.ID != id || !federation.ValidRoomID(r.ID) {
+		return r, fmt.Errorf("stored room %q has id %q", id, r.ID)
 	}
-	if err := validTitle(sr.Title); err != nil {
-		return Room{}, fmt.Errorf("stored room %q: %w", id, err)
+	if err := validTitle(r.Title); err != nil {
+		return r, fmt.Errorf("stored room %q: %w", id, err)
 	}
-	if len(sr.Orgs) > maxRoomOrgs {
-		return Room{}, fmt.Errorf("stored room %q names %d organisations, at most %d", id, len(sr.Orgs), maxRoomOrgs)
-	}
-	for _, o := range sr.Orgs {
-		if o == "" || !utf8.ValidString(o) || strings.IndexFunc(o, unicode.IsControl) >= 0 {
-			return Room{}, fmt.Errorf("stored room %q names an organisation that is not valid text", id)
-		}
-	}
-	return Room{ID: sr.ID, Title: sr.Title, Created: sr.Created, Lobby: sr.Lobby, Orgs: sr.Orgs}, nil
+	return r, nil
 }
 
 // badgerLogger routes badger's logs to slog, keeping warnings and errors only.

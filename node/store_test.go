@@ -1,12 +1,16 @@
 package node
 
 import (
-	"errors"
+	"encoding/json"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"parley/federation"
+	"parley/media/signal"
 )
 
 func openTestStore(t *testing.T, dir string) *store {
@@ -18,52 +22,15 @@ func openTestStore(t *testing.T, dir string) *store {
 	return s
 }
 
-func TestStoreRoundTripAndRestart(t *testing.T) {
-	dir := t.TempDir()
+// putLegacyRows writes rows of the room table of earlier versions, as their data directories
+// hold them.
+func putLegacyRows(t *testing.T, dir string, rows map[string]string) {
+	t.Helper()
 	s := openTestStore(t, dir)
-	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	a := Room{ID: newRoomID(), Title: "Weekly sync", Created: created}
-	b := Room{ID: newRoomID(), Title: "Réunion", Created: created.Add(time.Hour)}
-	for _, r := range []Room{b, a} {
-		if err := s.putRoom(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s = openTestStore(t, dir)
 	defer s.Close()
-	rooms, err := s.rooms()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rooms) != 2 || rooms[0].ID != a.ID || rooms[1].ID != b.ID || !rooms[0].Created.Equal(created) || rooms[1].Title != "Réunion" {
-		t.Fatalf("rooms after reopen = %+v", rooms)
-	}
-	if r, err := s.room(a.ID); err != nil || r.Title != a.Title {
-		t.Fatalf("room(a) = %+v, %v", r, err)
-	}
-	if _, err := s.room(newRoomID()); !errors.Is(err, ErrNotFound) {
-		t.Errorf("unknown room: %v, want ErrNotFound", err)
-	}
-	if _, err := s.room("../../etc"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("malformed id: %v, want ErrNotFound", err)
-	}
-}
-
-func TestStoreRejectsCorruptRecords(t *testing.T) {
-	s := openTestStore(t, t.TempDir())
-	defer s.Close()
-	id := newRoomID()
-	bad := map[string][]byte{
-		string(roomKey(id)):          []byte(`{"id":"` + id + `","title":"","created":"2026-01-01T00:00:00Z"}`),
-		string(roomKey(newRoomID())): []byte(`not json`),
-	}
 	if err := s.db.Update(func(txn *badger.Txn) error {
-		for k, v := range bad {
-			if err := txn.Set([]byte(k), v); err != nil {
+		for id, v := range rows {
+			if err := txn.Set(append(slices.Clone(legacyRoomPrefix), id...), []byte(v)); err != nil {
 				return err
 			}
 		}
@@ -71,10 +38,104 @@ func TestStoreRejectsCorruptRecords(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.room(id); err == nil || errors.Is(err, ErrNotFound) {
-		t.Errorf("room with empty title: %v, want a corruption error", err)
+}
+
+// legacyKeys are the ids left in the old room table.
+func legacyKeys(t *testing.T, dir string) []string {
+	t.Helper()
+	s := openTestStore(t, dir)
+	defer s.Close()
+	var ids []string
+	_ = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: legacyRoomPrefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			ids = append(ids, string(it.Item().Key()[len(legacyRoomPrefix):]))
+		}
+		return nil
+	})
+	slices.Sort(ids)
+	return ids
+}
+
+func legacyRow(id, title string, created time.Time, lobby bool, orgs ...string) string {
+	data, _ := json.Marshal(legacyRoom{ID: id, Title: title, Created: created, Lobby: lobby, Orgs: orgs})
+	return string(data)
+}
+
+// A data directory with the old room table starts with its rooms in the federation's
+// directory (time, lobby and organisations kept), the table gone but for a row that does
+// not decode, and a restricted room restricted after every restart, also for a node that
+// federates only then.
+func TestMigrateLegacyRooms(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Init(dir, InitOptions{Name: "Ministère A", HTTPAddr: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := s.rooms(); err == nil {
-		t.Error("rooms() accepted a corrupt record")
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	closedID, openID, badID := "abcdefghijklmnopqrstuvwxyz", federation.NewRoomID(), federation.NewRoomID()
+	putLegacyRows(t, dir, map[string]string{
+		closedID: legacyRow(closedID, "Défense only", created, true, "Défense"),
+		openID:   legacyRow(openID, "Open", created.Add(time.Hour), false),
+		badID:    `{"id":"` + badID + `","title":""}`,
+	})
+
+	n := startNode(t, dir)
+	rooms, err := n.Rooms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rooms) != 2 || rooms[0].ID != closedID || rooms[1].ID != openID {
+		t.Fatalf("rooms after the move: %+v", rooms)
+	}
+	r := rooms[0]
+	if !r.Created.Equal(created) || !r.Lobby || !slices.Equal(r.Orgs, []string{"Défense", "Ministère A"}) || r.Title != "Défense only" {
+		t.Fatalf("moved room %+v", r)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := legacyKeys(t, dir); !slices.Equal(got, []string{badID}) {
+		t.Fatalf("old room table after the move holds %v, want only the row that does not decode", got)
+	}
+
+	n = startNode(t, dir)
+	if got, err := n.lookupRoom(closedID); err != nil || !slices.Equal(got.Orgs, r.Orgs) || got.Version != 1 {
+		t.Fatalf("after a restart: %+v, %v", got, err)
+	}
+	// A node of another organisation that federates only now is refused the room.
+	b := startOrgNode(t, "Ministère B")
+	federate(t, n, b)
+	waitFor(t, "the room in B's directory", func() bool { _, err := b.lookupRoom(closedID); return err == nil })
+	if got, _ := b.lookupRoom(closedID); !slices.Equal(got.Orgs, r.Orgs) {
+		t.Fatalf("B holds the room open to %v", got.Orgs)
+	}
+	c := mustDial(t, b, closedID)
+	c.send(c.joinMessage("Bea", ""))
+	if m := c.must(signal.TypeError); m.Code != signal.CodeNotAllowed {
+		t.Fatalf("B's participant got %+v, want not_allowed", m)
+	}
+}
+
+// A room the directory holds open to all while the old table restricts it (an earlier start
+// announced it without its organisations) is restricted again.
+func TestMigrateRestrictsAgain(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Init(dir, InitOptions{Name: "Ministère A", HTTPAddr: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, dir)
+	id := federation.NewRoomID()
+	if _, err := n.Federation().CreateRoom(federation.RoomSpec{ID: id, Title: "Défense only"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	putLegacyRows(t, dir, map[string]string{id: legacyRow(id, "Défense only", time.Now().UTC(), false, "Défense")})
+	n = startNode(t, dir)
+	r, err := n.lookupRoom(id)
+	if err != nil || !slices.Equal(r.Orgs, []string{"Défense", "Ministère A"}) || r.Version != 2 {
+		t.Fatalf("room after the move: %+v, %v", r, err)
 	}
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/json"
 	"slices"
 	"sync"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"parley/federation"
-	"parley/media/signal"
 )
 
 // Participants of nodes out of reach. A node that crashes, or is cut off, leaves its last
@@ -137,10 +135,6 @@ func (r *reachability) step(now time.Time, connected func(peer.ID) bool) (hide, 
 // unreachable applies reachability to the node's rooms. Its goroutine wakes on events and on
 // the next deadline.
 type unreachable struct {
-	// showMu is held while the participants of other nodes that clients see are worked out
-	// and changed, so that hiding a node and showing a room's state never interleave.
-	showMu sync.Mutex
-
 	mu   sync.Mutex // guards r and seen
 	r    reachability
 	seen map[string]map[peer.ID]uint64 // room -> node -> newest state record version seen
@@ -235,18 +229,6 @@ func (u *unreachable) hidden(id peer.ID) bool {
 	return u.r.isHidden(id)
 }
 
-// roomsOf are the rooms where a state record of id was seen.
-func (u *unreachable) roomsOf(id peer.ID) []string {
-	var rooms []string
-	for room, seen := range u.seen {
-		if _, ok := seen[id]; ok {
-			rooms = append(rooms, room)
-		}
-	}
-	slices.Sort(rooms)
-	return rooms
-}
-
 // startReach starts the goroutine that hides and shows the participants of nodes as they go
 // out of reach and come back.
 func (n *Node) startReach() {
@@ -291,57 +273,21 @@ func (n *Node) reachNow() {
 }
 
 // stepReach hides the participants of nodes gone out of reach and shows those of nodes back
-// in reach. It returns when it must run next (zero: on an event).
+// in reach: the live meetings look again at whom to show. It returns when it must run next
+// (zero: on an event).
 func (n *Node) stepReach() time.Time {
 	u := n.fed.reach
-	u.showMu.Lock()
 	u.mu.Lock()
-	now := time.Now()
-	hide, show, next := u.r.step(now, n.fed.host.Connected)
-	rooms := make([][]string, len(show))
-	for i, id := range show {
-		rooms[i] = u.roomsOf(id)
-	}
+	hide, show, next := u.r.step(time.Now(), n.fed.host.Connected)
 	u.mu.Unlock()
 	for _, id := range hide {
-		gone := n.hub.dropNode(id, signal.ReasonUnreachable)
-		n.log.Info("a federated node is out of reach: its participants are no longer shown",
-			"node", id, "participants", gone)
+		n.log.Info("a federated node is out of reach: its participants are no longer shown", "node", id)
 	}
-	u.showMu.Unlock()
-	for i, id := range show {
+	for _, id := range show {
 		n.log.Info("a federated node is back in reach: its participants are shown again", "node", id)
-		for _, room := range rooms[i] {
-			n.roomStateChanged(room)
-		}
+	}
+	if len(hide) > 0 || len(show) > 0 {
+		n.meetings.ReachChanged()
 	}
 	return next
-}
-
-// dropNode takes the participants of node out of every room's participants of other nodes,
-// telling local clients they left for reason. It returns how many it took out.
-func (h *hub) dropNode(node peer.ID, reason string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	dropped := 0
-	for room, ps := range h.remote {
-		for id, p := range ps {
-			if p.node != node {
-				continue
-			}
-			delete(ps, id)
-			dropped++
-			data, err := json.Marshal(&signal.Message{Type: signal.TypeParticipantLeft, ID: id, Reason: reason})
-			if err != nil {
-				continue // our own message types always encode
-			}
-			for _, s := range h.rooms[room] {
-				s.enqueue(data)
-			}
-		}
-		if len(ps) == 0 {
-			delete(h.remote, room)
-		}
-	}
-	return dropped
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -159,7 +160,7 @@ func TestCrashedNodeNoGhosts(t *testing.T) {
 	a, b, room := reachPair(t, t.TempDir(), dirB, testGrace)
 	al := mustDial(t, a, room)
 	al.join("Al")
-	ghost := federation.Participant{ID: "ghost1", Name: "Casper", Org: "test node"}
+	ghost := federation.Participant{ID: "ghost1", Info: json.RawMessage(`{"name":"Casper","org":"test node"}`)}
 	if _, err := b.Federation().SetParticipants(room, []federation.Participant{ghost}); err != nil {
 		t.Fatal(err)
 	}

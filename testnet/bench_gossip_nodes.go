@@ -21,6 +21,7 @@ import (
 	"parley/media/signal"
 	"parley/mesh"
 	"parley/node"
+	"parley/node/meeting"
 )
 
 // The two kinds of node BenchGossip runs: a full node (node.Node), whose participants join
@@ -151,7 +152,7 @@ func startFedGossipNode(dir, name string, log *slog.Logger) (_ *fedGossipNode, e
 }
 
 // stateChanged does what the node does when another node's record changes: it reads the
-// room's state and every participant's certificate.
+// room's state and decodes every participant's info.
 func (g *fedGossipNode) stateChanged(room string) {
 	fed := g.self.Load()
 	if fed == nil {
@@ -159,8 +160,7 @@ func (g *fedGossipNode) stateChanged(room string) {
 	}
 	for _, rec := range fed.State(room) {
 		for _, p := range rec.Participants {
-			var cert identity.SignedObject
-			_ = json.Unmarshal(p.Cert, &cert)
+			_, _ = meeting.DecodeInfo(p.Info)
 		}
 	}
 }
@@ -200,11 +200,11 @@ func (g *fedGossipNode) join(_ context.Context, room, name string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := json.Marshal(cert)
+	raw, err := meeting.EncodeInfo(meeting.Info{Name: name, Org: g.name, Cert: &cert})
 	if err != nil {
 		return err
 	}
-	ps := append(g.participants, federation.Participant{ID: id, Name: name, Org: g.name, Cert: raw})
+	ps := append(g.participants, federation.Participant{ID: id, Info: raw})
 	if _, err := g.fed.SetParticipants(room, ps); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -244,6 +245,14 @@ func (c *Client) handle(m *signal.Message) error {
 	case signal.TypeWaiting:
 		c.mu.Lock()
 		c.waiting = append([]signal.Waiting(nil), m.Waiting...)
+		c.mu.Unlock()
+	case signal.TypeWaitingAdd:
+		c.mu.Lock()
+		c.waiting = append(c.waiting, m.Waiting...)
+		c.mu.Unlock()
+	case signal.TypeWaitingRemove:
+		c.mu.Lock()
+		c.waiting = slices.DeleteFunc(c.waiting, func(w signal.Waiting) bool { return w.ID == m.ID })
 		c.mu.Unlock()
 	case signal.TypeSpeakers:
 		c.mu.Lock()

@@ -89,6 +89,14 @@ func DecodeFromNode(data []byte) (*Message, error) {
 		if m.Envelope == nil {
 			return nil, bad("key without envelope")
 		}
+	case TypeWaitingAdd:
+		if len(m.Waiting) != 1 {
+			return nil, bad("waiting_add with %d people", len(m.Waiting))
+		}
+	case TypeWaitingRemove:
+		if m.ID == "" {
+			return nil, bad("waiting_remove without id")
+		}
 	case TypeWaiting, TypeLobby, TypeSpeakers, TypeError, TypePong:
 	default:
 		return nil, bad("unknown type %q", m.Type)

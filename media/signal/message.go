@@ -37,7 +37,8 @@
 // Every message is one JSON object with a "type". Client to node: join, offer (pc pub),
 // answer (pc sub), candidate, chat, hand, mute, layer, key, admit, remove, leave, ping. Node
 // to client: joined, lobby, waiting, answer (pc pub), offer (pc sub), candidate,
-// participant_joined, participant_updated, participant_left, chat, key, speakers, error, pong.
+// participant_joined, participant_updated, participant_left, chat, key, speakers, waiting,
+// waiting_add, waiting_remove, error, pong.
 //
 // # End-to-end encryption
 //
@@ -53,8 +54,11 @@
 //
 // In a room with a lobby, a join is answered with "lobby" and the client waits: it gets no
 // participants, no keys and no media. Moderators (clients that joined with the room's
-// moderator token) get "waiting" with the list of waiting people and answer with "admit" or
-// "remove"; an admitted client then gets "joined" as usual. "remove" also takes an admitted
+// moderator token) get "waiting" with the list of waiting people when they enter, then one
+// change at a time ("waiting_add" with the one arrival, "waiting_remove" with the id of
+// who is no longer waiting), and answer with "admit" or "remove"; an admitted client then
+// gets "joined" as usual. The lobby has a size limit (error "lobby_full") and a wait limit
+// (error "lobby_timeout"). "remove" also takes an admitted
 // participant out of the room; everyone else sees participant_left with reason "removed" and
 // moves to new keys.
 //
@@ -88,6 +92,8 @@ const (
 	TypeKey                = "key"
 	TypeLobby              = "lobby"
 	TypeWaiting            = "waiting"
+	TypeWaitingAdd         = "waiting_add"
+	TypeWaitingRemove      = "waiting_remove"
 	TypeAdmit              = "admit"
 	TypeRemove             = "remove"
 )
@@ -123,6 +129,9 @@ const (
 	CodeBadKeys     = "bad_keys"     // the join's public keys or a key envelope were rejected
 	CodeRemoved     = "removed"      // a moderator removed the client (or refused it entry)
 	CodeNotAllowed  = "not_allowed"  // only moderators may do that
+	// CodeRateLimited: over a per-participant rate limit (chat, keys, hand, mute, offers); a
+	// client refused too often is disconnected.
+	CodeRateLimited = "rate_limited"
 )
 
 // Reasons in participant_left.
@@ -186,7 +195,8 @@ type Message struct {
 	NodeKeys []string `json:"node_keys,omitempty"`
 	// key: a signed key envelope (identity.SignedObject; see package parley/identity).
 	Envelope *identity.SignedObject `json:"envelope,omitempty"`
-	// waiting (to moderators): who is in the lobby, in order of arrival.
+	// waiting (to moderators): who is in the lobby, in order of arrival. waiting_add: the one
+	// person who arrived. waiting_remove: unused (ID says who left the lobby).
 	Waiting []Waiting `json:"waiting,omitempty"`
 
 	// speakers: the participants currently speaking, loudest first.

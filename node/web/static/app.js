@@ -26,10 +26,16 @@ import {
   switchDevice, tickClock, toggleCamera, toggleHand, toggleMic,
 } from './controls.js';
 import { addChat, sendChat } from './chat.js';
-import { refreshRoster, resetRoster, setWaiting, startRoster, stopRoster } from './roster.js';
+import { addWaiting, refreshRoster, removeWaiting, resetRoster, setWaiting, startRoster, stopRoster } from './roster.js';
 
 const MAX_RETRIES = 8;
-const FATAL_CODES = new Set(['unknown_room', 'room_full', 'bad_keys']);
+const FATAL_CODES = new Set(['unknown_room', 'room_full', 'bad_keys', 'lobby_full']);
+// Codes with which the node ends a session, joined or not: the client stays out.
+const ENDING = {
+  lobby_timeout: 'Nobody let you in',
+  media_timeout: 'Your audio and video could not connect',
+  flood: 'You were disconnected for sending too many messages',
+};
 const UNSUPPORTED = 'This browser cannot encrypt video calls end to end, so it cannot join. ' +
   'Use a current version of Chrome, Edge, Firefox or Safari.';
 
@@ -244,6 +250,12 @@ function onMessage(sig, m) {
     case 'waiting':
       setWaiting(Array.isArray(m.waiting) ? m.waiting : []);
       break;
+    case 'waiting_add':
+      addWaiting(Array.isArray(m.waiting) ? m.waiting : []);
+      break;
+    case 'waiting_remove':
+      if (typeof m.id === 'string') removeWaiting(m.id);
+      break;
     case 'chat':
       if (m.chat && typeof m.chat === 'object') addChat(m.chat, true, unread);
       break;
@@ -349,8 +361,12 @@ function onNodeError(sig, m) {
     }
     return;
   }
+  if (ENDING[m.code]) {
+    showLeft(ENDING[m.code], text, m.code !== 'flood');
+    return;
+  }
   if (!sig.joined && FATAL_CODES.has(m.code)) {
-    const titles = { room_full: 'This meeting is full', bad_keys: 'Your keys were refused', unknown_room: 'Meeting not found' };
+    const titles = { room_full: 'This meeting is full', bad_keys: 'Your keys were refused', unknown_room: 'Meeting not found', lobby_full: 'The waiting room is full' };
     showLeft(titles[m.code], text);
     return;
   }

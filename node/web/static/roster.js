@@ -93,18 +93,50 @@ export function resetRoster() {
 
 // ---- moderators ----
 
+// At most KNOCK_TOASTS arrivals in a KNOCK_WINDOW get a toast of their own: a crowd at the
+// door shows in the People badge and list, not as a wall of toasts.
+const KNOCK_TOASTS = 3;
+const KNOCK_WINDOW = 10000;
+let knockTimes = [];
+
+function waitingEntry(w) {
+  if (!w || typeof w.id !== 'string' || !w.id) return null;
+  return { id: w.id, name: typeof w.name === 'string' ? w.name : '' };
+}
+
+function announceKnock(w) {
+  if (S.knocked.has(w.id)) return;
+  S.knocked.add(w.id);
+  const now = Date.now();
+  knockTimes = knockTimes.filter((t) => now - t < KNOCK_WINDOW);
+  if (knockTimes.length >= KNOCK_TOASTS) return;
+  knockTimes.push(now);
+  toast(`${w.name} is waiting to join`, 'info', 15000, { label: 'Admit', onClick: () => admit(w.id, w.name) });
+}
+
 /** setWaiting takes a "waiting" message: who is in the lobby now. */
 export function setWaiting(list) {
-  S.waiting = list
-    .filter((w) => w && typeof w.id === 'string' && w.id)
-    .map((w) => ({ id: w.id, name: typeof w.name === 'string' ? w.name : '' }));
+  S.waiting = list.map(waitingEntry).filter((w) => w);
   const now = new Set(S.waiting.map((w) => w.id));
   for (const id of [...S.knocked]) if (!now.has(id)) S.knocked.delete(id);
-  for (const w of S.waiting) {
-    if (S.knocked.has(w.id)) continue;
-    S.knocked.add(w.id);
-    toast(`${w.name} is waiting to join`, 'info', 15000, { label: 'Admit', onClick: () => admit(w.id, w.name) });
+  for (const w of S.waiting) announceKnock(w);
+  renderWaitingList();
+}
+
+/** addWaiting takes a "waiting_add" message: one more person in the lobby. */
+export function addWaiting(list) {
+  for (const w of list.map(waitingEntry)) {
+    if (!w || S.waiting.some((x) => x.id === w.id)) continue;
+    S.waiting.push(w);
+    announceKnock(w);
   }
+  renderWaitingList();
+}
+
+/** removeWaiting takes a "waiting_remove" message: someone is no longer in the lobby. */
+export function removeWaiting(id) {
+  S.waiting = S.waiting.filter((w) => w.id !== id);
+  S.knocked.delete(id);
   renderWaitingList();
 }
 
