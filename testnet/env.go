@@ -21,6 +21,8 @@ type TestNode struct {
 	Organisation string     // who runs it; the node's default (its name) when empty
 	Dir          string     // the data directory, kept across Restart
 	Node         *node.Node // the running node; nil while stopped, replaced by Restart
+	// Configure, if set, adjusts the configuration before every start (limits a test needs).
+	Configure func(*node.Config)
 
 	t   testing.TB
 	log *slog.Logger
@@ -33,10 +35,21 @@ func StartNode(t testing.TB, name string) *TestNode {
 	return startNode(t, name, "")
 }
 
+// StartNodeWith is StartNode with the configuration adjusted by configure.
+func StartNodeWith(t testing.TB, name string, configure func(*node.Config)) *TestNode {
+	t.Helper()
+	return startNodeWith(t, name, "", configure)
+}
+
 // startNode is StartNode for a node run by organisation org ("" for the default).
 func startNode(t testing.TB, name, org string) *TestNode {
 	t.Helper()
-	n := &TestNode{Name: name, Organisation: org, Dir: t.TempDir(), t: t, log: TestLogger(t).With("node", name)}
+	return startNodeWith(t, name, org, nil)
+}
+
+func startNodeWith(t testing.TB, name, org string, configure func(*node.Config)) *TestNode {
+	t.Helper()
+	n := &TestNode{Name: name, Organisation: org, Dir: t.TempDir(), Configure: configure, t: t, log: TestLogger(t).With("node", name)}
 	opts := node.InitOptions{Name: name, Organisation: org, HTTPAddr: "127.0.0.1:0"}
 	if _, err := node.Init(n.Dir, opts); err != nil {
 		t.Fatalf("init node %s: %v", name, err)
@@ -56,6 +69,9 @@ func (n *TestNode) start() {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.MediaUDPAddr = "127.0.0.1:0"
 	cfg.PublicURL = ""
+	if n.Configure != nil {
+		n.Configure(&cfg)
+	}
 	nd, err := node.New(cfg, n.log)
 	if err != nil {
 		n.t.Fatalf("start node %s: %v", n.Name, err)
