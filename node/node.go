@@ -3,6 +3,10 @@
 // serves the embedded web client (node/web), its JSON API, WebSocket signalling, /healthz and
 // /metrics.
 //
+// Live meetings belong to package node/meeting (one goroutine per live room); node hands it
+// functions onto the SFU, the federation and the node key (meetings.go), and its signalling
+// sessions are the meetings' connections to clients.
+//
 // node is the one place where parts are wired together. It owns every socket of the node;
 // the packages it composes never bind one themselves. It keeps no package-level mutable
 // state: several nodes run side by side in one test process.

@@ -329,3 +329,43 @@ func TestNodeCloseEndsSessions(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// One address holds at most MaxSessionsPerAddress signalling sessions; one more is refused
+// until one of them ends.
+func TestSessionsPerAddress(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Init(dir, InitOptions{Name: "capped", HTTPAddr: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxSessionsPerAddress = 2
+	n, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	room, _ := n.CreateRoom("r")
+	a := mustDial(t, n, room.ID)
+	a.join("A")
+	mustDial(t, n, room.ID).join("B")
+	c := mustDial(t, n, room.ID)
+	if _, err := c.next(signal.TypePong); websocket.CloseStatus(err) != websocket.StatusTryAgainLater {
+		t.Fatalf("third session from one address: %v, want closed with 1013", err)
+	}
+	if got := counter(t, n, "parley_meeting_refusals_total", codeTooManySessions); got != 1 {
+		t.Errorf("refusals counted %v, want 1", got)
+	}
+	a.send(&signal.Message{Type: signal.TypeLeave})
+	waitFor(t, "a free session slot", func() bool {
+		d, _, err := dialWS(t, n.URL(), room.ID, "")
+		if err != nil {
+			return false
+		}
+		d.send(d.joinMessage("D", ""))
+		_, err = d.next(signal.TypeJoined)
+		return err == nil
+	})
+}

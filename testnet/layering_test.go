@@ -37,6 +37,18 @@ var layerImports = map[string][]string{
 	"testnet":    {"identity", "mesh", "federation", "media", "node"},
 }
 
+// packageImports narrows the rule for packages below a top-level folder: a package listed
+// here (or below it) may import, inside the module, only the packages listed (and those
+// below them), its own subtree, and the standard library and dependencies. node/meeting
+// owns live meetings: it is told about the SFU, the store and the mesh through functions
+// and small interfaces, and must not reach for them or for the node that composes it.
+var packageImports = map[string][]string{
+	"node/meeting": {"identity", "media/signal", "federation"},
+}
+
+// under reports whether path is pkg or a package below it.
+func under(path, pkg string) bool { return path == pkg || strings.HasPrefix(path, pkg+"/") }
+
 // topLevel returns the top-level folder of an internal import path, or "" for a path outside
 // the module.
 func topLevel(importPath string) string {
@@ -56,6 +68,17 @@ func checkEdge(from, to string) error {
 	fromTop, toTop := topLevel(from), topLevel(to)
 	if toTop == "" {
 		return nil // standard library or a module dependency
+	}
+	for pkg, allowed := range packageImports {
+		if !under(from, modulePath+"/"+pkg) || under(to, modulePath+"/"+pkg) {
+			continue
+		}
+		for _, a := range allowed {
+			if under(to, modulePath+"/"+a) {
+				return nil
+			}
+		}
+		return errors.New(from + " imports " + to + ": " + pkg + " may import only " + strings.Join(allowed, ", ") + " (DESIGN.md, live meetings)")
 	}
 	allowed, ok := layerImports[fromTop]
 	if !ok {
@@ -133,7 +156,7 @@ func TestLayering(t *testing.T) {
 		}
 	}
 	// The test must see the packages it guards, or it would pass on an empty list.
-	for _, must := range []string{"parley/media", "parley/media/signal", "parley/testnet"} {
+	for _, must := range []string{"parley/media", "parley/media/signal", "parley/testnet", "parley/node/meeting"} {
 		if !seen[must] {
 			t.Errorf("go list did not report %s; the layering check is not looking at this module", must)
 		}
@@ -167,6 +190,10 @@ func TestLayeringRules(t *testing.T) {
 		{"parley/cmd/parley", "parley/identity"},
 		{"parley/testnet", "parley/cmd/parley"},
 		{"parley/internal/x", "parley/media"}, // not a top-level folder of DESIGN.md
+		{"parley/node/meeting", "parley/node"},
+		{"parley/node/meeting", "parley/mesh"},
+		{"parley/node/meeting", "parley/media"},
+		{"parley/node/meeting", "parley/media/cascade"},
 	}
 	for _, e := range forbidden {
 		if err := checkEdge(e[0], e[1]); err == nil {
@@ -189,6 +216,11 @@ func TestLayeringRules(t *testing.T) {
 		{"parley/testnet", "parley/media/client"},
 		{"parley/media", "github.com/pion/webrtc/v4"},
 		{"parley/identity", "crypto/ed25519"},
+		{"parley/node/meeting", "parley/federation"},
+		{"parley/node/meeting", "parley/media/signal"},
+		{"parley/node/meeting", "parley/identity"},
+		{"parley/node/meeting", "github.com/libp2p/go-libp2p/core/peer"},
+		{"parley/node", "parley/node/meeting"},
 	}
 	for _, e := range allowed {
 		if err := checkEdge(e[0], e[1]); err != nil {
