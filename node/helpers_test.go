@@ -54,6 +54,12 @@ func startNode(t *testing.T, dir string) *Node {
 // startNodeGrace is startNode with Config.UnreachableGrace set to grace (0: the default).
 func startNodeGrace(t *testing.T, dir string, grace time.Duration) *Node {
 	t.Helper()
+	return startNodeWith(t, dir, func(c *Config) { c.UnreachableGrace = grace })
+}
+
+// startNodeWith is startNode with the configuration adjusted by configure.
+func startNodeWith(t *testing.T, dir string, configure func(*Config)) *Node {
+	t.Helper()
 	if _, err := LoadConfig(dir); err != nil {
 		if _, err := Init(dir, InitOptions{Name: "test node", HTTPAddr: "127.0.0.1:0"}); err != nil {
 			t.Fatal(err)
@@ -64,7 +70,7 @@ func startNodeGrace(t *testing.T, dir string, grace time.Duration) *Node {
 		t.Fatal(err)
 	}
 	cfg.MediaUDPAddr = "127.0.0.1:0"
-	cfg.UnreachableGrace = grace
+	configure(&cfg)
 	n, err := New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)

@@ -358,7 +358,7 @@ func (s *session) handle(m *signal.Message) bool {
 	case signal.TypeJoin:
 		return s.bad(signal.CodeBadMessage, "already joined")
 	case signal.TypeOffer:
-		if r := s.live.AllowOffer(s.id); r != nil {
+		if r := s.live.Allow(s.id, meeting.ActionOffer); r != nil {
 			s.refused(r)
 			return false
 		}
@@ -465,7 +465,7 @@ func (s *session) join(m *signal.Message) bool {
 // chatMessage stores an end-to-end encrypted chat message in the room's log, which hands it
 // to everyone in the room, sender included.
 func (s *session) chatMessage(ciphertext []byte) {
-	if r := s.live.AllowChat(s.id); r != nil {
+	if r := s.live.Allow(s.id, meeting.ActionChat); r != nil {
 		s.refused(r)
 		return
 	}

@@ -215,20 +215,7 @@ func TestChatRateLimited(t *testing.T) {
 }
 
 func TestRoomFull(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := Init(dir, InitOptions{Name: "small", HTTPAddr: "127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxParticipantsPerRoom = 1
-	n, err := New(cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
+	n := startNodeWith(t, t.TempDir(), func(c *Config) { c.MaxParticipantsPerRoom = 1 })
 	room, _ := n.CreateRoom("r")
 	mustDial(t, n, room.ID).join("One")
 	c := mustDial(t, n, room.ID)
@@ -333,20 +320,7 @@ func TestNodeCloseEndsSessions(t *testing.T) {
 // One address holds at most MaxSessionsPerAddress signalling sessions; one more is refused
 // until one of them ends.
 func TestSessionsPerAddress(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := Init(dir, InitOptions{Name: "capped", HTTPAddr: "127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxSessionsPerAddress = 2
-	n, err := New(cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
+	n := startNodeWith(t, t.TempDir(), func(c *Config) { c.MaxSessionsPerAddress = 2 })
 	room, _ := n.CreateRoom("r")
 	a := mustDial(t, n, room.ID)
 	a.join("A")

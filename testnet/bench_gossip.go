@@ -50,6 +50,11 @@ type GossipBenchResult struct {
 	ConvergeP50Ms float64 `json:"converge_p50_ms"` // a change on one node -> held by another, over every (change, node)
 	ConvergeP99Ms float64 `json:"converge_p99_ms"` //
 	HealMs        float64 `json:"heal_ms"`         // partition healed -> every node holds every state record and log entry
+	// A participant's action (its join sent) -> another node holds the record it changed,
+	// over every (change, node): the source node's own work (signalling, the meeting, the
+	// coalesced publish) and the gossip together.
+	ActionP50Ms float64 `json:"action_p50_ms"`
+	ActionP99Ms float64 `json:"action_p99_ms"`
 
 	// Details for the table, not part of the JSON line.
 	SlowestP50Ms float64       `json:"-"` // per change, the last node to hold it
@@ -333,13 +338,14 @@ func (b *gossipBench) convergedAfter(ctx context.Context, at, from []*gossipNode
 // measures for each the time until every other node holds it.
 func (b *gossipBench) convergence(ctx context.Context, res *GossipBenchResult) error {
 	b.progress("measuring %d changes (a participant joins on a random node)", b.opts.Changes)
-	var perNode, slowest []time.Duration
+	var perNode, slowest, action []time.Duration
 	for i := range b.opts.Changes {
-		lat, err := b.change(ctx)
+		lat, act, err := b.change(ctx)
 		if err != nil {
 			return fmt.Errorf("bench: change %d: %w", i+1, err)
 		}
 		perNode = append(perNode, lat...)
+		action = append(action, act...)
 		slowest = append(slowest, slices.Max(lat))
 		if (i+1)%10 == 0 || i+1 == b.opts.Changes {
 			b.progress("  %3d changes: per node p50 %.1f ms, p99 %.1f ms", i+1,
@@ -348,6 +354,8 @@ func (b *gossipBench) convergence(ctx context.Context, res *GossipBenchResult) e
 	}
 	res.ConvergeP50Ms = gossipQuantile(perNode, 0.50)
 	res.ConvergeP99Ms = gossipQuantile(perNode, 0.99)
+	res.ActionP50Ms = gossipQuantile(action, 0.50)
+	res.ActionP99Ms = gossipQuantile(action, 0.99)
 	res.SlowestP50Ms = gossipQuantile(slowest, 0.50)
 	res.SlowestP99Ms = gossipQuantile(slowest, 0.99)
 	res.Samples = len(perNode)
@@ -355,8 +363,9 @@ func (b *gossipBench) convergence(ctx context.Context, res *GossipBenchResult) e
 }
 
 // change joins a participant through a random node and returns, for every other node, the
-// time from the source applying its new record to that node holding it.
-func (b *gossipBench) change(ctx context.Context) ([]time.Duration, error) {
+// time from the source applying its new record to that node holding it, and the time from
+// the join being sent to that node holding it.
+func (b *gossipBench) change(ctx context.Context) (lat, action []time.Duration, _ error) {
 	src := b.rng.IntN(len(b.nodes))
 	s := b.nodes[src]
 	v0 := s.p.federation().StateVersion(b.room, s.id)
@@ -373,21 +382,24 @@ func (b *gossipBench) change(ctx context.Context) ([]time.Duration, error) {
 			at[i] = time.Now()
 		}()
 	}
+	t0 := time.Now()
 	_, err := b.join(wctx, s)
 	if err != nil {
 		cancel()
 	}
 	wg.Wait()
 	if err := errors.Join(append(errs, err)...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	lat := make([]time.Duration, 0, len(b.nodes)-1)
+	lat = make([]time.Duration, 0, len(b.nodes)-1)
+	action = make([]time.Duration, 0, len(b.nodes)-1)
 	for i, t := range at {
 		if i != src {
 			lat = append(lat, max(0, t.Sub(at[src])))
+			action = append(action, max(0, t.Sub(t0)))
 		}
 	}
-	return lat, nil
+	return lat, action, nil
 }
 
 // partition cuts the federation in halves, makes changes and chat on both, heals, and
@@ -519,6 +531,7 @@ func (b *gossipBench) table(r GossipBenchResult) {
 	fmt.Fprintf(tw, "convergence per node\tp50 %.1f ms, p99 %.1f ms (%d samples, %d changes)\n",
 		r.ConvergeP50Ms, r.ConvergeP99Ms, r.Samples, b.opts.Changes)
 	fmt.Fprintf(tw, "convergence, slowest node\tp50 %.1f ms, p99 %.1f ms\n", r.SlowestP50Ms, r.SlowestP99Ms)
+	fmt.Fprintf(tw, "participant's action to another node\tp50 %.1f ms, p99 %.1f ms\n", r.ActionP50Ms, r.ActionP99Ms)
 	fmt.Fprintf(tw, "heal after a partition\t%.0f ms, median node %.0f ms (every link up after %.0f ms; %d log entries, identical on every node)\n",
 		r.HealMs, r.HealP50Ms, ms(r.Relinked), r.Entries)
 	fmt.Fprintf(tw, "setup\tstart %.1f s, federate and connect %.1f s\n", r.Start.Seconds(), r.Federate.Seconds())

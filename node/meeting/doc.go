@@ -5,7 +5,7 @@
 //
 // Who talks to a room, and how:
 //
-//   - signalling sessions call Room.Join, Leave, Admit, Remove, Change, AllowOffer and Key;
+//   - signalling sessions call Room.Join, Leave, Admit, Remove, Change, Allow and Key;
 //     each posts a message to the mailbox and waits for the answer, so a flooding client
 //     slows only its own read loop, and is refused (rate_limited) and at last sent away;
 //   - the federation's events (state records changed, chat and key entries of the room's

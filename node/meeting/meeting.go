@@ -275,7 +275,7 @@ func (m *meeting) change(id string, c Change, on bool, now time.Time) *Refusal {
 		b, f = &w.mute, &w.info.MicMuted
 	case ChangeCamera:
 		b, f = &w.mute, &w.info.CameraMuted
-	case ChangeScreen: // follows offers, which allowOffer limits
+	case ChangeScreen: // follows offers, which allow limits
 		f = &w.info.Screen
 	default:
 		return refuse(signal.CodeBadMessage, "unknown change")
@@ -293,26 +293,26 @@ func (m *meeting) change(id string, c Change, on bool, now time.Time) *Refusal {
 	return nil
 }
 
-// allowOffer rate-limits id's offers on its pub connection.
-func (m *meeting) allowOffer(id string, now time.Time) *Refusal {
-	w, r := m.member(id)
-	if r != nil {
-		return r
-	}
-	if !w.offer.Allow(now) {
-		return m.refused(w, refuse(CodeRateLimited, "too many offers; wait a moment"), now)
-	}
-	return nil
-}
+// Actions a member takes that only a rate limit governs.
+type Action int
 
-// allowChat rate-limits id's chat messages.
-func (m *meeting) allowChat(id string, now time.Time) *Refusal {
+const (
+	ActionOffer Action = iota // an offer on its pub connection
+	ActionChat                // a chat message
+)
+
+// allow rate-limits id's action.
+func (m *meeting) allow(id string, a Action, now time.Time) *Refusal {
 	w, r := m.member(id)
 	if r != nil {
 		return r
 	}
-	if !w.chat.Allow(now) {
-		return m.refused(w, refuse(CodeRateLimited, "too many chat messages (at most %g a second); wait a moment", m.cfg.Limits.ChatRate), now)
+	b, what, rate := &w.offer, "offers", m.cfg.Limits.OfferRate
+	if a == ActionChat {
+		b, what, rate = &w.chat, "chat messages", m.cfg.Limits.ChatRate
+	}
+	if !b.Allow(now) {
+		return m.refused(w, refuse(CodeRateLimited, "too many %s (at most %g a second); wait a moment", what, rate), now)
 	}
 	return nil
 }

@@ -115,19 +115,10 @@ func (r *Room) Change(id string, c Change, on bool) *Refusal {
 	return res
 }
 
-// AllowOffer rate-limits id's offers on its pub connection.
-func (r *Room) AllowOffer(id string) *Refusal {
+// Allow rate-limits id's action.
+func (r *Room) Allow(id string, a Action) *Refusal {
 	var res *Refusal
-	if !r.call(func() { res = r.m.allowOffer(id, r.reg.now()) }) {
-		return errStopped
-	}
-	return res
-}
-
-// AllowChat rate-limits id's chat messages.
-func (r *Room) AllowChat(id string) *Refusal {
-	var res *Refusal
-	if !r.call(func() { res = r.m.allowChat(id, r.reg.now()) }) {
+	if !r.call(func() { res = r.m.allow(id, a, r.reg.now()) }) {
 		return errStopped
 	}
 	return res
