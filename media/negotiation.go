@@ -246,21 +246,13 @@ func (p *Participant) syncSub() error {
 		}
 	}
 	p.mu.Unlock()
-	if len(add) == 0 && len(remove) == 0 && pr != nil {
+	if len(add) == 0 && len(remove) == 0 {
 		return nil
 	}
 	if pr == nil {
-		// The first sub offer goes out at join, tracks or not, with a data channel that
-		// nothing uses: the connection comes up at once (a participant alone in a room, or
-		// among people who only listen, connects too, and the first track later only adds a
-		// section to a connected transport).
 		var err error
 		if pr, err = p.newPeer(signal.PCSub); err != nil {
 			return err
-		}
-		if _, err := pr.pc.CreateDataChannel("parley", nil); err != nil {
-			_ = pr.pc.Close()
-			return fmt.Errorf("media: sub data channel: %w", err)
 		}
 		p.mu.Lock()
 		if p.closed {

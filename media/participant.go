@@ -102,6 +102,16 @@ func (p *Participant) goRun(f func()) bool {
 // Connected reports whether one of the participant's peer connections has connected.
 func (p *Participant) Connected() bool { return p.connected.Load() }
 
+// Started reports whether the participant's media has been set up, so that a connection is
+// expected: it offered on pub, or the node offered it sub (which it does once there is a
+// track to receive). A participant who only listens in a room where nobody publishes has
+// nothing to connect.
+func (p *Participant) Started() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pub != nil || p.sub != nil
+}
+
 // ID returns the participant's id.
 func (p *Participant) ID() string { return p.id }
 

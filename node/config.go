@@ -121,7 +121,8 @@ type Config struct {
 	// Default 15 minutes.
 	LobbyWait Duration `json:"lobby_wait,omitempty"`
 	// MediaDeadline is how long an admitted participant's audio and video may take to
-	// connect before the participant is sent away ("30s"). Default 30 seconds.
+	// connect, once set up, before the participant is sent away ("30s"); and how long one
+	// with nothing to connect keeps its place in a full room. Default 30 seconds.
 	MediaDeadline Duration `json:"media_deadline,omitempty"`
 	// MaxSessionsPerAddress bounds the signalling connections open from one IP address
 	// (a building behind one NAT shares one). Default 100.

@@ -222,10 +222,11 @@ func TestFloodingParticipant(t *testing.T) {
 		quiet, during, flooders["Eve"].codes, flooders["Frank"].codes, flooders["Gina"].codes)
 }
 
-// TestIdleJoinsFreeTheRoom: 200 joins that never set up media fill a room of 100 (the rest
-// are refused as full); once their media deadline passes the room frees itself and a
-// newcomer with media joins and stays. A lobby of 50 takes 50 of 200 knocks, the moderator
-// sees them one by one, and the wait limit empties it.
+// TestIdleJoinsFreeTheRoom: 200 joins that never set up media fill a room of 100 where Bob
+// publishes (the rest are refused as full); once their media deadline passes they are sent
+// away and a newcomer with media joins and stays. In a room where nobody publishes, 100 such
+// joins stay, but a newcomer takes the place of one. A lobby of 50 takes 50 of 200 knocks,
+// the moderator sees them one by one, and the wait limit empties it.
 func TestIdleJoinsFreeTheRoom(t *testing.T) {
 	const deadline = 3 * time.Second
 	n := StartNodeWith(t, "crowded", func(c *node.Config) {
@@ -234,56 +235,70 @@ func TestIdleJoinsFreeTheRoom(t *testing.T) {
 		c.MaxLobby = 50
 		c.MaxSessionsPerAddress = 1000
 	})
-	room := n.CreateRoom("Open")
+	room, quiet := n.CreateRoom("Open"), n.CreateRoom("Quiet")
 	lobbyRoom, err := n.Node.NewRoom(node.RoomOptions{Title: "Behind a door", Lobby: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	bob := n.Join(t, room.ID, "Bob", client.Publish{Audio: true})
 	mod := n.JoinWith(t, client.Config{Room: lobbyRoom.ID, Name: "Moderator", Moderator: moderatorToken(t, n, lobbyRoom.ID),
 		Publish: client.Publish{Audio: true}})
 
 	var wg sync.WaitGroup
-	results := make(chan string, 400)
-	knock := func(roomID string, want func(*signal.Message) bool) {
+	type result struct{ room, got string }
+	results := make(chan result, 500)
+	knock := func(roomID string) {
 		defer wg.Done()
 		s, _, err := dialSignal(n.URL(), roomID)
 		if err != nil {
-			results <- "dial: " + err.Error()
+			results <- result{roomID, "dial: " + err.Error()}
 			return
 		}
 		t.Cleanup(func() { _ = s.CloseNow() })
 		r := &RawSignal{t: t, conn: s}
 		if err := r.SendMessage(JoinMessage(t, "Idle")); err != nil {
-			results <- "send: " + err.Error()
+			results <- result{roomID, "send: " + err.Error()}
 			return
 		}
-		m, err := r.Next(20*time.Second, want)
+		m, err := r.Next(20*time.Second, func(m *signal.Message) bool {
+			return m.Type == signal.TypeJoined || m.Type == signal.TypeLobby || m.Type == signal.TypeError
+		})
 		switch {
 		case err != nil:
-			results <- "no answer: " + err.Error()
+			results <- result{roomID, "no answer: " + err.Error()}
 		case m.Type == signal.TypeError:
-			results <- m.Code
+			results <- result{roomID, m.Code}
 		default:
-			results <- m.Type
+			results <- result{roomID, m.Type}
 		}
 	}
-	first := func(m *signal.Message) bool {
-		return m.Type == signal.TypeJoined || m.Type == signal.TypeLobby || m.Type == signal.TypeError
-	}
 	start := time.Now()
-	for range 200 {
+	for i := range 200 {
 		wg.Add(2)
-		go knock(room.ID, first)
-		go knock(lobbyRoom.ID, first)
+		go knock(room.ID)
+		go knock(lobbyRoom.ID)
+		if i < 100 {
+			wg.Add(1)
+			go knock(quiet.ID)
+		}
 	}
 	wg.Wait()
 	close(results)
-	got := map[string]int{}
+	got := map[string]map[string]int{room.ID: {}, quiet.ID: {}, lobbyRoom.ID: {}}
 	for r := range results {
-		got[r]++
+		got[r.room][r.got]++
 	}
-	if got[signal.TypeJoined] != 100 || got[signal.CodeRoomFull] != 100 || got[signal.TypeLobby] != 50 || got[meeting.CodeLobbyFull] != 150 {
-		t.Fatalf("200 joins and 200 knocks ended as %v", got)
+	if g := got[room.ID]; g[signal.TypeJoined] != 99 || g[signal.CodeRoomFull] != 101 {
+		t.Errorf("200 joins to a room of 100 with Bob in it: %v", g)
+	}
+	if g := got[quiet.ID]; g[signal.TypeJoined] != 100 {
+		t.Errorf("100 joins to a quiet room of 100: %v", g)
+	}
+	if g := got[lobbyRoom.ID]; g[signal.TypeLobby] != 50 || g[meeting.CodeLobbyFull] != 150 {
+		t.Errorf("200 knocks at a lobby of 50: %v", g)
+	}
+	if t.Failed() {
+		t.FailNow()
 	}
 	Eventually(t, 10*time.Second, "the moderator sees 50 waiting", func() error {
 		if w := len(mod.Waiting()); w != 50 {
@@ -291,7 +306,7 @@ func TestIdleJoinsFreeTheRoom(t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("200 joins and 200 knocks answered in %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("500 joins and knocks answered in %v", time.Since(start).Round(time.Millisecond))
 
 	// The idle joins' media deadline passes: a newcomer with media gets in and stays.
 	var alice *client.Client
@@ -305,31 +320,44 @@ func TestIdleJoinsFreeTheRoom(t *testing.T) {
 	})
 	t.Cleanup(func() { _ = alice.Close() })
 	t.Logf("the room took a newcomer %v after the idle joins", time.Since(start).Round(time.Millisecond))
+	// In the quiet room a newcomer takes an idle participant's place.
+	quietAlice, err := joinOnce(n, quiet.ID, "Alice")
+	if err != nil {
+		t.Fatalf("a newcomer to the quiet room full of idle joins: %v", err)
+	}
+	t.Cleanup(func() { _ = quietAlice.Close() })
 	Eventually(t, deadline+15*time.Second, "the lobby empties", func() error {
 		if w := len(mod.Waiting()); w != 0 {
 			return fmt.Errorf("%d waiting", w)
 		}
 		return nil
 	})
-	// Alice outlives the deadline: her media connected.
-	time.Sleep(deadline + 1500*time.Millisecond)
-	select {
-	case <-alice.Done():
-		t.Fatal("the newcomer was sent away")
-	default:
-	}
+	// Alice hears Bob and outlives the deadline: her media connected.
+	Eventually(t, 10*time.Second, "Alice hears Bob", func() error {
+		if tr, ok := FindTrack(alice, bob.ID(), signal.SourceMic); !ok || tr.Packets == 0 {
+			return errors.New("no audio from Bob")
+		}
+		return nil
+	})
 	m, err := ScrapeMetrics(n.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := m.SumWhere("parley_meeting_disconnects_total", "reason", meeting.CodeMediaTimeout); d != 100 {
-		t.Errorf("media deadline disconnects %v, want 100", d)
+		t.Errorf("media deadline disconnects %v, want 100 (99 in the open room, 1 place in the quiet one)", d)
 	}
 	if d := m.SumWhere("parley_meeting_disconnects_total", "reason", meeting.CodeLobbyTimeout); d != 50 {
 		t.Errorf("lobby wait disconnects %v, want 50", d)
 	}
-	if r := m.SumWhere("parley_meeting_refusals_total", "reason", signal.CodeRoomFull); r < 100 {
-		t.Errorf("room_full refusals %v, want at least 100", r)
+	if r := m.SumWhere("parley_meeting_refusals_total", "reason", signal.CodeRoomFull); r < 101 {
+		t.Errorf("room_full refusals %v, want at least 101", r)
+	}
+	for _, c := range []*client.Client{alice, quietAlice, bob} {
+		select {
+		case <-c.Done():
+			t.Errorf("%s was sent away", c.ID())
+		default:
+		}
 	}
 }
 

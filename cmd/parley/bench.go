@@ -115,14 +115,15 @@ func runBenchGossip(args []string, stdout, stderr io.Writer) error {
 		"Starts N nodes in this process on loopback, each with its own temporary data directory,\n"+
 			"federates every pair, creates a room and has one participant on every node. It then\n"+
 			"measures, over K changes (a participant joining on a random node), the time until each\n"+
-			"other node holds the change; splits the nodes in halves, makes changes and C chat\n"+
+			"other node holds the change (from the source node's record, and from the participant's\n"+
+			"join); splits the nodes in halves, makes changes and C chat\n"+
 			"messages per node on both sides, heals, and measures the time until every node holds\n"+
 			"the same state and log. Each node is the federation part of a node (its libp2p host,\n"+
 			"federation and badger store, configured as the node configures them) unless --full\n"+
 			"runs full nodes (store, HTTP, signalling, SFU, media cascade), whose participants join\n"+
 			"over signalling and whose cascade links every pair sharing the room. It prints progress\n"+
 			"and a table, then the result as one JSON line:\n"+
-			`{"nodes":N,"converge_p50_ms":…,"converge_p99_ms":…,"heal_ms":…}`,
+			`{"nodes":N,"converge_p50_ms":…,"converge_p99_ms":…,"heal_ms":…,"action_p50_ms":…,"action_p99_ms":…}`,
 		"parley bench gossip --nodes 50", stderr)
 	n := fs.Int("nodes", 10, "federated nodes")
 	changes := fs.Int("changes", 30, "room-state changes measured")

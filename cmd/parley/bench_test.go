@@ -25,13 +25,17 @@ func benchGossip(t *testing.T, flags ...string) {
 		ConvergeP50Ms *float64 `json:"converge_p50_ms"`
 		ConvergeP99Ms *float64 `json:"converge_p99_ms"`
 		HealMs        *float64 `json:"heal_ms"`
+		ActionP50Ms   *float64 `json:"action_p50_ms"`
+		ActionP99Ms   *float64 `json:"action_p99_ms"`
 	}
 	dec := json.NewDecoder(strings.NewReader(lines[len(lines)-1]))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&res); err != nil || res.Nodes == nil || res.ConvergeP50Ms == nil || res.ConvergeP99Ms == nil || res.HealMs == nil {
-		t.Fatalf("last line %q: %v; want the four result fields", lines[len(lines)-1], err)
+	if err := dec.Decode(&res); err != nil || res.Nodes == nil || res.ConvergeP50Ms == nil || res.ConvergeP99Ms == nil || res.HealMs == nil ||
+		res.ActionP50Ms == nil || res.ActionP99Ms == nil {
+		t.Fatalf("last line %q: %v; want the six result fields", lines[len(lines)-1], err)
 	}
-	if *res.Nodes != 4 || *res.ConvergeP50Ms <= 0 || *res.ConvergeP99Ms < *res.ConvergeP50Ms || *res.HealMs <= 0 {
+	if *res.Nodes != 4 || *res.ConvergeP50Ms <= 0 || *res.ConvergeP99Ms < *res.ConvergeP50Ms || *res.HealMs <= 0 ||
+		*res.ActionP50Ms < *res.ConvergeP50Ms || *res.ActionP99Ms < *res.ActionP50Ms {
 		t.Errorf("result %s", lines[len(lines)-1])
 	}
 	if !strings.Contains(out, "identical on every node") || !strings.Contains(out, "peak RSS") {

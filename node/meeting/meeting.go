@@ -135,7 +135,12 @@ func (m *meeting) count() int { return len(m.members) + m.remote.len() }
 func (m *meeting) admit(w *member, now time.Time) *Refusal {
 	l := m.cfg.Limits
 	if m.count() >= l.MaxParticipants {
-		return refuse(signal.CodeRoomFull, "the room is full (%d participants)", l.MaxParticipants)
+		idle := m.idle(now)
+		if idle == nil {
+			return refuse(signal.CodeRoomFull, "the room is full (%d participants)", l.MaxParticipants)
+		}
+		m.log.Info("an idle participant gives its place to a newcomer", "participant", idle.id)
+		m.sendAway(idle, CodeMediaTimeout, fmt.Sprintf("the room is full and you had no audio or video for %v: your place went to someone joining", l.MediaDeadline))
 	}
 	info := Info{Name: w.info.Name, Org: m.cfg.NodeName, Moderator: w.moderator}
 	tag := randomTag()
@@ -349,9 +354,36 @@ func (m *meeting) tick(now time.Time) {
 		}
 	}
 	for _, w := range m.members {
-		if !w.media.Connected() && now.Sub(w.since) >= l.MediaDeadline {
+		switch {
+		case w.connected:
+		case w.media.Connected():
+			w.connected = true
+		case w.started.IsZero():
+			if w.media.Started() {
+				w.started = now
+			}
+		case now.Sub(w.started) >= l.MediaDeadline:
 			m.log.Info("participant's media did not connect in time", "participant", w.id)
 			m.sendAway(w, CodeMediaTimeout, fmt.Sprintf("your audio and video did not connect within %v; check your network and join again", l.MediaDeadline))
 		}
 	}
+}
+
+// idle returns the member admitted longest ago whose media was never set up for
+// Limits.MediaDeadline (a participant who listens where nobody publishes, or a client that
+// never does media at all), or nil. It gives its place to a newcomer when the room is full.
+func (m *meeting) idle(now time.Time) *member {
+	var oldest *member
+	for _, w := range m.members {
+		if w.connected || !w.started.IsZero() || now.Sub(w.since) < m.cfg.Limits.MediaDeadline {
+			continue
+		}
+		if w.media.Connected() || w.media.Started() {
+			continue // since the last tick
+		}
+		if oldest == nil || w.since.Before(oldest.since) {
+			oldest = w
+		}
+	}
+	return oldest
 }

@@ -50,10 +50,11 @@ func (c *fakeConn) take(typ string) []*signal.Message {
 	return out
 }
 
-type fakeMedia struct{ connected, closed bool }
+type fakeMedia struct{ connected, started, closed bool }
 
 func (m *fakeMedia) Handle(*signal.Message) error { return nil }
 func (m *fakeMedia) Connected() bool              { return m.connected }
+func (m *fakeMedia) Started() bool                { return m.started || m.connected }
 func (m *fakeMedia) Close() error                 { m.closed = true; return nil }
 
 type fakeSFU struct{ joined map[string]*fakeMedia }
@@ -274,6 +275,15 @@ func TestMediaDeadline(t *testing.T) {
 	a := r.mustJoin("a", false)
 	b := r.mustJoin("b", false)
 	r.sfu.joined["b"].connected = false
+	// Nothing to connect yet (nobody publishes): no deadline runs.
+	r.now = r.now.Add(time.Minute)
+	r.m.tick(r.now)
+	if b.ended != "" {
+		t.Fatal("a participant with nothing to connect was sent away")
+	}
+	// Media is set up: the deadline runs from the tick that sees it.
+	r.sfu.joined["b"].started = true
+	r.m.tick(r.now)
 	r.now = r.now.Add(9 * time.Second)
 	r.m.tick(r.now)
 	if b.ended != "" {
@@ -286,6 +296,29 @@ func TestMediaDeadline(t *testing.T) {
 	}
 	if !r.sfu.joined["b"].closed && len(r.m.closers) != 1 {
 		t.Fatal("b's media is not closed")
+	}
+}
+
+// A participant with nothing to connect stays, until the room is full and a newcomer needs
+// its place.
+func TestIdleGivesPlace(t *testing.T) {
+	r := newRig(t, federation.Room{Title: "r"}, Limits{MaxParticipants: 2, MediaDeadline: 10 * time.Second})
+	a := r.mustJoin("a", false)
+	b := r.mustJoin("b", false)
+	r.sfu.joined["a"].connected, r.sfu.joined["b"].connected = false, false
+	r.now = r.now.Add(5 * time.Second)
+	r.sfu.joined["b"].connected = true // b's media came up
+	r.m.tick(r.now)
+	if _, ref := r.join("c", false); ref == nil || ref.Code != signal.CodeRoomFull {
+		t.Fatalf("join before anyone is idle for the deadline: %v, want room_full", ref)
+	}
+	r.now = r.now.Add(5 * time.Second)
+	c := r.mustJoin("d", false)
+	if a.ended != CodeMediaTimeout || b.ended != "" || c.admitted == nil || r.m.members["a"] != nil {
+		t.Fatalf("a ended %q, b ended %q, d admitted %v", a.ended, b.ended, c.admitted != nil)
+	}
+	if _, ref := r.join("e", false); ref == nil || ref.Code != signal.CodeRoomFull {
+		t.Fatalf("join with nobody idle: %v, want room_full", ref)
 	}
 }
 

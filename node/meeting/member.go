@@ -35,6 +35,9 @@ type MediaSession interface {
 	Handle(m *signal.Message) error
 	// Connected reports whether one of its peer connections has connected.
 	Connected() bool
+	// Started reports whether a connection is expected: the participant offered media, or
+	// the SFU offered it some.
+	Started() bool
 	// Close leaves the SFU; it may take a while and runs off the meeting's goroutine.
 	Close() error
 }
@@ -68,6 +71,8 @@ type member struct {
 	infoSize  int // bytes of info encoded, without tracks
 	tag       uint32
 	media     MediaSession
+	connected bool      // media seen connected
+	started   time.Time // media seen set up, waiting to connect
 
 	key, hand, mute, offer, chat Bucket
 	kids                         kidSet // key IDs announced

@@ -37,7 +37,7 @@ type Config struct {
 	Publish func(room string, ps []federation.Participant) error
 	// Tracks are the tracks the SFU has of room's local participants, by participant.
 	Tracks          func(room string) map[string][]Track
-	PublishInterval time.Duration // default 100 ms
+	PublishInterval time.Duration // default 50 ms
 
 	Metrics Metrics
 	Log     *slog.Logger
@@ -45,7 +45,7 @@ type Config struct {
 }
 
 // DefaultPublishInterval is Config.PublishInterval's default.
-const DefaultPublishInterval = 100 * time.Millisecond
+const DefaultPublishInterval = 50 * time.Millisecond
 
 // Registry is the node's live rooms. A room lives while sessions hold it (Acquire,
 // Release); federation events for rooms nobody here holds are dropped, as nobody is there
