@@ -17,14 +17,30 @@ import (
 const maxRIDs = maxLayers
 
 // sendingMids parses an offer and returns the mids of its audio and video sections that send
-// media to the SFU (sendrecv or sendonly, port not 0), each with the simulcast rids it sends
-// ("a=rid:<rid> send", at most maxRIDs; none without simulcast).
+// media to the SFU, each with the simulcast rids it sends ("a=rid:<rid> send", at most
+// maxRIDs; none without simulcast). It reads sections by the rules of JSEP (RFC 9429) and
+// BUNDLE (RFC 8843):
+//
+//   - a section sends if its direction is sendrecv (the default) or sendonly;
+//   - port 0 rejects a section, unless it carries a=bundle-only and its mid is in the offer's
+//     BUNDLE group: then it shares the transport of the group's first section (Firefox offers
+//     every section but the first so under max-bundle; Chromium gives them port 9);
+//   - every audio and video section has a mid, unique in the offer.
 func sendingMids(offer string) (map[string][]string, error) {
 	var sd sdp.SessionDescription
 	if err := sd.UnmarshalString(offer); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
+	bundled := map[string]bool{}
+	for _, a := range sd.Attributes {
+		if f := strings.Fields(a.Value); a.Key == "group" && len(f) > 0 && f[0] == "BUNDLE" {
+			for _, mid := range f[1:] {
+				bundled[mid] = true
+			}
+		}
+	}
 	mids := map[string][]string{}
+	seen := map[string]bool{}
 	for _, md := range sd.MediaDescriptions {
 		kind := md.MediaName.Media
 		if kind != "audio" && kind != "video" {
@@ -34,8 +50,13 @@ func sendingMids(offer string) (map[string][]string, error) {
 		if !ok || mid == "" {
 			return nil, fmt.Errorf("%w: %s section without a mid", ErrBadSDP, kind)
 		}
-		if md.MediaName.Port.Value == 0 {
-			continue
+		if seen[mid] {
+			return nil, fmt.Errorf("%w: mid %q appears twice", ErrBadSDP, mid)
+		}
+		seen[mid] = true
+		_, bundleOnly := md.Attribute("bundle-only")
+		if md.MediaName.Port.Value == 0 && !(bundleOnly && bundled[mid]) {
+			continue // rejected
 		}
 		_, recvonly := md.Attribute("recvonly")
 		_, inactive := md.Attribute("inactive")

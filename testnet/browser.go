@@ -3,6 +3,7 @@ package testnet
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -90,18 +92,63 @@ func RequireChromium(t testing.TB) string {
 	return ""
 }
 
-// Browser is one headless Chromium process with one tab: one participant of a browser test.
-// It records the page's console; an uncaught exception or unhandled rejection in the page
-// fails the test. When the test has failed, Close saves a screenshot, the page's HTML and its
-// console to the test's artifact directory (go test -artifacts keeps them).
+// Browser kinds.
+const (
+	Chromium = "chromium"
+	Firefox  = "firefox"
+)
+
+// BrowserKinds are the browsers every browser test that applies to both runs in.
+var BrowserKinds = []string{Chromium, Firefox}
+
+// RequireFirefox returns the Firefox path, or skips the test when there is none; in CI a
+// missing Firefox fails the test instead.
+func RequireFirefox(t testing.TB) string {
+	t.Helper()
+	if p := FirefoxPath(); p != "" {
+		return p
+	}
+	msg := "Firefox not found (set PARLEY_FIREFOX or install the firefox-esr package; scripts/test.sh installs it)"
+	if inCI() {
+		t.Fatal(msg + "; CI is set, so the browser tests may not be skipped")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// RequireBrowser is RequireChromium or RequireFirefox for kind.
+func RequireBrowser(t testing.TB, kind string) {
+	t.Helper()
+	if kind == Firefox {
+		RequireFirefox(t)
+	} else {
+		RequireChromium(t)
+	}
+}
+
+// driver is what a Browser needs of a browser process with one tab: Chromium over the
+// DevTools protocol (chromedp), Firefox over WebDriver BiDi.
+type driver interface {
+	navigate(timeout time.Duration, u string) error
+	eval(timeout time.Duration, js string) (json.RawMessage, error) // awaited, as JSON
+	click(x, y float64) error                                       // a real primary click
+	keys(text string) error                                         // into the focused element
+	screenshot() ([]byte, error)
+	close()
+}
+
+// Browser is one headless browser process (Chromium or Firefox) with one tab: one
+// participant of a browser test. It records the page's console; an uncaught exception or
+// unhandled rejection in the page fails the test. When the test has failed, Close saves a
+// screenshot, the page's HTML and its console to the test's artifact directory (go test
+// -artifacts keeps them).
 type Browser struct {
 	t    *testing.T
 	name string
+	Kind string // Chromium or Firefox
 
-	ctx    context.Context // the tab
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the console reader has stopped
-	output *tailBuffer   // Chromium's stdout and stderr
+	d      driver
+	output *tailBuffer // the browser's stdout and stderr
 
 	closeOnce sync.Once
 
@@ -115,8 +162,50 @@ type Browser struct {
 // registers its Close with t.Cleanup.
 func NewBrowser(t *testing.T, name string) *Browser {
 	t.Helper()
-	path := RequireChromium(t)
+	return NewBrowserOf(t, Chromium, name)
+}
 
+// NewBrowserOf starts a browser of kind (Chromium or Firefox) for the participant name.
+func NewBrowserOf(t *testing.T, kind, name string) *Browser {
+	t.Helper()
+	b := &Browser{t: t, name: name, Kind: kind}
+	if kind == Firefox {
+		path := RequireFirefox(t)
+		ff, err := startFirefox(path, t.TempDir(), b.log)
+		if err != nil {
+			t.Fatalf("start Firefox (%s) for %s: %v", path, name, err)
+		}
+		b.d, b.output = ff, ff.output
+	} else {
+		b.d, b.output = startChromium(t, name, b.log)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// log records one console message of the page; level "exception" is an uncaught one.
+func (b *Browser) log(level, line string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.console = append(b.console, level+": "+line)
+	if level == "error" || level == "exception" {
+		b.errs = append(b.errs, line)
+	}
+	if level == "exception" {
+		b.uncaught = append(b.uncaught, line)
+	}
+}
+
+// chromium is the Chromium driver.
+type chromium struct {
+	ctx    context.Context // the tab
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the console reader has stopped
+}
+
+func startChromium(t *testing.T, name string, onLog func(level, line string)) (*chromium, *tailBuffer) {
+	t.Helper()
+	path := RequireChromium(t)
 	output := &tailBuffer{max: 256 << 10}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
@@ -131,17 +220,7 @@ func NewBrowser(t *testing.T, name string) *Browser {
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	b := &Browser{
-		t:    t,
-		name: name,
-		ctx:  ctx,
-		cancel: func() {
-			cancel()
-			acancel()
-		},
-		done:   make(chan struct{}),
-		output: output,
-	}
+	c := &chromium{ctx: ctx, cancel: func() { cancel(); acancel() }, done: make(chan struct{})}
 
 	// The first action starts the browser and must run on the tab's own context (a timeout on
 	// it would end the browser), so bound it from outside.
@@ -150,41 +229,76 @@ func NewBrowser(t *testing.T, name string) *Browser {
 	select {
 	case err := <-started:
 		if err != nil {
-			b.cancel()
+			c.cancel()
 			t.Fatalf("start Chromium (%s) for %s: %v", path, name, err)
 		}
 	case <-time.After(browserStartTimeout):
-		b.cancel()
+		c.cancel()
 		t.Fatalf("start Chromium (%s) for %s: no answer within %v", path, name, browserStartTimeout)
 	}
-
 	messages := chromedp.Console(ctx)
 	go func() {
-		defer close(b.done)
+		defer close(c.done)
 		for m, err := range messages {
 			if err != nil {
 				return
 			}
-			b.record(m)
+			line := m.String()
+			if m.URL != "" {
+				line += fmt.Sprintf(" (%s:%d)", m.URL, m.Line+1)
+			}
+			level := "log"
+			switch {
+			case m.IsException():
+				level = "exception"
+			case m.Type == chromedp.ConsoleError:
+				level = "error"
+			}
+			onLog(level, line)
 		}
 	}()
-	t.Cleanup(b.Close)
-	return b
+	return c, output
 }
 
-func (b *Browser) record(m chromedp.ConsoleMessage) {
-	line := m.String()
-	if m.URL != "" {
-		line += fmt.Sprintf(" (%s:%d)", m.URL, m.Line+1)
+func (c *chromium) do(timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) error {
+	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	defer cancel()
+	return chromedp.Do(ctx, actions...)
+}
+
+func (c *chromium) navigate(timeout time.Duration, u string) error {
+	return c.do(timeout, chromedp.Navigate(u))
+}
+
+func (c *chromium) eval(timeout time.Duration, js string) (json.RawMessage, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](js, chromedp.EvalAwaitPromise))
+	if err == nil && len(v) == 0 {
+		v = json.RawMessage("null")
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.console = append(b.console, line)
-	if m.Type == chromedp.ConsoleError || m.IsException() {
-		b.errs = append(b.errs, line)
-	}
-	if m.IsException() {
-		b.uncaught = append(b.uncaught, line)
+	return v, err
+}
+
+func (c *chromium) click(x, y float64) error {
+	return c.do(browserActionTime, chromedp.MouseClickXY(x, y))
+}
+
+func (c *chromium) keys(text string) error {
+	return c.do(browserActionTime, chromedp.KeyEvent(strings.ReplaceAll(text, "\n", kb.Enter)))
+}
+
+func (c *chromium) screenshot() ([]byte, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, browserCloseTime)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.CaptureScreenshot())
+}
+
+func (c *chromium) close() {
+	c.cancel()
+	select {
+	case <-c.done:
+	case <-time.After(browserCloseTime):
 	}
 }
 
@@ -199,12 +313,7 @@ func (b *Browser) Close() {
 		if b.t.Failed() {
 			b.saveArtifacts()
 		}
-		b.cancel()
-		select {
-		case <-b.done:
-		case <-time.After(browserCloseTime):
-			b.t.Errorf("browser %s: console reader did not stop", b.name)
-		}
+		b.d.close()
 	})
 }
 
@@ -215,24 +324,24 @@ func (b *Browser) saveArtifacts() {
 		b.t.Logf("browser %s: artifacts: %v", b.name, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(b.ctx, browserCloseTime)
-	defer cancel()
-	if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+	if png, err := b.d.screenshot(); err == nil {
 		_ = os.WriteFile(filepath.Join(dir, "screenshot.png"), png, 0o644)
 	} else {
 		b.t.Logf("browser %s: screenshot: %v", b.name, err)
 	}
-	if html, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`)); err == nil {
-		_ = os.WriteFile(filepath.Join(dir, "page.html"), []byte(html), 0o644)
+	if html, err := b.d.eval(browserCloseTime, `document.documentElement.outerHTML`); err == nil {
+		var s string
+		_ = json.Unmarshal(html, &s)
+		_ = os.WriteFile(filepath.Join(dir, "page.html"), []byte(s), 0o644)
 	}
-	if loc, err := chromedp.Run(ctx, chromedp.Location()); err == nil {
+	if loc, err := b.d.eval(browserCloseTime, `location.href`); err == nil {
 		b.t.Logf("browser %s: page was %s", b.name, loc)
 	}
 	b.mu.Lock()
 	console := strings.Join(b.console, "\n")
 	b.mu.Unlock()
 	_ = os.WriteFile(filepath.Join(dir, "console.log"), []byte(console), 0o644)
-	_ = os.WriteFile(filepath.Join(dir, "chromium.log"), b.output.Bytes(), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, b.Kind+".log"), b.output.Bytes(), 0o644)
 	b.t.Logf("browser %s: console:\n%s", b.name, console)
 	b.t.Logf("browser %s: artifacts in %s", b.name, dir)
 }
@@ -251,19 +360,42 @@ func (b *Browser) ConsoleErrors() []string {
 	return append([]string(nil), b.errs...)
 }
 
-// Do runs chromedp actions on the tab, bounded by timeout.
+// Do runs chromedp actions on the tab, bounded by timeout; Chromium only.
 func (b *Browser) Do(timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) error {
-	ctx, cancel := context.WithTimeout(b.ctx, timeout)
-	defer cancel()
-	return chromedp.Do(ctx, actions...)
+	c, ok := b.d.(*chromium)
+	if !ok {
+		return fmt.Errorf("browser %s: DevTools actions need Chromium, not %s", b.name, b.Kind)
+	}
+	return c.do(timeout, actions...)
+}
+
+// AddInitScript runs script in every page the browser opens from now on, before the page's
+// own scripts.
+func (b *Browser) AddInitScript(script string) error {
+	switch d := b.d.(type) {
+	case *chromium:
+		ctx, cancel := context.WithTimeout(d.ctx, browserActionTime)
+		defer cancel()
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
+		return err
+	case *bidi:
+		_, err := d.call(browserActionTime, "script.addPreloadScript", map[string]any{
+			"functionDeclaration": "() => {" + script + "}", "contexts": []string{d.context}})
+		return err
+	}
+	return fmt.Errorf("browser %s: unknown driver", b.name)
 }
 
 // Eval evaluates a JavaScript expression in the page (awaiting it if it is a promise) and
 // decodes its JSON value into T.
 func Eval[T any](b *Browser, js string) (T, error) {
-	ctx, cancel := context.WithTimeout(b.ctx, browserActionTime)
-	defer cancel()
-	return chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	var v T
+	raw, err := b.d.eval(browserActionTime, js)
+	if err != nil {
+		return v, err
+	}
+	err = json.Unmarshal(raw, &v)
+	return v, err
 }
 
 // must fails the test if err is set, naming the browser and what it was doing.
@@ -277,7 +409,7 @@ func (b *Browser) must(what string, err error) {
 // Open navigates to u and waits for the page to load.
 func (b *Browser) Open(u string) {
 	b.t.Helper()
-	b.must("open "+u, b.Do(30*time.Second, chromedp.Navigate(u)))
+	b.must("open "+u, b.d.navigate(30*time.Second, u))
 }
 
 // OpenRoom opens the web client's prejoin screen for roomID on the node at base, with the name
@@ -320,7 +452,7 @@ func (b *Browser) Click(sel string) {
 	for {
 		at, err := Eval[[]float64](b, js)
 		if err == nil && len(at) == 2 {
-			b.must("click "+sel, b.Do(browserActionTime, chromedp.MouseClickXY(at[0], at[1])))
+			b.must("click "+sel, b.d.click(at[0], at[1]))
 			return
 		}
 		if time.Now().After(deadline) {
@@ -333,20 +465,42 @@ func (b *Browser) Click(sel string) {
 // Type types text into the element matching sel; end text with "\n" to press Enter.
 func (b *Browser) Type(sel, text string) {
 	b.t.Helper()
-	text = strings.ReplaceAll(text, "\n", kb.Enter)
-	b.must("type into "+sel, b.Do(browserActionTime, chromedp.SendKeys(chromedp.CSS(sel), text)))
+	focused, err := Eval[bool](b, `(() => { const e = document.querySelector(`+jsString(sel)+`); if (!e) return false; e.focus(); return document.activeElement === e; })()`)
+	if err == nil && !focused {
+		err = errors.New("no such element to focus")
+	}
+	b.must("focus "+sel, err)
+	b.must("type into "+sel, b.d.keys(text))
 }
 
 // WaitVisible waits up to timeout for an element matching sel to be visible.
 func (b *Browser) WaitVisible(sel string, timeout time.Duration) {
 	b.t.Helper()
-	b.must("wait for "+sel, b.Do(timeout, chromedp.WaitVisible(chromedp.CSS(sel))))
+	b.waitJS("wait for "+sel, `(() => { const e = document.querySelector(`+jsString(sel)+`);
+		if (!e) return false; const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
+		return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; })()`, timeout)
 }
 
 // WaitGone waits up to timeout until no element matches sel.
 func (b *Browser) WaitGone(sel string, timeout time.Duration) {
 	b.t.Helper()
-	b.must("wait for "+sel+" to disappear", b.Do(timeout, chromedp.WaitNotPresent(chromedp.CSS(sel))))
+	b.waitJS("wait for "+sel+" to disappear", `document.querySelector(`+jsString(sel)+`) === null`, timeout)
+}
+
+// waitJS polls a boolean JavaScript expression until it is true, up to timeout.
+func (b *Browser) waitJS(what, js string, timeout time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := Eval[bool](b, js)
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("browser %s: %s: not so after %v (%v)", b.name, what, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // jsString quotes s as a JavaScript string literal.

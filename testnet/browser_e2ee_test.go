@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"parley/media/client"
@@ -233,10 +232,7 @@ func withoutScriptTransform(t *testing.T, b *Browser) {
 // hideInPages runs script in every page b opens from now on, before the page's own scripts.
 func hideInPages(t *testing.T, b *Browser, script string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, browserActionTime)
-	defer cancel()
-	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
-	if err != nil {
+	if err := b.AddInitScript(script); err != nil {
 		t.Fatalf("browser %s: add a script to new pages: %v", b.name, err)
 	}
 }
@@ -366,7 +362,11 @@ func uiScreenshot(t *testing.T, b *Browser, name string) {
 	if dir == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(b.ctx, browserActionTime)
+	c, ok := b.d.(*chromium)
+	if !ok {
+		return // viewport emulation is Chromium's
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, browserActionTime)
 	defer cancel()
 	for _, v := range []struct {
 		suffix string
