@@ -119,3 +119,23 @@ func (s *SFU) PublishedTracks(room string) []PublishedTrack {
 	}
 	return out
 }
+
+// ReceivedLayers reports, for each local track of room by id, the simulcast layers whose
+// packets have arrived from the publisher (bit i: layer i).
+func (s *SFU) ReceivedLayers(room string) map[string]uint8 {
+	r := s.room(room)
+	if r == nil {
+		return nil
+	}
+	out := map[string]uint8{}
+	for _, up := range r.localTracks() {
+		var m uint8
+		for i := range up.layers {
+			if up.layers[i].Load() != nil {
+				m |= 1 << i
+			}
+		}
+		out[up.id] = m
+	}
+	return out
+}

@@ -377,3 +377,11 @@ func (n *Node) Close() error {
 
 // RoomURLOf is the link to a room on this node.
 func (n *Node) RoomURLOf(id string) string { return RoomURL(n.publicURL, id) }
+
+// PublishedTracks are the tracks this node's participants publish in room, and
+// ReceivedLayers the simulcast layers of each whose packets have arrived (for tests and
+// diagnostics).
+func (n *Node) PublishedTracks(room string) []media.PublishedTrack { return n.sfu.PublishedTracks(room) }
+
+// ReceivedLayers: see PublishedTracks.
+func (n *Node) ReceivedLayers(room string) map[string]uint8 { return n.sfu.ReceivedLayers(room) }

@@ -3,16 +3,17 @@
 #
 #   bash scripts/test.sh
 #
-# On a fresh Debian machine it first installs what the tests need and is missing (Chromium for
-# the browser tests, a C compiler for the race detector), with sudo unless run as root; Go
+# On a fresh Debian machine it first installs what the tests need and is missing (Chromium and
+# Firefox ESR for the browser tests, a C compiler for the race detector), with sudo unless run as root; Go
 # itself must already be installed. Then it runs go vet, a gofmt check, the whole test suite, and the race
 # detector on the packages where it is affordable. It exits non-zero on any failure.
 #
 # Environment:
 #   PARLEY_CHROMIUM   Chromium binary to use (default: chromium on the PATH or /usr/bin/chromium)
+#   PARLEY_FIREFOX    Firefox binary to use (default: firefox-esr or firefox on the PATH)
 #   PARLEY_NO_INSTALL set to 1 to never install anything
 #   PARLEY_TEST_LOG   set to debug for debug logs in failing tests' output
-#   CI                when true, missing Chromium fails the browser tests instead of skipping them
+#   CI                when true, a missing browser fails the browser tests instead of skipping them
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -36,6 +37,11 @@ have_chromium() {
 	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -x /usr/bin/chromium ]
 }
 have_chromium || need+=(chromium fonts-liberation)
+have_firefox() {
+	[ -n "${PARLEY_FIREFOX:-}" ] && [ -x "${PARLEY_FIREFOX}" ] && return 0
+	command -v firefox-esr >/dev/null 2>&1 || command -v firefox >/dev/null 2>&1
+}
+have_firefox || need+=(firefox-esr)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 
 if [ ${#need[@]} -gt 0 ]; then

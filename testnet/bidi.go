@@ -39,6 +39,8 @@ var firefoxPrefs = map[string]any{
 	"media.peerconnection.ice.obfuscate_host_addresses":  false,
 	"media.autoplay.default":                             0,
 	"media.autoplay.blocking_policy":                     0,
+	"media.autoplay.block-webaudio":                      false,
+	"media.cubeb.force_mock_context":                     true, // a fake audio output: headless machines have no sound device
 	"media.getdisplaymedia.enabled":                      true,
 	"app.update.disabledForTesting":                      true,
 	"browser.shell.checkDefaultBrowser":                  false,
@@ -298,9 +300,10 @@ func (b *bidi) navigate(timeout time.Duration, u string) error {
 // value as JSON (null for undefined).
 func (b *bidi) eval(timeout time.Duration, js string) (json.RawMessage, error) {
 	res, err := b.call(timeout, "script.evaluate", map[string]any{
-		"expression":   "(async () => { const v = await (" + js + "\n); return v === undefined ? 'null' : JSON.stringify(v); })()",
-		"target":       map[string]any{"context": b.context},
-		"awaitPromise": true,
+		"expression":     "(async () => { const v = await (" + js + "\n); return v === undefined ? 'null' : JSON.stringify(v); })()",
+		"target":         map[string]any{"context": b.context},
+		"awaitPromise":   true,
+		"userActivation": true, // as Chromium's Runtime.evaluate: a script may start audio
 	})
 	if err != nil {
 		return nil, err

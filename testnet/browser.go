@@ -426,24 +426,19 @@ func (b *Browser) Join(base, roomID, name string) {
 	b.Click(`[data-testid=join]`)
 }
 
-// Click waits until the element matching the CSS selector is visible, enabled and still (its
-// box the same over two animation frames, the topmost element at its centre), then clicks its
-// centre with a real mouse event, so the page gets a user activation. Waiting for the layout
-// to settle keeps a click from landing on whatever moved under the pointer meanwhile (a
-// device list filling in above a button, a panel opening).
+// Click waits until the element matching the CSS selector is visible, enabled and the
+// topmost element at its centre, then clicks its centre with a real mouse event, so the page
+// gets a user activation. It does not wait for the layout to settle: the web client's
+// screens must not move under the pointer (TestBrowserPrejoinStill checks the prejoin).
 func (b *Browser) Click(sel string) {
 	b.t.Helper()
 	js := `(async () => {
-		const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
 		const el = document.querySelector(` + jsString(sel) + `);
 		if (!el || el.disabled) return null;
 		el.scrollIntoView({ block: 'center', inline: 'center' });
-		await frame();
-		const a = el.getBoundingClientRect();
-		await frame();
-		await frame();
+		await new Promise((r) => requestAnimationFrame(() => r()));
 		const r = el.getBoundingClientRect();
-		if (r.width === 0 || r.height === 0 || a.x !== r.x || a.y !== r.y || a.width !== r.width || a.height !== r.height) return null;
+		if (r.width === 0 || r.height === 0) return null;
 		const x = r.x + r.width / 2, y = r.y + r.height / 2;
 		const hit = document.elementFromPoint(x, y);
 		return hit && (hit === el || el.contains(hit)) ? [x, y] : null;
@@ -456,7 +451,7 @@ func (b *Browser) Click(sel string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("browser %s: click %s: no visible, enabled, still element to click (%v)", b.name, sel, err)
+			b.t.Fatalf("browser %s: click %s: no visible, enabled element to click (%v)", b.name, sel, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -540,19 +535,32 @@ type VideoState struct {
 	Found      bool    `json:"found"`
 	Width      int     `json:"width"`  // videoWidth
 	Height     int     `json:"height"` // videoHeight
-	Frames     int     `json:"frames"` // getVideoPlaybackQuality().totalVideoFrames
+	Frames     int     `json:"frames"` // frames presented (see Video)
 	Paused     bool    `json:"paused"`
 	ReadyState int     `json:"readyState"`
 	Time       float64 `json:"time"` // currentTime
 }
 
-// Video returns the state of the first <video> matching sel.
+// Video returns the state of the first <video> matching sel. Frames counts the frames
+// presented since the first call for that element, with requestVideoFrameCallback (both
+// browsers have it; Firefox's getVideoPlaybackQuality stays 0 for MediaStream video), or
+// getVideoPlaybackQuality where requestVideoFrameCallback is missing.
 func (b *Browser) Video(sel string) (VideoState, error) {
 	return Eval[VideoState](b, `(() => {
 		const v = document.querySelector(`+jsString(sel)+`);
 		if (!v) return {found: false};
-		const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : {totalVideoFrames: 0};
-		return {found: true, width: v.videoWidth, height: v.videoHeight, frames: q.totalVideoFrames,
+		let frames = 0;
+		if (v.requestVideoFrameCallback) {
+			if (!v.__parleyFrames) {
+				v.__parleyFrames = {n: 0};
+				const count = () => { v.__parleyFrames.n++; v.requestVideoFrameCallback(count); };
+				v.requestVideoFrameCallback(count);
+			}
+			frames = v.__parleyFrames.n;
+		} else if (v.getVideoPlaybackQuality) {
+			frames = v.getVideoPlaybackQuality().totalVideoFrames;
+		}
+		return {found: true, width: v.videoWidth, height: v.videoHeight, frames,
 			paused: v.paused, readyState: v.readyState, time: v.currentTime};
 	})()`)
 }
@@ -607,4 +615,14 @@ func (w *tailBuffer) Bytes() []byte {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]byte(nil), w.buf...)
+}
+
+// forEachBrowser runs test once in each of BrowserKinds, as a subtest named for the browser.
+func forEachBrowser(t *testing.T, test func(t *testing.T, kind string)) {
+	for _, kind := range BrowserKinds {
+		t.Run(kind, func(t *testing.T) {
+			RequireBrowser(t, kind)
+			test(t, kind)
+		})
+	}
 }

@@ -154,10 +154,11 @@ func e2eeLoadVectors(t *testing.T) *e2eeVectors {
 // against package identity: certificates, key envelopes, frames, chat and safety codes made
 // on one side are read on the other; the transform worker decrypts, drops and reports frames,
 // and encrypts a real WebRTC call end to end.
-func TestBrowserE2EELib(t *testing.T) {
-	RequireChromium(t)
+func TestBrowserE2EELib(t *testing.T) { forEachBrowser(t, testBrowserE2EELib) }
+
+func testBrowserE2EELib(t *testing.T, kind string) {
 	srv := e2eeServeStatic(t)
-	b := NewBrowser(t, "e2ee")
+	b := NewBrowserOf(t, kind, "e2ee")
 	e2eePage(t, b, srv.URL)
 
 	t.Run("HeaderVectors", func(t *testing.T) { testE2EEHeaderVectors(t, b) })

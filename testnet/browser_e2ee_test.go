@@ -80,7 +80,7 @@ func TestBrowserE2EE(t *testing.T) {
 	// A browser with no way to transform frames is refused before it can send anything.
 	hideInPages(t, bob, `delete RTCRtpSender.prototype.createEncodedStreams;`)
 	bob.OpenRoom(n.URL(), room.ID, "Bob")
-	bob.WaitText(`#refusal`, "cannot encrypt", 10*time.Second)
+	bob.WaitText(`#refusal`, "it lacks encoded frame transforms", 10*time.Second)
 	if disabled, err := Eval[bool](bob, `document.querySelector('[data-testid=join]').disabled`); err != nil || !disabled {
 		t.Errorf("browser Bob can still join without frame encryption (disabled=%v, %v)", disabled, err)
 	}
@@ -88,13 +88,14 @@ func TestBrowserE2EE(t *testing.T) {
 
 // TestBrowserE2EEGoClient puts the Go client and a browser in one room: each decrypts the
 // other's audio and video, and reads the other's chat.
-func TestBrowserE2EEGoClient(t *testing.T) {
-	RequireChromium(t)
+func TestBrowserE2EEGoClient(t *testing.T) { forEachBrowser(t, testBrowserE2EEGoClient) }
+
+func testBrowserE2EEGoClient(t *testing.T, kind string) {
 	n := StartNode(t, "e2ee-go")
 	room := n.CreateRoom("Go and browser")
 
 	gopher := n.Join(t, room.ID, "Gopher", client.Publish{Audio: true, Video: true})
-	browser := NewBrowser(t, "Ada")
+	browser := NewBrowserOf(t, kind, "Ada")
 	browser.Join(n.URL(), room.ID, "Ada")
 
 	browser.WaitVideoPlaying(`video[data-participant-name="Gopher"]`, e2eeMediaWait)
@@ -139,16 +140,17 @@ func TestBrowserE2EEGoClient(t *testing.T) {
 
 // TestBrowserLobby: a moderator (a browser on the moderator link) turns a browser away from
 // the lobby, admits it when it knocks again, and removes it from the meeting.
-func TestBrowserLobby(t *testing.T) {
-	RequireChromium(t)
+func TestBrowserLobby(t *testing.T) { forEachBrowser(t, testBrowserLobby) }
+
+func testBrowserLobby(t *testing.T, kind string) {
 	n := StartNode(t, "lobby")
 	room, err := n.Node.NewRoom(node.RoomOptions{Title: "Lobby meeting", Lobby: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	mod := NewBrowser(t, "Mod")
-	guest := NewBrowser(t, "Guest")
+	mod := NewBrowserOf(t, kind, "Mod")
+	guest := NewBrowserOf(t, kind, "Guest")
 	mod.Open(n.Node.ModeratorURL(room.ID) + "&name=" + url.QueryEscape("Mod"))
 	if loc, err := Eval[string](mod, `location.href`); err != nil || strings.Contains(loc, "mod=") {
 		t.Errorf("the moderator token stays in the address bar: %q (%v)", loc, err)
@@ -187,8 +189,9 @@ func TestBrowserLobby(t *testing.T) {
 // TestBrowserUndecryptable: a Go participant that refuses the browser's certificate never
 // sends it a key; the browser shows that it cannot decrypt that participant's media instead
 // of showing anything of it, and its status says so.
-func TestBrowserUndecryptable(t *testing.T) {
-	RequireChromium(t)
+func TestBrowserUndecryptable(t *testing.T) { forEachBrowser(t, testBrowserUndecryptable) }
+
+func testBrowserUndecryptable(t *testing.T, kind string) {
 	n := StartNode(t, "undecryptable")
 	room := n.CreateRoom("Broken keys")
 
@@ -210,7 +213,7 @@ func TestBrowserUndecryptable(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = gopher.Close() })
 
-	ada := NewBrowser(t, "Ada")
+	ada := NewBrowserOf(t, kind, "Ada")
 	ada.Join(n.URL(), room.ID, "Ada")
 	ada.WaitText(`.tile:has(video[data-participant-name="Gopher"]) [data-testid=undecryptable]`,
 		"Cannot decrypt Gopher's media", e2eeMediaWait)
@@ -391,10 +394,11 @@ func uiScreenshot(t *testing.T, b *Browser, name string) {
 
 // TestBrowserKeySchedule runs the web client's key schedule and decryption monitor (pure
 // state machines, with a fake clock) in Chromium.
-func TestBrowserKeySchedule(t *testing.T) {
-	RequireChromium(t)
+func TestBrowserKeySchedule(t *testing.T) { forEachBrowser(t, testBrowserKeySchedule) }
+
+func testBrowserKeySchedule(t *testing.T, kind string) {
 	n := StartNode(t, "schedule")
-	b := NewBrowser(t, "schedule")
+	b := NewBrowserOf(t, kind, "schedule")
 	b.Open(n.URL() + "/healthz")
 	failures, err := Eval[[]string](b, `(async () => {
 		const ks = await import('/static/keyschedule.js');

@@ -14,14 +14,15 @@ import (
 // the People panel with the organisation of their home node and a verified certificate,
 // both show the same safety code, and end-to-end encrypted chat crosses both ways. Media
 // across nodes is TestBrowserCascade's.
-func TestBrowserFederation(t *testing.T) {
-	RequireChromium(t)
+func TestBrowserFederation(t *testing.T) { forEachBrowser(t, testBrowserFederation) }
+
+func testBrowserFederation(t *testing.T, kind string) {
 	e := NewEnv(t, 2, WithNames("Ministère A", "Ministère B"))
 	a, b := e.Nodes[0], e.Nodes[1]
 	room := e.CreateRoom(0, "Across two nodes")
 
-	alice := NewBrowser(t, "Alice")
-	bob := NewBrowser(t, "Bob")
+	alice := NewBrowserOf(t, kind, "Alice")
+	bob := NewBrowserOf(t, kind, "Bob")
 	alice.Join(a.URL(), room.ID, "Alice")
 	bob.Open(node.RoomURL(b.URL(), room.ID) + "?name=" + url.QueryEscape("Bob"))
 	bob.Click(`[data-testid=join]`)

@@ -14,8 +14,9 @@ import (
 // TestBrowserCrowdedLobby: 200 people knock at once; the moderator's page lists them all
 // from incremental updates, stays responsive (a frame is drawn and a click answered), shows
 // no wall of toasts, and admits one of them.
-func TestBrowserCrowdedLobby(t *testing.T) {
-	RequireChromium(t)
+func TestBrowserCrowdedLobby(t *testing.T) { forEachBrowser(t, testBrowserCrowdedLobby) }
+
+func testBrowserCrowdedLobby(t *testing.T, kind string) {
 	const crowd = 200
 	n := StartNodeWith(t, "crowd", func(c *node.Config) {
 		c.MaxLobby = crowd
@@ -25,7 +26,7 @@ func TestBrowserCrowdedLobby(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod := NewBrowser(t, "Mod")
+	mod := NewBrowserOf(t, kind, "Mod")
 	mod.Open(n.Node.ModeratorURL(room.ID) + "&name=" + url.QueryEscape("Mod"))
 	mod.Click(`[data-testid=join]`)
 	waitE2EEStatus(t, mod, "encrypted", e2eeStatusWait)

@@ -126,6 +126,8 @@ func demo(ctx context.Context, o demoOptions) (err error) {
 	}
 	fmt.Fprintf(o.Out, "\nOpen the links in separate browser windows, one participant per node: each joins\n"+
 		"through their own organisation's node and the nodes carry the room between them.\n"+
+		"In Firefox, first set media.peerconnection.ice.loopback to true in about:config: the\n"+
+		"demo's nodes listen on loopback, which Firefox leaves out of its connections otherwise.\n"+
 		"Press Ctrl-C to stop.\n")
 	<-ctx.Done()
 	fmt.Fprintln(o.Out, "stopping…")

@@ -20,6 +20,7 @@ import { generateIdentity, loadIdentity } from './e2ee/identity.js';
 import { E2EESession } from './e2ee-session.js';
 import { DecryptionMonitor } from './e2ee-status.js';
 import { S } from './state.js';
+import { missingFeatures } from './support.js';
 import { onTrack, onTrackGone, playAudio, removeParticipant, scheduleLayers, setSpeakers, upsertParticipant } from './remote.js';
 import {
   banner, openPanel, openSettings, refreshSelf, renderControls, sendMute, startScreen, stopScreen,
@@ -36,8 +37,8 @@ const ENDING = {
   media_timeout: 'Your audio and video could not connect',
   flood: 'You were disconnected for sending too many messages',
 };
-const UNSUPPORTED = 'This browser cannot encrypt video calls end to end, so it cannot join. ' +
-  'Use a current version of Chrome, Edge, Firefox or Safari.';
+const UNSUPPORTED = 'This browser cannot encrypt video calls end to end, so it cannot join: it lacks ';
+const SUPPORTED = 'Use a current version of Chrome, Edge or Firefox, or Safari 17 or later.';
 
 S.mod = takeModeratorToken();
 const prejoin = new Prejoin(S, () => enterMeeting());
@@ -59,8 +60,9 @@ function takeModeratorToken() {
 
 /** loadKeys makes S.identity ready: the identity kept in this browser, made on first visit. */
 async function loadKeys() {
-  if (!MediaEncryption.supported()) {
-    prejoin.refuse(UNSUPPORTED);
+  const missing = await missingFeatures();
+  if (missing.length > 0) {
+    prejoin.refuse(`${UNSUPPORTED}${missing.join(', ')}. ${SUPPORTED}`);
     return;
   }
   try {
@@ -71,8 +73,7 @@ async function loadKeys() {
       S.identity = await generateIdentity();
     } catch (err2) {
       S.identityError = err2;
-      prejoin.refuse(`This browser cannot make encryption keys (${err2.message || err2}), so it cannot join. ` +
-        'Use a current version of Chrome, Edge, Firefox or Safari.');
+      prejoin.refuse(`This browser cannot make encryption keys (${err2.message || err2}), so it cannot join. ${SUPPORTED}`);
     }
   }
 }

@@ -158,9 +158,17 @@ export class Prejoin {
     const micNow = S.micTrack ? S.micTrack.getSettings().deviceId : S.micId;
     fillSelect($('sel-camera'), devs.videoinput, camNow, 'Camera');
     fillSelect($('sel-mic'), devs.audioinput, micNow, 'Microphone');
-    const speakers = canPickSpeaker() && devs.audiooutput.length > 0;
-    $('speaker-field').hidden = !speakers;
-    if (speakers) fillSelect($('sel-speaker'), devs.audiooutput, S.speakerId, 'Speaker');
+    // The speaker field is always there (the layout must not move while devices load); a
+    // browser that cannot choose the output plays through the system's default.
+    if (canPickSpeaker() && devs.audiooutput.length > 0) {
+      fillSelect($('sel-speaker'), devs.audiooutput, S.speakerId, 'Speaker');
+    } else {
+      const o = document.createElement('option');
+      o.value = '';
+      o.textContent = 'System default';
+      $('sel-speaker').replaceChildren(o);
+      $('sel-speaker').disabled = true;
+    }
     return devs;
   }
 
@@ -257,6 +265,7 @@ export class Prejoin {
   /** setRoom shows the room's title, or that it does not exist. */
   setRoom(title, missing) {
     $('prejoin-title').textContent = title;
+    $('prejoin-title').title = title; // shown in full on hover when it is cut
     if (missing) {
       this.roomOK = false;
       $('join').disabled = true;
