@@ -381,7 +381,9 @@ func (n *Node) RoomURLOf(id string) string { return RoomURL(n.publicURL, id) }
 // PublishedTracks are the tracks this node's participants publish in room, and
 // ReceivedLayers the simulcast layers of each whose packets have arrived (for tests and
 // diagnostics).
-func (n *Node) PublishedTracks(room string) []media.PublishedTrack { return n.sfu.PublishedTracks(room) }
+func (n *Node) PublishedTracks(room string) []media.PublishedTrack {
+	return n.sfu.PublishedTracks(room)
+}
 
 // ReceivedLayers: see PublishedTracks.
 func (n *Node) ReceivedLayers(room string) map[string]uint8 { return n.sfu.ReceivedLayers(room) }
