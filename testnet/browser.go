@@ -84,12 +84,18 @@ func RequireChromium(t testing.TB) string {
 			return p
 		}
 	}
-	msg := "Chromium not found (set PARLEY_CHROMIUM or install the chromium package; scripts/test.sh installs it)"
+	missingBrowser(t, "Chromium not found (set PARLEY_CHROMIUM or install the chromium package; scripts/test.sh installs it)")
+	return ""
+}
+
+// missingBrowser skips the test for want of a browser, or fails it in CI (CI=true), so that
+// browser tests cannot silently vanish there.
+func missingBrowser(t testing.TB, msg string) {
+	t.Helper()
 	if inCI() {
 		t.Fatal(msg + "; CI is set, so the browser tests may not be skipped")
 	}
 	t.Skip(msg)
-	return ""
 }
 
 // Browser kinds.
@@ -108,11 +114,7 @@ func RequireFirefox(t testing.TB) string {
 	if p := FirefoxPath(); p != "" {
 		return p
 	}
-	msg := "Firefox not found (set PARLEY_FIREFOX or install the firefox-esr package; scripts/test.sh installs it)"
-	if inCI() {
-		t.Fatal(msg + "; CI is set, so the browser tests may not be skipped")
-	}
-	t.Skip(msg)
+	missingBrowser(t, "Firefox not found (set PARLEY_FIREFOX or install the firefox-esr package; scripts/test.sh installs it)")
 	return ""
 }
 

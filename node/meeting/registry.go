@@ -151,15 +151,20 @@ func (g *Registry) StateChanged(room string) {
 
 // ReachChanged tells every live meeting that nodes went out of reach or came back.
 func (g *Registry) ReachChanged() {
+	for _, r := range g.live() {
+		r.stateChanged()
+	}
+}
+
+// live lists the live rooms.
+func (g *Registry) live() []*Room {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	rooms := make([]*Room, 0, len(g.rooms))
 	for _, r := range g.rooms {
 		rooms = append(rooms, r)
 	}
-	g.mu.Unlock()
-	for _, r := range rooms {
-		r.stateChanged()
-	}
+	return rooms
 }
 
 // RoomChanged hands a live meeting its room's new record.
@@ -194,14 +199,8 @@ type Stats struct {
 // Stats counts the live rooms, their members and who waits in their lobbies. It asks every
 // room, so it is for scrapes, not hot paths.
 func (g *Registry) Stats() Stats {
-	g.mu.Lock()
-	rooms := make([]*Room, 0, len(g.rooms))
-	for _, r := range g.rooms {
-		rooms = append(rooms, r)
-	}
-	g.mu.Unlock()
 	st := Stats{}
-	for _, r := range rooms {
+	for _, r := range g.live() {
 		var members, waiting int
 		if r.call(func() { members, waiting = len(r.m.members), len(r.m.lobby) }) && members+waiting > 0 {
 			st.Rooms++
