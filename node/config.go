@@ -146,6 +146,11 @@ type Config struct {
 	// participant_left with reason "unreachable", and participant_joined when the node is
 	// back. Default DefaultUnreachableGrace. Set in code; not stored.
 	UnreachableGrace time.Duration `json:"-"`
+	// HTTPHeaderTimeout bounds reading a request's line and headers, HTTPRequestTimeout
+	// reading its body and writing its answer (a signalling WebSocket is bounded by its
+	// session). Defaults 10 s and 15 s. Set in code (tests shorten them); not stored.
+	HTTPHeaderTimeout  time.Duration `json:"-"`
+	HTTPRequestTimeout time.Duration `json:"-"`
 }
 
 // LoadConfig reads DIR/config.json strictly: unknown fields, trailing data and invalid values
@@ -318,6 +323,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.UnreachableGrace <= 0 {
 		c.UnreachableGrace = DefaultUnreachableGrace
+	}
+	if c.HTTPHeaderTimeout <= 0 {
+		c.HTTPHeaderTimeout = headerTimeout
+	}
+	if c.HTTPRequestTimeout <= 0 {
+		c.HTTPRequestTimeout = requestTimeout
 	}
 	if c.TLSCert == "" && !isLoopbackHost(host) {
 		return Config{}, fmt.Errorf(`field "http_addr": %s is not a loopback address, so the node must serve HTTPS (browsers allow camera and microphone only in a secure context): set "tls_cert" and "tls_key", or re-run `+"`parley init`"+` which makes a self-signed certificate`, c.HTTPAddr)

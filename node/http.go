@@ -100,30 +100,75 @@ func loadStatic() (map[string]staticFile, error) {
 	return files, nil
 }
 
+// HTTP limits. Every request gets at most requestTimeout to send its body and to be answered
+// (the WebSocket upgrade hands its connection to the signalling session, whose own reads
+// and writes are bounded), and a body of at most its handler's limit.
+const (
+	headerTimeout  = 10 * time.Second // the request line and headers
+	requestTimeout = 15 * time.Second // reading the body and writing the answer
+	noBody         = 0                // GET handlers read no body
+	joinBodyLimit  = 16 << 10         // a federation join (the federation checks it too)
+	hstsMaxAge     = 365 * 24 * 3600  // seconds browsers keep to HTTPS once they saw it
+)
+
 func (n *Node) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", n.serveLanding)
-	mux.HandleFunc("GET /r/{id}", n.serveRoomPage)
-	mux.HandleFunc("GET /static/{file...}", n.serveStatic)
-	mux.HandleFunc("GET /api/rooms/{id}", n.serveRoomAPI)
-	mux.HandleFunc("GET /ws/{id}", n.serveWS)
-	mux.Handle("POST "+federation.JoinPath, n.fed.fed.JoinHandler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	handle := func(pattern string, limit int64, h http.Handler) {
+		mux.Handle(pattern, n.bounded(limit, h))
+	}
+	handle("GET /{$}", noBody, http.HandlerFunc(n.serveLanding))
+	handle("GET /r/{id}", noBody, http.HandlerFunc(n.serveRoomPage))
+	handle("GET /static/{file...}", noBody, http.HandlerFunc(n.serveStatic))
+	handle("GET /api/rooms/{id}", noBody, http.HandlerFunc(n.serveRoomAPI))
+	mux.Handle("GET /ws/{id}", n.bodyLimit(noBody, http.HandlerFunc(n.serveWS))) // the session bounds the rest
+	handle("POST "+federation.JoinPath, joinBodyLimit, n.fed.fed.JoinHandler())
+	handle("GET /healthz", noBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.Handle("GET /metrics", n.metrics.handler())
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	handle("GET /metrics", noBody, n.metrics.handler())
+	handle("/", noBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.servePage(w, http.StatusNotFound, "Not found", "There is nothing at this address.")
-	})
-	return withSecurityHeaders(mux)
+	}))
+	return n.withSecurityHeaders(mux)
 }
 
-func withSecurityHeaders(h http.Handler) http.Handler {
+// bounded gives a request Config.HTTPRequestTimeout to send its body and be answered, and
+// a body of at most limit bytes.
+func (n *Node) bounded(limit int64, h http.Handler) http.Handler {
+	h = n.bodyLimit(limit, h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deadline := time.Now().Add(n.cfg.HTTPRequestTimeout)
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(deadline)
+		_ = rc.SetWriteDeadline(deadline)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// bodyLimit refuses a body over limit bytes: with 413 when it says so up front, else its
+// reader fails past the limit.
+func (n *Node) bodyLimit(limit int64, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			n.metrics.refused("http_body_too_large")
+			http.Error(w, fmt.Sprintf("request body over %d bytes", limit), http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (n *Node) withSecurityHeaders(h http.Handler) http.Handler {
+	tls := n.cfg.TLS()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for k, v := range securityHeaders {
 			w.Header().Set(k, v)
+		}
+		if tls {
+			w.Header().Set("Strict-Transport-Security", fmt.Sprintf("max-age=%d", hstsMaxAge))
 		}
 		h.ServeHTTP(w, r)
 	})

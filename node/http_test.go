@@ -3,11 +3,14 @@ package node
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
-	"parley/federation"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"parley/federation"
 )
 
 func get(t *testing.T, url string) (*http.Response, string) {
@@ -124,5 +127,97 @@ func TestWebSocketOriginChecked(t *testing.T) {
 			t.Fatalf("origin %q refused: %v", origin, err)
 		}
 		c.join("Ada")
+	}
+}
+
+// Many connections that send their headers or their body a byte at a time are closed once
+// their time is up; the node answers everyone else meanwhile and holds no descriptor for
+// them afterwards.
+func TestSlowClientsTimedOut(t *testing.T) {
+	n := startNodeWith(t, t.TempDir(), func(c *Config) {
+		c.HTTPHeaderTimeout, c.HTTPRequestTimeout = time.Second, time.Second
+	})
+	addr := n.HTTPAddr().String()
+	const each = 100
+	type slow struct {
+		name  string
+		start string // sent at once
+	}
+	kinds := []slow{
+		{"slow headers", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "},
+		{"slow body", "POST " + federation.JoinPath + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"},
+	}
+	var wg sync.WaitGroup
+	closedIn := make(chan time.Duration, each*len(kinds))
+	for _, k := range kinds {
+		for range each {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				if _, err := io.WriteString(c, k.start); err != nil {
+					closedIn <- time.Since(start)
+					return
+				}
+				// One byte every 200 ms, for at most 10 s, until the node hangs up.
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					_, _ = io.Copy(io.Discard, c) // until the node closes the connection
+				}()
+				tick := time.NewTicker(200 * time.Millisecond)
+				defer tick.Stop()
+				for i := 0; i < 50; i++ {
+					select {
+					case <-done:
+						closedIn <- time.Since(start)
+						return
+					case <-tick.C:
+						_, _ = c.Write([]byte("a"))
+					}
+				}
+				closedIn <- -1
+			}()
+		}
+	}
+	// Everyone else is served meanwhile.
+	resp, err := http.Get(n.URL() + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz during the slow clients: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if hsts := resp.Header.Get("Strict-Transport-Security"); hsts != "" {
+		t.Errorf("Strict-Transport-Security over plain HTTP: %q", hsts)
+	}
+	wg.Wait()
+	close(closedIn)
+	var longest time.Duration
+	for d := range closedIn {
+		if d < 0 {
+			t.Fatal("a slow client was never closed")
+		}
+		longest = max(longest, d)
+	}
+	t.Logf("%d slow clients closed, the last after %v", each*len(kinds), longest.Round(time.Millisecond))
+}
+
+// A body larger than its handler takes is refused before it is read.
+func TestBodyLimit(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	resp, err := http.Post(n.URL()+federation.JoinPath, "application/json", strings.NewReader(strings.Repeat("x", 64<<10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a 64 KiB join: %s, want 413", resp.Status)
+	}
+	if got := counter(t, n, "parley_meeting_refusals_total", "http_body_too_large"); got != 1 {
+		t.Errorf("refusals counted %v", got)
 	}
 }

@@ -171,7 +171,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	n.httpSrv = &http.Server{
 		Handler:           n.routes(),
 		TLSConfig:         tlsCfg,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.HTTPHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),

@@ -47,6 +47,9 @@ func TestTLSNode(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("healthz over TLS: %d", resp.StatusCode)
 	}
+	if hsts := resp.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(hsts, "max-age=") {
+		t.Errorf("Strict-Transport-Security over TLS: %q", hsts)
+	}
 	plain := &http.Client{Timeout: 5 * time.Second}
 	if resp, err := plain.Get("http://" + n.HTTPAddr().String() + "/healthz"); err == nil {
 		resp.Body.Close()
