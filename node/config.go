@@ -30,6 +30,10 @@ const (
 	DefaultP2PPort = 7883
 	// DefaultCascadePort is the UDP port of the media cascade between nodes.
 	DefaultCascadePort = 7884
+	// DefaultMetricsPort is the port of the private metrics listener, on loopback.
+	DefaultMetricsPort = 7885
+	// MetricsOff as metrics_addr serves no metrics.
+	MetricsOff = "off"
 	// MaxParticipantsLimit is the largest room a node allows: every key envelope names every
 	// participant, and one envelope must fit a signalling message.
 	MaxParticipantsLimit = 1000
@@ -137,6 +141,10 @@ type Config struct {
 	// node's federation record (with an unspecified host, the host of the public URL).
 	// Default: the host of HTTPAddr, port 7884 (port 0 when HTTPAddr's port is 0).
 	CascadeAddr string `json:"cascade_addr,omitempty"`
+	// MetricsAddr is the private TCP host:port serving /metrics (Prometheus) and /healthz,
+	// never the public HTTP port: metrics name peers and show who meets. "off" serves none.
+	// Default: 127.0.0.1, port 7885 (port 0 when HTTPAddr's port is 0).
+	MetricsAddr string `json:"metrics_addr,omitempty"`
 	// MDNS finds federated peers on the local network by mDNS (for islands). Default: off.
 	// It never makes a peer trusted: only invites do.
 	MDNS bool `json:"mdns,omitempty"`
@@ -218,8 +226,9 @@ func (c Config) validate() error {
 			return fmt.Errorf(`field "http_addr": %w`, err)
 		}
 	}
-	for _, f := range []struct{ name, v string }{{"media_udp_addr", c.MediaUDPAddr}, {"media_tcp_addr", c.MediaTCPAddr}, {"cascade_addr", c.CascadeAddr}} {
-		if f.v == "" || (f.name == "media_tcp_addr" && f.v == MediaTCPOff) {
+	for _, f := range []struct{ name, v string }{{"media_udp_addr", c.MediaUDPAddr}, {"media_tcp_addr", c.MediaTCPAddr},
+		{"cascade_addr", c.CascadeAddr}, {"metrics_addr", c.MetricsAddr}} {
+		if f.v == "" || (f.name == "media_tcp_addr" && f.v == MediaTCPOff) || (f.name == "metrics_addr" && f.v == MetricsOff) {
 			continue
 		}
 		if _, _, err := splitHostPort(f.v); err != nil {
@@ -317,6 +326,13 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.CascadeAddr == "" {
 		c.CascadeAddr = defaultCascadeAddr(host, port)
+	}
+	if c.MetricsAddr == "" {
+		p := DefaultMetricsPort
+		if port == 0 {
+			p = 0
+		}
+		c.MetricsAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = DefaultLogLevel

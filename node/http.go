@@ -30,7 +30,6 @@ import (
 //	GET /api/rooms/<id>   {"id":…,"title":…}; 404 {"error":…} for an unknown room
 //	GET /ws/<roomID>      signalling WebSocket (Origin checked)
 //	GET /healthz          "ok"
-//	GET /metrics          Prometheus text format
 
 // securityHeaders are set on every response. The web client is same-origin only: no inline
 // script or style, no external origin; media may come from blob: and mediastream: URLs.
@@ -127,11 +126,21 @@ func (n *Node) routes() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok\n"))
 	}))
-	handle("GET /metrics", noBody, n.metrics.handler())
 	handle("/", noBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.servePage(w, http.StatusNotFound, "Not found", "There is nothing at this address.")
 	}))
 	return n.withSecurityHeaders(mux)
+}
+
+// metricsRoutes are the private metrics listener's: /metrics and /healthz.
+func (n *Node) metricsRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", n.bounded(noBody, n.metrics.handler()))
+	mux.Handle("GET /healthz", n.bounded(noBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})))
+	return mux
 }
 
 // bounded gives a request Config.HTTPRequestTimeout to send its body and be answered, and

@@ -52,7 +52,7 @@ func TestHTTPRoutes(t *testing.T) {
 		{"/api/rooms/" + room.ID, "application/json", 200, `"title":"Weekly sync"`},
 		{"/api/rooms/" + federation.NewRoomID(), "application/json", 404, "no such room"},
 		{"/healthz", "text/plain; charset=utf-8", 200, "ok"},
-		{"/metrics", "", 200, "parley_signalling_errors_total"},
+		{"/metrics", "text/html; charset=utf-8", 404, ""}, // private: on metrics_addr only
 		{"/elsewhere", "text/html; charset=utf-8", 404, ""},
 	}
 	for _, c := range cases {
@@ -219,5 +219,31 @@ func TestBodyLimit(t *testing.T) {
 	}
 	if got := counter(t, n, "parley_meeting_refusals_total", "http_body_too_large"); got != 1 {
 		t.Errorf("refusals counted %v", got)
+	}
+}
+
+// Metrics are served on the private listener only, loopback by default, with /healthz.
+func TestMetricsListener(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	m := n.MetricsURL()
+	if !strings.HasPrefix(m, "http://127.0.0.1:") || m == n.URL() {
+		t.Fatalf("metrics URL %q (node at %s)", m, n.URL())
+	}
+	resp, body := get(t, m+"/metrics")
+	if resp.StatusCode != 200 || !strings.Contains(body, "parley_meeting_refusals_total") {
+		t.Fatalf("GET /metrics on the metrics listener: %d, %.200q", resp.StatusCode, body)
+	}
+	if resp, _ := get(t, m+"/healthz"); resp.StatusCode != 200 {
+		t.Errorf("GET /healthz on the metrics listener: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, m+"/r/x"); resp.StatusCode != 404 {
+		t.Errorf("the metrics listener serves pages: %d", resp.StatusCode)
+	}
+	if st := n.Status(); st.MetricsURL != m {
+		t.Errorf("status metrics URL %q, want %q", st.MetricsURL, m)
+	}
+	off := startNodeWith(t, t.TempDir(), func(c *Config) { c.MetricsAddr = MetricsOff })
+	if off.MetricsURL() != "" {
+		t.Errorf("metrics off, but served at %q", off.MetricsURL())
 	}
 }

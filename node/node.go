@@ -53,8 +53,10 @@ type Node struct {
 	publicURL string
 	origins   map[string]struct{}
 
-	httpLn  net.Listener
-	httpSrv *http.Server
+	httpLn     net.Listener
+	httpSrv    *http.Server
+	metricsLn  net.Listener // nil when metrics_addr is off
+	metricsSrv *http.Server
 	admin   *adminServer
 	serveWG sync.WaitGroup // the HTTP server's Serve
 
@@ -187,6 +189,23 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 			log.Error("HTTP server stopped", "err", err)
 		}
 	}()
+	if cfg.MetricsAddr != MetricsOff {
+		if n.metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			_ = n.httpSrv.Close()
+			n.serveWG.Wait()
+			return nil, fmt.Errorf("node: listen for metrics on %s: %w (change metrics_addr in %s, or set it to \"off\")", cfg.MetricsAddr, err, filepath.Join(cfg.Dir, ConfigFile))
+		}
+		n.metricsSrv = &http.Server{Handler: n.metricsRoutes(), ReadHeaderTimeout: cfg.HTTPHeaderTimeout,
+			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
+			ErrorLog: slog.NewLogLogger(log.With("component", "metrics").Handler(), slog.LevelDebug)}
+		n.serveWG.Add(1)
+		go func() {
+			defer n.serveWG.Done()
+			if err := n.metricsSrv.Serve(n.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server stopped", "err", err)
+			}
+		}()
+	}
 	log.Info("node started", "name", cfg.Name, "url", n.publicURL, "http", n.httpLn.Addr().String(),
 		"media_udp", udp.LocalAddr().String(), "cascade", n.casc.advertised, "node_id", n.key.ID())
 	return n, nil
@@ -210,6 +229,15 @@ func derivePublicURL(cfg Config, scheme, port string) string {
 		return scheme + "://" + host
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// MetricsURL is the base URL of the node's private metrics listener (URL/metrics), or ""
+// when metrics are off.
+func (n *Node) MetricsURL() string {
+	if n.metricsLn == nil {
+		return ""
+	}
+	return "http://" + n.metricsLn.Addr().String()
 }
 
 // URL is the node's base URL, e.g. http://127.0.0.1:41234; room links are URL()/r/<id>.
@@ -272,13 +300,15 @@ type Status struct {
 	ActiveRooms  int    `json:"active_rooms"` // rooms with participants
 	Participants int    `json:"participants"`
 	Tracks       int    `json:"tracks"`
+	MetricsURL   string `json:"metrics_url,omitempty"` // the private metrics listener
 }
 
 // Status reports the node's name, URL and load.
 func (n *Node) Status() Status {
 	st := n.sfu.Stats()
 	return Status{Name: n.cfg.Name, Organisation: n.cfg.Organisation, URL: n.publicURL, NodeID: n.key.ID(),
-		Rooms: n.storedRooms(), ActiveRooms: n.meetings.Stats().Rooms, Participants: st.Participants, Tracks: st.Tracks}
+		Rooms: n.storedRooms(), ActiveRooms: n.meetings.Stats().Rooms, Participants: st.Participants, Tracks: st.Tracks,
+		MetricsURL: n.MetricsURL()}
 }
 
 // statsSource, for metrics.
@@ -347,6 +377,9 @@ func (n *Node) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		if err := n.httpSrv.Shutdown(ctx); err != nil {
 			_ = n.httpSrv.Close()
+		}
+		if n.metricsSrv != nil {
+			_ = n.metricsSrv.Close()
 		}
 		cancel()
 		n.serveWG.Wait()

@@ -206,7 +206,7 @@ func TestFloodingParticipant(t *testing.T) {
 		}
 		return nil
 	})
-	m, err := ScrapeMetrics(n.URL())
+	m, err := ScrapeMetrics(n.Node.MetricsURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func TestIdleJoinsFreeTheRoom(t *testing.T) {
 		}
 		return nil
 	})
-	m, err := ScrapeMetrics(n.URL())
+	m, err := ScrapeMetrics(n.Node.MetricsURL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func TestBadSignallingKeepsServing(t *testing.T) {
 	aliceID := alice.ID()
 	Eventually(t, mediaTimeout, "Bob receives Alice", func() error { return receivingFrom(bob, aliceID) })
 
-	errsBefore, found := signallingErrors(t, n.URL())
+	errsBefore, found := signallingErrors(t, n.Node.MetricsURL())
 	if !found {
 		t.Fatalf("/metrics has no %s", signallingErrorsMetric)
 	}
@@ -89,7 +89,7 @@ func TestBadSignallingKeepsServing(t *testing.T) {
 		t.Helper()
 		if counted {
 			Eventually(t, 5*time.Second, what+" is counted in /metrics", func() error {
-				now, _ := signallingErrors(t, n.URL())
+				now, _ := signallingErrors(t, n.Node.MetricsURL())
 				if now <= last {
 					return fmt.Errorf("signalling errors still %v", now)
 				}

@@ -95,6 +95,7 @@ type cascadeBench struct {
 	hop, e2e  *latencyRecorder
 	near, far *benchNode
 	nearBase  string
+	nearStats string // the near node's private metrics listener
 	farBase   string
 	room      string
 	pub       *client.Client
@@ -136,6 +137,9 @@ func (b *cascadeBench) startNodes(ctx context.Context) error {
 		return err
 	}
 	if b.nearBase, b.room, err = b.near.createRoom(ctx); err != nil {
+		return err
+	}
+	if b.nearStats, err = b.near.metricsBase(ctx); err != nil {
 		return err
 	}
 	// The far node's own base URL, from a room of its own (unused).
@@ -229,7 +233,7 @@ func (b *cascadeBench) joinFar(ctx context.Context) error {
 func (b *cascadeBench) measure(ctx context.Context) (CascadeBenchResult, error) {
 	nearPID, farPID := b.near.pid(), b.far.pid()
 	link := func() (datagrams, retransmits, layers float64, err error) {
-		m, err := ScrapeMetrics(b.nearBase)
+		m, err := ScrapeMetrics(b.nearStats)
 		if err != nil {
 			return 0, 0, 0, err
 		}

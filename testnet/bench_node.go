@@ -271,3 +271,23 @@ func tail(out []byte) string {
 	}
 	return string(out)
 }
+
+// metricsBase waits for the line `serve` prints about its private metrics listener
+// ("metrics at URL/metrics") and returns the listener's base URL.
+func (n *benchNode) metricsBase(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(benchReadyTimeout)
+	for {
+		for _, line := range strings.Split(string(n.output.Bytes()), "\n") {
+			if u, ok := strings.CutPrefix(strings.TrimSpace(line), "metrics at "); ok {
+				return strings.TrimSuffix(u, "/metrics"), nil
+			}
+		}
+		if err := n.alive(); err != nil {
+			return "", err
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return "", fmt.Errorf("bench: the node printed no metrics address: %s", tail(n.output.Bytes()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -93,14 +93,15 @@ func BenchSFU(ctx context.Context, opts SFUBenchOptions) (SFUBenchResult, error)
 }
 
 type sfuBench struct {
-	opts SFUBenchOptions
-	log  *slog.Logger
-	lat  *latencyRecorder
-	node *benchNode
-	base string
-	room string
-	pub  *client.Client
-	subs []*client.Client
+	opts    SFUBenchOptions
+	log     *slog.Logger
+	lat     *latencyRecorder
+	node    *benchNode
+	base    string
+	metrics string // the node's private metrics listener
+	room    string
+	pub     *client.Client
+	subs    []*client.Client
 }
 
 func (b *sfuBench) progress(format string, args ...any) {
@@ -118,6 +119,9 @@ func (b *sfuBench) run(ctx context.Context) (SFUBenchResult, error) {
 		return SFUBenchResult{}, err
 	}
 	if b.base, b.room, err = b.node.createRoom(ctx); err != nil {
+		return SFUBenchResult{}, err
+	}
+	if b.metrics, err = b.node.metricsBase(ctx); err != nil {
 		return SFUBenchResult{}, err
 	}
 	pid := b.node.pid()
@@ -154,7 +158,7 @@ func (b *sfuBench) run(ctx context.Context) (SFUBenchResult, error) {
 	if err != nil {
 		return SFUBenchResult{}, err
 	}
-	m0, merr := ScrapeMetrics(b.base)
+	m0, merr := ScrapeMetrics(b.metrics)
 	pkts0 := b.received()
 	t0 := time.Now()
 	b.lat.start()
@@ -176,7 +180,7 @@ func (b *sfuBench) run(ctx context.Context) (SFUBenchResult, error) {
 	}
 	wall := time.Since(t0)
 	b.lat.stop()
-	m1, merr1 := ScrapeMetrics(b.base)
+	m1, merr1 := ScrapeMetrics(b.metrics)
 	if res.RSSEnd, err = procRSS(pid); err != nil {
 		return SFUBenchResult{}, err
 	}

@@ -15,7 +15,8 @@ import (
 func runServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "serve --data DIR",
 		"Runs the node configured in DIR until SIGINT or SIGTERM, then stops it gracefully.\n"+
-			"When it is ready it prints a line \"serving NAME at URL\".",
+			"When it is ready it prints a line \"serving NAME at URL\", then \"metrics at URL\"\n"+
+			"(the private metrics listener, metrics_addr).",
 		"parley serve --data /var/lib/parley", stderr)
 	dir := fs.String("data", "", "data directory made by `parley init` (required)")
 	if err := parse(fs, args); err != nil {
@@ -37,6 +38,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "serving %s at %s\n", cfg.Name, n.URL())
+	if m := n.MetricsURL(); m != "" {
+		fmt.Fprintf(stdout, "metrics at %s/metrics\n", m)
+	}
 	fmt.Fprintf(stdout, "create a room with: parley room create --data %s --title TITLE\n", *dir)
 	<-ctx.Done()
 	stop()
