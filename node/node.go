@@ -57,8 +57,8 @@ type Node struct {
 	httpSrv    *http.Server
 	metricsLn  net.Listener // nil when metrics_addr is off
 	metricsSrv *http.Server
-	admin   *adminServer
-	serveWG sync.WaitGroup // the HTTP server's Serve
+	admin      *adminServer
+	serveWG    sync.WaitGroup // the HTTP server's Serve
 
 	mu       sync.Mutex
 	closed   bool
