@@ -183,6 +183,7 @@ func startDemoNode(dir, name, httpAddr string, log *slog.Logger) (*node.Node, er
 	cfg.HTTPAddr, cfg.PublicURL = httpAddr, ""
 	cfg.MediaUDPAddr, cfg.MediaTCPAddr = net.JoinHostPort(host, "0"), ""
 	cfg.CascadeAddr = net.JoinHostPort(host, "0")
+	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.P2PAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1"}
 	n, err := node.New(cfg, log)
 	if err != nil {
