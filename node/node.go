@@ -103,7 +103,7 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if n.store, err = openStore(filepath.Join(cfg.Dir, StoreDir), log); err != nil {
-		return nil, fmt.Errorf("node: %w (is another node running on %s?)", err, cfg.Dir)
+		return nil, fmt.Errorf("node: %w", err)
 	}
 	undo = append(undo, func() { _ = n.store.Close() })
 

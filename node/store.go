@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"parley/federation"
 )
@@ -27,8 +29,22 @@ type store struct {
 	db *badger.DB
 }
 
-func openStore(path string, log *slog.Logger) (*store, error) {
+// errStoreLocked is wrapped by openStore when another process holds the store.
+var errStoreLocked = errors.New("another process is using the store")
+
+// openStore opens the badger database at path, verifying every table's checksums as it
+// opens them. Damage the library panics on is an error naming what it was reading.
+func openStore(path string, log *slog.Logger) (s *store, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("open store %s: the store is damaged: %v (restore the data directory from a backup, or move it away to start empty; a federated node then fetches rooms' logs again from its peers)", path, r)
+		}
+	}()
+	if err := checkTables(path); err != nil {
+		return nil, fmt.Errorf("open store %s: %w (restore the data directory from a backup, or move it away to start empty; a federated node then fetches rooms' logs again from its peers)", path, err)
+	}
 	opts := badger.DefaultOptions(path).
+		WithChecksumVerificationMode(options.OnTableRead).
 		WithLogger(badgerLogger{log.With("component", "badger")}).
 		WithMemTableSize(16 << 20).
 		WithValueLogFileSize(64 << 20).
@@ -37,6 +53,9 @@ func openStore(path string, log *slog.Logger) (*store, error) {
 		WithSyncWrites(true)
 	db, err := badger.Open(opts)
 	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("open store %s: %w (is another node running on this data directory?)", path, errStoreLocked)
+		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return &store{db: db}, nil

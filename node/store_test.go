@@ -2,8 +2,12 @@ package node
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +142,50 @@ func TestMigrateRestrictsAgain(t *testing.T) {
 	if err != nil || !slices.Equal(r.Orgs, []string{"Défense", "Ministère A"}) || r.Version != 2 {
 		t.Fatalf("room after the move: %+v, %v", r, err)
 	}
+}
+
+// A store whose table is cut in half does not start the node with a panic: New returns an
+// error saying the store is damaged and what to do; a store held by another process says so.
+func TestDamagedStore(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	for i := range 50 {
+		if _, err := n.CreateRoom(fmt.Sprintf("room %d with a title long enough to fill tables", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A node running on the directory holds it.
+	n = startNode(t, dir)
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MediaUDPAddr = "127.0.0.1:0"
+	if _, err := New(cfg, testLogger(t)); !errors.Is(err, errStoreLocked) {
+		t.Errorf("a second node on the same directory: %v, want errStoreLocked", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ssts, _ := filepath.Glob(filepath.Join(dir, StoreDir, "*.sst"))
+	if len(ssts) == 0 {
+		t.Skip("the store wrote no table to damage")
+	}
+	for _, p := range ssts {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, st.Size()/2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = New(cfg, testLogger(t))
+	if err == nil || !strings.Contains(err.Error(), "store") {
+		t.Fatalf("a store with tables cut in half: %v, want an error about the store", err)
+	}
+	t.Logf("damaged store: %v", err)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"parley/testnet/bench"
 	"sync"
 	"testing"
 	"time"
@@ -206,7 +207,7 @@ func TestFloodingParticipant(t *testing.T) {
 		}
 		return nil
 	})
-	m, err := ScrapeMetrics(n.Node.MetricsURL())
+	m, err := bench.ScrapeMetrics(n.Node.MetricsURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +340,7 @@ func TestIdleJoinsFreeTheRoom(t *testing.T) {
 		}
 		return nil
 	})
-	m, err := ScrapeMetrics(n.Node.MetricsURL())
+	m, err := bench.ScrapeMetrics(n.Node.MetricsURL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package testnet
 import (
 	"errors"
 	"fmt"
+	"parley/testnet/bench"
 	"slices"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ const signallingErrorsMetric = "parley_signalling_errors_total"
 // signallingErrors reads the node's count of signalling errors, all codes together.
 func signallingErrors(t *testing.T, base string) (float64, bool) {
 	t.Helper()
-	m, err := ScrapeMetrics(base)
+	m, err := bench.ScrapeMetrics(base)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"parley/testnet/bench"
 )
 
 // A small WebDriver BiDi client for Firefox (its built-in remote protocol): the browser is
@@ -80,7 +82,7 @@ type bidi struct {
 	cmd     *exec.Cmd
 	conn    *websocket.Conn
 	context string // the browsing context (tab) the tests drive
-	output  *tailBuffer
+	output  *bench.TailBuffer
 	onLog   func(level, text string)
 
 	mu      sync.Mutex
@@ -111,7 +113,7 @@ func startFirefox(path, dir string, onLog func(level, text string)) (*bidi, erro
 	if err := os.WriteFile(filepath.Join(dir, "user.js"), []byte(prefs.String()), 0o644); err != nil {
 		return nil, err
 	}
-	output := &tailBuffer{max: 256 << 10}
+	output := &bench.TailBuffer{Max: 256 << 10}
 	cmd := exec.Command(path, "--headless", "--no-remote", "--profile", dir, "--remote-debugging-port", "0", "about:blank")
 	cmd.Env = append(os.Environ(), "MOZ_HEADLESS=1", "MOZ_CRASHREPORTER_DISABLE=1")
 	cmd.Stdout = output

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/page"
+
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"parley/testnet/bench"
 )
 
 // Timeouts of the browser harness. Every action is bounded; a test that needs longer passes
@@ -150,7 +152,7 @@ type Browser struct {
 	Kind string // Chromium or Firefox
 
 	d      driver
-	output *tailBuffer // the browser's stdout and stderr
+	output *bench.TailBuffer // the browser's stdout and stderr
 
 	closeOnce sync.Once
 
@@ -205,10 +207,10 @@ type chromium struct {
 	done   chan struct{} // closed when the console reader has stopped
 }
 
-func startChromium(t *testing.T, name string, onLog func(level, line string)) (*chromium, *tailBuffer) {
+func startChromium(t *testing.T, name string, onLog func(level, line string)) (*chromium, *bench.TailBuffer) {
 	t.Helper()
 	path := RequireChromium(t)
-	output := &tailBuffer{max: 256 << 10}
+	output := &bench.TailBuffer{Max: 256 << 10}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(t.TempDir()),
@@ -593,30 +595,6 @@ func (b *Browser) WaitVideoPlaying(sel string, timeout time.Duration) VideoState
 	}
 	b.t.Fatalf("browser %s: %s is not playing after %v: last state %+v, error %v", b.name, sel, timeout, last, lastErr)
 	return last
-}
-
-// tailBuffer keeps the last max bytes written to it: Chromium's own output, saved with the
-// artifacts of a failed test.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (w *tailBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	if over := len(w.buf) - w.max; over > 0 {
-		w.buf = append(w.buf[:0], w.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (w *tailBuffer) Bytes() []byte {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]byte(nil), w.buf...)
 }
 
 // forEachBrowser runs test once in each of BrowserKinds, as a subtest named for the browser.

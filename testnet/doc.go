@@ -1,11 +1,12 @@
 // Package testnet runs real Parley nodes for tests: in-process nodes on loopback with their
 // data in a test's temporary directory (StartNode), federations of them (NewEnv: every pair
 // federated by invite, links cut and restored between chosen sets of nodes with Partition and
-// Heal, nodes stopped and restarted on their data), headless Chromium participants driven over
-// the DevTools protocol (NewBrowser), a UDP proxy that drops, delays and cuts datagrams, and
-// the benchmarks behind `parley bench`.
+// Heal, nodes stopped and restarted on their data), headless Chromium and Firefox participants
+// (NewBrowserOf: Chromium over the DevTools protocol, Firefox over WebDriver BiDi), and a UDP
+// proxy that drops, delays and cuts datagrams. The benchmarks behind `parley bench` are in
+// testnet/bench, which holds no test code and is all of testnet the binary links.
 //
-// It may import every package of the module; nothing but cmd and tests imports it. Every
+// It may import every package of the module; nothing but tests imports it. Every
 // helper binds 127.0.0.1 port 0, bounds every wait with a timeout, routes logs to the test's
 // log and registers its cleanup with t.Cleanup.
 //

@@ -24,8 +24,8 @@ const modulePath = "parley"
 //
 //	cmd -> node -> {federation, media} -> {mesh, identity};  testnet -> everything
 //
-// cmd is kept to node and testnet: node's public API is what binaries stand on, and testnet is
-// only there for `parley bench` and `parley demo`. media is told what to do through small
+// cmd is kept to node and testnet: node's public API is what binaries stand on, and the
+// binary itself takes only testnet/bench (TestBinaryHoldsNoTestCode); its tests use testnet. media is told what to do through small
 // interfaces and never reaches for mesh or federation.
 var layerImports = map[string][]string{
 	"identity":   {},
@@ -225,6 +225,36 @@ func TestLayeringRules(t *testing.T) {
 	for _, e := range allowed {
 		if err := checkEdge(e[0], e[1]); err != nil {
 			t.Errorf("rule table refuses %s -> %s: %v", e[0], e[1], err)
+		}
+	}
+}
+
+// TestBinaryHoldsNoTestCode fails when the shipped binary links the testing package, a
+// browser driver or the test harness: `parley demo` and `parley bench` use only
+// testnet/bench, which holds none of them.
+func TestBinaryHoldsNoTestCode(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the test needs the go command: %v", err)
+	}
+	cmd := exec.Command(goBin, "list", "-deps", "./cmd/parley")
+	cmd.Dir = root
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps ./cmd/parley: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "parley/node") || !slices.Contains(deps, "parley/testnet/bench") {
+		t.Fatalf("go list -deps ./cmd/parley lists %d packages without parley/node or parley/testnet/bench", len(deps))
+	}
+	for _, d := range deps {
+		if d == "testing" || d == modulePath+"/testnet" || strings.Contains(d, "chromedp") {
+			t.Errorf("the parley binary links %s", d)
 		}
 	}
 }

@@ -2,21 +2,16 @@ package testnet
 
 import (
 	"fmt"
-	"strings"
 
 	"parley/media/client"
 	"parley/media/signal"
+	"parley/testnet/bench"
 )
 
 // FindTrack returns what c receives of participant's source (signal.SourceMic, SourceCamera,
 // SourceScreen), and whether the node forwards such a track to c.
 func FindTrack(c *client.Client, participant, source string) (client.TrackStats, bool) {
-	for _, tr := range c.Tracks() {
-		if tr.Participant == participant && tr.Source == source {
-			return tr, true
-		}
-	}
-	return client.TrackStats{}, false
+	return bench.FindTrack(c, participant, source)
 }
 
 // ParticipantNames returns the display names of the others c sees in the room, sorted by id.
@@ -49,17 +44,7 @@ func HasChat(c *client.Client, name, text string) bool {
 }
 
 // DescribeTracks is a one-line summary of what c receives, for failure messages.
-func DescribeTracks(c *client.Client) string {
-	var parts []string
-	for _, tr := range c.Tracks() {
-		parts = append(parts, fmt.Sprintf("%s/%s/%s pkts=%d kf=%d %dx%d", tr.Participant, tr.Source, tr.Kind,
-			tr.Packets, tr.Keyframes, tr.Width, tr.Height))
-	}
-	if len(parts) == 0 {
-		return "no tracks"
-	}
-	return strings.Join(parts, "; ")
-}
+func DescribeTracks(c *client.Client) string { return bench.DescribeTracks(c) }
 
 // receivingFrom returns nil when c receives both audio and camera video from participant,
 // with packets counted and, for video, a keyframe seen.

@@ -3,10 +3,9 @@ package testnet
 import (
 	"testing"
 	"time"
-)
 
-// pollInterval is how often Eventually retries.
-const pollInterval = 50 * time.Millisecond
+	"parley/testnet/bench"
+)
 
 // Eventually retries cond until it returns nil, and fails the test with cond's last error if
 // that has not happened within timeout. what names the condition in the failure.
@@ -18,13 +17,4 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() er
 }
 
 // Poll retries cond until it returns nil or timeout passes, and returns cond's last error.
-func Poll(timeout time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(pollInterval)
-	}
-}
+func Poll(timeout time.Duration, cond func() error) error { return bench.Poll(timeout, cond) }

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"parley/testnet"
+	"parley/testnet/bench"
 )
 
 func runBench(args []string, stdout, stderr io.Writer) error {
@@ -82,7 +82,7 @@ func runBenchRekey(args []string, stdout, stderr io.Writer) error {
 	ctx, stop, log := benchContext(stderr, *verbose)
 	defer stop()
 	// The benchmark runs this binary as the node.
-	_, err := testnet.BenchRekey(ctx, testnet.RekeyBenchOptions{
+	_, err := bench.BenchRekey(ctx, bench.RekeyBenchOptions{
 		Participants: *n, Leaves: *leaves, Log: log, Out: stdout,
 	})
 	return err
@@ -104,7 +104,7 @@ func runBenchSFU(args []string, stdout, stderr io.Writer) error {
 	ctx, stop, log := benchContext(stderr, *lf.verbose)
 	defer stop()
 	// The benchmark runs this binary as the node.
-	_, err := testnet.BenchSFU(ctx, testnet.SFUBenchOptions{
+	_, err := bench.BenchSFU(ctx, bench.SFUBenchOptions{
 		Subscribers: *lf.subs, Duration: *lf.dur, Log: log, Out: stdout,
 	})
 	return err
@@ -148,7 +148,7 @@ func runBenchGossip(args []string, stdout, stderr io.Writer) error {
 		// Every node's gossipsub warns about its delivery-tag bookkeeping under load.
 		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	}
-	_, err := testnet.BenchGossip(ctx, testnet.GossipBenchOptions{
+	_, err := bench.BenchGossip(ctx, bench.GossipBenchOptions{
 		Nodes: *n, Changes: *changes, Chats: *chats, Full: *full, Log: log, Out: stdout,
 	})
 	return err
@@ -173,7 +173,7 @@ func runBenchCascade(args []string, stdout, stderr io.Writer) error {
 	ctx, stop, log := benchContext(stderr, *lf.verbose)
 	defer stop()
 	// The benchmark runs this binary as the nodes.
-	_, err := testnet.BenchCascade(ctx, testnet.CascadeBenchOptions{
+	_, err := bench.BenchCascade(ctx, bench.CascadeBenchOptions{
 		Subscribers: *lf.subs, Duration: *lf.dur, Log: log, Out: stdout,
 	})
 	return err

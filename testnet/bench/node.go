@@ -1,4 +1,4 @@
-package testnet
+package bench
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ type benchNode struct {
 	dir    string
 	log    *slog.Logger
 	cmd    *exec.Cmd
-	output *tailBuffer   // the tail of the serve process's stdout and stderr
+	output *TailBuffer   // the tail of the serve process's stdout and stderr
 	exited chan struct{} // closed when the serve process has exited
 	err    error         // its exit status, set before exited is closed
 }
@@ -45,7 +45,7 @@ func startBenchNode(ctx context.Context, binary, name string, log *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("bench: temporary data directory: %w", err)
 	}
-	n := &benchNode{binary: binary, dir: dir, log: log, output: &tailBuffer{max: benchTailBytes},
+	n := &benchNode{binary: binary, dir: dir, log: log, output: &TailBuffer{Max: benchTailBytes},
 		exited: make(chan struct{})}
 	ictx, cancel := context.WithTimeout(ctx, benchInitTimeout)
 	defer cancel()
