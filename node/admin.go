@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -44,6 +45,8 @@ const (
 	OpFederationJoin   = "federation.join"
 	OpFederationList   = "federation.list"
 	OpFederationRemove = "federation.remove"
+
+	OpBackup = "backup"
 )
 
 // Admin socket limits.
@@ -69,6 +72,8 @@ type AdminRequest struct {
 	Invite string `json:"invite,omitempty"`
 	// federation.remove: the peer ID of the node to remove.
 	Peer string `json:"peer,omitempty"`
+	// backup: the absolute path of the new backup file, written by the node.
+	Path string `json:"path,omitempty"`
 }
 
 // AdminRoom is a room as the admin socket reports it, with its link.
@@ -122,18 +127,25 @@ func DecodeAdminRequest(line []byte) (AdminRequest, error) {
 			return AdminRequest{}, errors.New("room.create takes only a title, lobby and orgs")
 		}
 	case OpRoomList, OpStatus, OpFederationList:
-		if req.roomArgs() || req.federationArgs() {
+		if req.roomArgs() || req.federationArgs() || req.Path != "" {
 			return AdminRequest{}, fmt.Errorf("%s takes no arguments", req.Op)
 		}
 	case OpFederationInvite, OpFederationJoin, OpFederationRemove:
 		if err := req.validateFederation(); err != nil {
 			return AdminRequest{}, fmt.Errorf("%s: %w", req.Op, err)
 		}
+	case OpBackup:
+		if req.roomArgs() || req.federationArgs() {
+			return AdminRequest{}, errors.New("backup takes only a path")
+		}
+		if !filepath.IsAbs(req.Path) || len(req.Path) > 4096 || strings.ContainsRune(req.Path, 0) {
+			return AdminRequest{}, fmt.Errorf("backup: %q is not an absolute file path", req.Path)
+		}
 	case "":
 		return AdminRequest{}, errors.New(`request has no "op"`)
 	default:
-		return AdminRequest{}, fmt.Errorf("unknown op %q (want %s, %s, %s, %s, %s, %s or %s)", req.Op, OpRoomCreate, OpRoomList,
-			OpStatus, OpFederationInvite, OpFederationJoin, OpFederationList, OpFederationRemove)
+		return AdminRequest{}, fmt.Errorf("unknown op %q (want %s, %s, %s, %s, %s, %s, %s or %s)", req.Op, OpRoomCreate, OpRoomList,
+			OpStatus, OpFederationInvite, OpFederationJoin, OpFederationList, OpFederationRemove, OpBackup)
 	}
 	return req, nil
 }
@@ -302,6 +314,12 @@ func (a *adminServer) handle(line []byte) adminResponse {
 		return adminResponse{OK: true, Rooms: out}
 	case OpFederationInvite, OpFederationJoin, OpFederationList, OpFederationRemove:
 		return a.federation(req)
+	case OpBackup:
+		if err := n.Backup(req.Path); err != nil {
+			a.log.Error("backup", "err", err)
+			return adminResponse{Error: err.Error()}
+		}
+		return adminResponse{OK: true}
 	default: // OpStatus
 		st := n.Status()
 		return adminResponse{OK: true, Status: &st}

@@ -79,12 +79,26 @@ func (c *AdminClient) Status() (Status, error) {
 	return *resp.Status, nil
 }
 
+// Backup has the running node write a backup of its data directory to the new file path
+// (absolute).
+func (c *AdminClient) Backup(path string) error {
+	_, err := c.callWithin(AdminRequest{Op: OpBackup, Path: path}, backupTimeout)
+	return err
+}
+
+// backupTimeout bounds a backup over the admin socket (the node copies its whole store).
+const backupTimeout = 2 * time.Hour
+
 func (c *AdminClient) call(req AdminRequest) (adminResponse, error) {
+	return c.callWithin(req, adminCallTimeout)
+}
+
+func (c *AdminClient) callWithin(req AdminRequest, timeout time.Duration) (adminResponse, error) {
 	data, err := json.Marshal(req)
 	if err != nil {
 		return adminResponse{}, err
 	}
-	_ = c.conn.SetDeadline(time.Now().Add(adminCallTimeout))
+	_ = c.conn.SetDeadline(time.Now().Add(timeout))
 	if _, err := c.conn.Write(append(data, '\n')); err != nil {
 		return adminResponse{}, fmt.Errorf("admin %s: send: %w", req.Op, err)
 	}

@@ -40,6 +40,8 @@ var commands = map[string]command{
 	"federation": {"invite, join, list or remove federated nodes of the running node", runFederation},
 	"demo":       {"start three federated throw-away nodes with one room and print its links", runDemo},
 	"bench":      {"measure the node (bench sfu, rekey, gossip, cascade)", runBench},
+	"backup":     {"write a consistent backup of the running node's data directory", runBackup},
+	"restore":    {"restore a backup into a new data directory", runRestore},
 	"version":    {"print the version", runVersion},
 }
 

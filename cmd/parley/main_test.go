@@ -161,6 +161,28 @@ func TestServeAndRoomCreate(t *testing.T) {
 		!strings.Contains(out, "every federated node") || !strings.Contains(out, "Défense, cmd test") || strings.Contains(out, "Bad") {
 		t.Fatalf("room list: exit %d, %q", code, out)
 	}
+	// A backup while it serves, restored into a new directory, lists the same rooms.
+	backup := filepath.Join(t.TempDir(), "parley.backup")
+	if code, out, errOut := runCmd("backup", "--data", dir, backup); code != 0 || !strings.Contains(out, "backup written to "+backup) {
+		t.Fatalf("backup: exit %d, %q %q", code, out, errOut)
+	}
+	if code, _, errOut := runCmd("backup", "--data", dir, backup); code == 0 || !strings.Contains(errOut, "exists already") {
+		t.Fatalf("backup over an existing file: exit %d, %q", code, errOut)
+	}
+	restored := filepath.Join(t.TempDir(), "restored")
+	if code, out, errOut := runCmd("restore", "--data", restored, backup); code != 0 || !strings.Contains(out, "restored into") {
+		t.Fatalf("restore: exit %d, %q %q", code, out, errOut)
+	}
+	if code, _, errOut := runCmd("restore", "--data", restored, backup); code == 0 || !strings.Contains(errOut, "not empty") {
+		t.Fatalf("restore into a used directory: exit %d, %q", code, errOut)
+	}
+	cfg, err := node.LoadConfig(restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Name != "cmd test" {
+		t.Errorf("restored configuration names %q", cfg.Name)
+	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
