@@ -97,9 +97,17 @@ func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
 	}
 	n.fed = &fedNode{host: host, fed: fed, self: fed.ID(), reach: reach}
 	close(ready)
-	if _, err := n.store.migrateRooms(fed, n.log); err != nil {
-		_ = n.closeFederation()
-		return err
+	if n.dataFormat < DataFormat {
+		if _, err := n.store.migrateRooms(fed, n.log); err != nil {
+			_ = n.closeFederation()
+			return err
+		}
+		if err := n.store.setFormat(); err != nil {
+			_ = n.closeFederation()
+			return fmt.Errorf("record the data format: %w", err)
+		}
+		n.log.Info("data directory moved to the current format", "from", n.dataFormat, "to", DataFormat)
+		n.dataFormat = DataFormat
 	}
 	n.dropStaleParticipants()
 	n.startReach()

@@ -40,18 +40,19 @@ const shutdownTimeout = 5 * time.Second
 
 // Node is a running Parley node. Create it with New; stop it with Close.
 type Node struct {
-	cfg       Config
-	log       *slog.Logger
-	key       *identity.NodeKey
-	store     *store
-	sfu       *media.SFU
-	casc      *cascadeNode
-	fed       *fedNode
-	meetings  *meeting.Registry
-	metrics   *metrics
-	static    map[string]staticFile
-	publicURL string
-	origins   map[string]struct{}
+	cfg        Config
+	log        *slog.Logger
+	key        *identity.NodeKey
+	store      *store
+	sfu        *media.SFU
+	casc       *cascadeNode
+	fed        *fedNode
+	meetings   *meeting.Registry
+	dataFormat int // the store's format when opened (DataFormat once started)
+	metrics    *metrics
+	static     map[string]staticFile
+	publicURL  string
+	origins    map[string]struct{}
 
 	httpLn     net.Listener
 	httpSrv    *http.Server
@@ -106,6 +107,9 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	undo = append(undo, func() { _ = n.store.Close() })
+	if n.dataFormat, err = n.store.checkFormat(); err != nil {
+		return nil, fmt.Errorf("node: %s: %w", cfg.Dir, err)
+	}
 
 	var tlsCfg *tls.Config
 	if cfg.TLS() {

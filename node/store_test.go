@@ -27,12 +27,15 @@ func openTestStore(t *testing.T, dir string) *store {
 }
 
 // putLegacyRows writes rows of the room table of earlier versions, as their data directories
-// hold them.
+// hold them (with no data format recorded: format 1).
 func putLegacyRows(t *testing.T, dir string, rows map[string]string) {
 	t.Helper()
 	s := openTestStore(t, dir)
 	defer s.Close()
 	if err := s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Delete(formatKey); err != nil {
+			return err
+		}
 		for id, v := range rows {
 			if err := txn.Set(append(slices.Clone(legacyRoomPrefix), id...), []byte(v)); err != nil {
 				return err
@@ -188,4 +191,33 @@ func TestDamagedStore(t *testing.T) {
 		t.Fatalf("a store with tables cut in half: %v, want an error about the store", err)
 	}
 	t.Logf("damaged store: %v", err)
+}
+
+// A started node records the current data format; a store of a newer format is refused with
+// an error that says what to do.
+func TestDataFormat(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := openTestStore(t, dir)
+	if f, err := s.format(); err != nil || f != DataFormat {
+		t.Fatalf("format after a start: %d, %v", f, err)
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(formatKey, []byte("9")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MediaUDPAddr = "127.0.0.1:0"
+	_, err = New(cfg, testLogger(t))
+	if !errors.Is(err, errNewerFormat) || !strings.Contains(err.Error(), "format 9") {
+		t.Fatalf("a newer format: %v", err)
+	}
 }
