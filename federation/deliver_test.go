@@ -40,10 +40,20 @@ func (l *entryLog) reset() {
 	l.mu.Unlock()
 }
 
+// Delivery runs on the federation's own goroutine, after an entry is stored: expect waits
+// (up to 10 s) for the events to be want.
 func (l *entryLog) expect(t *testing.T, what string, want ...uint64) {
 	t.Helper()
-	if got := l.seqs(); !slices.Equal(got, want) {
-		t.Fatalf("%s: delivered %v, want %v", what, got, want)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := l.seqs()
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: delivered %v, want %v", what, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
