@@ -47,6 +47,7 @@ const (
 	OpFederationRemove = "federation.remove"
 
 	OpBackup = "backup"
+	OpAudit  = "audit"
 )
 
 // Admin socket limits.
@@ -74,6 +75,8 @@ type AdminRequest struct {
 	Peer string `json:"peer,omitempty"`
 	// backup: the absolute path of the new backup file, written by the node.
 	Path string `json:"path,omitempty"`
+	// audit: how many of the newest entries to return (1 to 1000; 0 means 100).
+	Limit int `json:"limit,omitempty"`
 }
 
 // AdminRoom is a room as the admin socket reports it, with its link.
@@ -91,14 +94,15 @@ type AdminRoom struct {
 
 // adminResponse is one response line.
 type adminResponse struct {
-	OK     bool        `json:"ok"`
-	Error  string      `json:"error,omitempty"`
-	Room   *AdminRoom  `json:"room,omitempty"`
-	Rooms  []AdminRoom `json:"rooms,omitempty"`
-	Status *Status     `json:"status,omitempty"`
-	Invite string      `json:"invite,omitempty"`
-	Peer   *AdminPeer  `json:"peer,omitempty"`
-	Peers  []AdminPeer `json:"peers,omitempty"`
+	OK     bool         `json:"ok"`
+	Error  string       `json:"error,omitempty"`
+	Room   *AdminRoom   `json:"room,omitempty"`
+	Rooms  []AdminRoom  `json:"rooms,omitempty"`
+	Status *Status      `json:"status,omitempty"`
+	Invite string       `json:"invite,omitempty"`
+	Peer   *AdminPeer   `json:"peer,omitempty"`
+	Peers  []AdminPeer  `json:"peers,omitempty"`
+	Audit  []AuditEntry `json:"audit,omitempty"`
 }
 
 // DecodeAdminRequest parses and validates one request line (without its newline).
@@ -127,15 +131,19 @@ func DecodeAdminRequest(line []byte) (AdminRequest, error) {
 			return AdminRequest{}, errors.New("room.create takes only a title, lobby and orgs")
 		}
 	case OpRoomList, OpStatus, OpFederationList:
-		if req.roomArgs() || req.federationArgs() || req.Path != "" {
+		if req.roomArgs() || req.federationArgs() || req.Path != "" || req.Limit != 0 {
 			return AdminRequest{}, fmt.Errorf("%s takes no arguments", req.Op)
 		}
 	case OpFederationInvite, OpFederationJoin, OpFederationRemove:
 		if err := req.validateFederation(); err != nil {
 			return AdminRequest{}, fmt.Errorf("%s: %w", req.Op, err)
 		}
+	case OpAudit:
+		if req.roomArgs() || req.federationArgs() || req.Path != "" || req.Limit < 0 || req.Limit > maxAuditList {
+			return AdminRequest{}, fmt.Errorf("audit takes only a limit of 1 to %d", maxAuditList)
+		}
 	case OpBackup:
-		if req.roomArgs() || req.federationArgs() {
+		if req.roomArgs() || req.federationArgs() || req.Limit != 0 {
 			return AdminRequest{}, errors.New("backup takes only a path")
 		}
 		if !filepath.IsAbs(req.Path) || len(req.Path) > 4096 || strings.ContainsRune(req.Path, 0) {
@@ -144,8 +152,8 @@ func DecodeAdminRequest(line []byte) (AdminRequest, error) {
 	case "":
 		return AdminRequest{}, errors.New(`request has no "op"`)
 	default:
-		return AdminRequest{}, fmt.Errorf("unknown op %q (want %s, %s, %s, %s, %s, %s, %s or %s)", req.Op, OpRoomCreate, OpRoomList,
-			OpStatus, OpFederationInvite, OpFederationJoin, OpFederationList, OpFederationRemove, OpBackup)
+		return AdminRequest{}, fmt.Errorf("unknown op %q (want %s, %s, %s, %s, %s, %s, %s, %s or %s)", req.Op, OpRoomCreate, OpRoomList,
+			OpStatus, OpFederationInvite, OpFederationJoin, OpFederationList, OpFederationRemove, OpBackup, OpAudit)
 	}
 	return req, nil
 }
@@ -292,6 +300,40 @@ func (a *adminServer) handle(line []byte) adminResponse {
 	if err != nil {
 		return adminResponse{Error: err.Error()}
 	}
+	resp := a.do(req)
+	if resp.OK {
+		a.audit(req, resp)
+	}
+	return resp
+}
+
+// audit records an administrative action that changed something, once it succeeded.
+func (a *adminServer) audit(req AdminRequest, resp adminResponse) {
+	e := AuditEntry{Actor: "admin", Action: req.Op}
+	switch req.Op {
+	case OpRoomCreate:
+		if resp.Room != nil {
+			e.Room = resp.Room.ID
+		}
+		e.Detail = fmt.Sprintf("%q lobby=%v orgs=%v", req.Title, req.Lobby, req.Orgs)
+	case OpFederationInvite:
+		e.Detail = "ttl " + req.TTL
+	case OpFederationJoin:
+		if resp.Peer != nil {
+			e.Target = resp.Peer.ID + " (" + resp.Peer.Name + ")"
+		}
+	case OpFederationRemove:
+		e.Target = req.Peer
+	case OpBackup:
+		e.Detail = req.Path
+	default:
+		return // reads change nothing
+	}
+	a.node.audit.record(e)
+}
+
+// do carries out a valid request.
+func (a *adminServer) do(req AdminRequest) adminResponse {
 	n := a.node
 	switch req.Op {
 	case OpRoomCreate:
@@ -314,6 +356,16 @@ func (a *adminServer) handle(line []byte) adminResponse {
 		return adminResponse{OK: true, Rooms: out}
 	case OpFederationInvite, OpFederationJoin, OpFederationList, OpFederationRemove:
 		return a.federation(req)
+	case OpAudit:
+		limit := req.Limit
+		if limit == 0 {
+			limit = 100
+		}
+		entries, err := n.store.auditList(limit)
+		if err != nil {
+			return adminResponse{Error: "read the audit log: " + err.Error()}
+		}
+		return adminResponse{OK: true, Audit: entries}
 	case OpBackup:
 		if err := n.Backup(req.Path); err != nil {
 			a.log.Error("backup", "err", err)

@@ -86,6 +86,15 @@ func (c *AdminClient) Backup(path string) error {
 	return err
 }
 
+// Audit returns the newest limit entries of the audit log (0: 100), oldest first.
+func (c *AdminClient) Audit(limit int) ([]AuditEntry, error) {
+	resp, err := c.call(AdminRequest{Op: OpAudit, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Audit, nil
+}
+
 // backupTimeout bounds a backup over the admin socket (the node copies its whole store).
 const backupTimeout = 2 * time.Hour
 

@@ -35,6 +35,9 @@ func (n *Node) newMeetings() (*meeting.Registry, error) {
 		Tracks: func(room string) map[string][]meeting.Track {
 			return localTracks(n.sfu.PublishedTracks(room))
 		},
+		Audit: func(room, actor, action, target string) {
+			n.audit.record(AuditEntry{Actor: actor, Action: action, Room: room, Target: target})
+		},
 		Metrics: meetingMetrics{n.metrics},
 		Log:     n.log.With("component", "meeting"),
 	})

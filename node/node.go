@@ -49,6 +49,7 @@ type Node struct {
 	fed        *fedNode
 	meetings   *meeting.Registry
 	dataFormat int // the store's format when opened (DataFormat once started)
+	audit      *auditor
 	metrics    *metrics
 	static     map[string]staticFile
 	publicURL  string
@@ -110,6 +111,8 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	if n.dataFormat, err = n.store.checkFormat(); err != nil {
 		return nil, fmt.Errorf("node: %s: %w", cfg.Dir, err)
 	}
+	n.audit = newAuditor(n.store, log.With("component", "audit"))
+	undo = append(undo, n.audit.close)
 
 	var tlsCfg *tls.Config
 	if cfg.TLS() {
@@ -394,6 +397,7 @@ func (n *Node) Close() error {
 		if err := n.meetings.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close the meetings: %w", err))
 		}
+		n.audit.close()
 		if err := n.casc.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close the media cascade: %w", err))
 		}

@@ -42,6 +42,7 @@ var commands = map[string]command{
 	"bench":      {"measure the node (bench sfu, rekey, gossip, cascade)", runBench},
 	"backup":     {"write a consistent backup of the running node's data directory", runBackup},
 	"restore":    {"restore a backup into a new data directory", runRestore},
+	"audit":      {"print the audit log of the running node (administrative and moderator actions)", runAudit},
 	"version":    {"print the version", runVersion},
 }
 

@@ -69,6 +69,7 @@ func (m *meeting) admitWaiting(by, id string, now time.Time) *Refusal {
 	m.lobby = append(m.lobby[:i:i], m.lobby[i+1:]...)
 	m.toModerators(&signal.Message{Type: signal.TypeWaitingRemove, ID: id})
 	m.log.Info("admitted from the lobby", "participant", id, "by", by)
+	m.audit(by, "admit", w)
 	if r := m.admit(w, now); r != nil {
 		m.cfg.Metrics.Refused(r.Code)
 		w.conn.End(r.Code, r.Text)
@@ -93,6 +94,19 @@ func (m *meeting) remove(by, id string) *Refusal {
 		return refuse(signal.CodeBadMessage, "nobody with id %q is in the room or its lobby", id)
 	}
 	m.log.Info("removed from the room", "participant", id, "by", by)
+	m.audit(by, "remove", w)
 	m.sendAway(w, signal.CodeRemoved, "a moderator removed you from the meeting")
 	return nil
+}
+
+// audit records moderator by's action on w.
+func (m *meeting) audit(by, action string, w *member) {
+	if m.cfg.Audit == nil {
+		return
+	}
+	actor := "moderator " + by
+	if mod := m.members[by]; mod != nil {
+		actor += " (" + mod.info.Name + ")"
+	}
+	m.cfg.Audit(m.room.ID, actor, action, w.id+" ("+w.info.Name+")")
 }

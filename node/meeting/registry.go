@@ -39,6 +39,9 @@ type Config struct {
 	Tracks          func(room string) map[string][]Track
 	PublishInterval time.Duration // default 50 ms
 
+	// Audit records a moderator's action (admit, remove) without waiting; nil records none.
+	Audit func(room, actor, action, target string)
+
 	Metrics Metrics
 	Log     *slog.Logger
 	Now     func() time.Time // default time.Now
