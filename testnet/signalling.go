@@ -132,3 +132,8 @@ func (s *RawSignal) CloseNow() { _ = s.conn.CloseNow() }
 
 // Close closes the connection normally.
 func (s *RawSignal) Close() { _ = s.conn.Close(websocket.StatusNormalClosure, "") }
+
+// ChatMessage is a chat message carrying sframe as its (here unencrypted) ciphertext.
+func ChatMessage(sframe []byte) *signal.Message {
+	return &signal.Message{Type: signal.TypeChat, SFrame: sframe}
+}

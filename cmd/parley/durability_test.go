@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"parley/media/signal"
 	"parley/testnet"
 )
 
@@ -62,11 +61,17 @@ func TestKillNineKeepsChat(t *testing.T) {
 	s := testnet.DialSignal(t, base, roomID)
 	s.Join("Ada")
 	const text = "said just before the crash"
-	if err := s.SendMessage(&signal.Message{Type: signal.TypeChat, SFrame: []byte(text)}); err != nil {
+	if err := s.SendMessage(testnet.ChatMessage([]byte(text))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Next(10*time.Second, func(m *signal.Message) bool { return m.Type == signal.TypeChat }); err != nil {
-		t.Fatalf("the node did not hand the chat back: %v", err)
+	for {
+		m, err := s.Next(10*time.Second, nil)
+		if err != nil {
+			t.Fatalf("the node did not hand the chat back: %v", err)
+		}
+		if m.Type == "chat" {
+			break
+		}
 	}
 	s.CloseNow()
 	if err := serve.Process.Signal(syscall.SIGKILL); err != nil {
