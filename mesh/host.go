@@ -58,6 +58,13 @@ type Host struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the host starts, and running request handlers
 
+	// Outgoing dials (a dialer's, a request's stream) are gated: Close ends them and waits
+	// for them before it closes the libp2p host, which does not survive a dial in flight
+	// while it shuts down.
+	dialCtx    context.Context
+	dialCancel context.CancelFunc
+	dialWG     sync.WaitGroup // guarded by mu for Add
+
 	notifier *notifier
 	mdns     *mdnsService // nil unless Config.MDNS
 
@@ -150,9 +157,11 @@ func New(cfg Config) (*Host, error) {
 		dialers: make(map[peer.ID]*dialer),
 		topics:  make(map[string]*Topic),
 	}
+	h.dialCtx, h.dialCancel = context.WithCancel(ctx)
 	h.notifier = newNotifier()
 	if err := h.startGossip(); err != nil {
 		cancel()
+		h.dialCancel()
 		lh.Close()
 		return nil, err
 	}
@@ -218,11 +227,36 @@ func (h *Host) Connect(ctx context.Context, id peer.ID) error {
 
 // dial dials id directly, ignoring libp2p's own dial backoff: the dialers keep their own.
 func (h *Host) dial(ctx context.Context, id peer.ID) error {
+	ctx, done, err := h.startDial(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	ctx = network.WithForceDirectDial(ctx, "trusted peer")
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.DialTimeout)
 	defer cancel()
-	_, err := h.host.Network().DialPeer(ctx, id)
+	_, err = h.host.Network().DialPeer(ctx, id)
 	return err
+}
+
+// startDial registers an outgoing dial and returns its context, ended when ctx or Close
+// ends it, and the func to call when the dial is over. Once the host is closing it refuses
+// (ErrClosed).
+func (h *Host) startDial(ctx context.Context) (context.Context, func(), error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	h.dialWG.Add(1)
+	h.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(h.dialCtx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+		h.dialWG.Done()
+	}, nil
 }
 
 // Close stops the host: it leaves every topic, closes every connection and waits for the
@@ -246,6 +280,8 @@ func (h *Host) Close() error {
 	if h.mdns != nil {
 		h.mdns.close()
 	}
+	h.dialCancel()
+	h.dialWG.Wait()
 	// Connections first, so that peers see this host go away rather than its gossip streams
 	// die on live connections; then the goroutines.
 	err := h.host.Close()

@@ -131,6 +131,11 @@ func (h *Host) request(ctx context.Context, to peer.ID, proto string, req []byte
 		maxResponse = DefaultMaxResponse
 	}
 	maxResponse = min(maxResponse, maxFrame)
+	ctx, done, err := h.startDial(ctx) // opening the stream may dial
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.RequestTimeout)
 	defer cancel()
 
