@@ -64,5 +64,5 @@ func openChat(t *testing.T, b *Browser) {
 		return
 	}
 	b.Click(`[data-testid=chat]`)
-	b.WaitVisible(`[data-testid=chat-input]`, 5*time.Second)
+	b.WaitVisible(`[data-testid=chat-input]`, 15*time.Second)
 }
