@@ -75,6 +75,9 @@ func (f *Federation) memberLocked(room string, node peer.ID) (*roomEntry, error)
 	if r == nil {
 		return nil, reject(ReasonUnknownRoom, "room %s", room)
 	}
+	if r.rec.Deleted {
+		return nil, reject(ReasonDeletedRoom, "room %s was deleted by its owner", room)
+	}
 	if node != r.rec.Owner && !r.rec.room().Allows(f.orgLocked(node)) {
 		return nil, reject(ReasonNotMember, "%s (%q) may not take part in room %s", node, f.orgLocked(node), room)
 	}
@@ -154,6 +157,13 @@ func (f *Federation) applyRoom(m message) error {
 		}
 	}
 	f.rooms[b.ID] = &roomEntry{rec: *b, raw: m.raw}
+	if b.Deleted {
+		delete(f.states, b.ID)
+		delete(f.logs, b.ID)
+		if _, joined := f.subs[b.ID]; joined {
+			f.idleFrom[b.ID] = time.Time{} // left at the next round
+		}
+	}
 	f.notifyLocked()
 	f.mu.Unlock()
 
@@ -163,7 +173,17 @@ func (f *Federation) applyRoom(m message) error {
 	if err := f.st.putRoom(b, m.raw); err != nil {
 		return err
 	}
-	f.allowRoom(b.ID)
+	if b.Deleted {
+		if err := f.st.dropRoom(b.ID); err != nil {
+			return err
+		}
+		f.log.Info("room deleted by its owner", "room", b.ID, "owner", b.Owner)
+		if h := f.cfg.Handlers.StateChanged; h != nil {
+			h(b.ID)
+		}
+	} else {
+		f.allowRoom(b.ID)
+	}
 	if h := f.cfg.Handlers.RoomLearned; h != nil {
 		h(b.room())
 	}

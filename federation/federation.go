@@ -22,6 +22,8 @@ var (
 	ErrUnknownRoom = errors.New("unknown room")
 	// ErrNotAllowed: the room's policy does not let this node's organisation take part.
 	ErrNotAllowed = errors.New("room does not allow this node's organisation")
+	// ErrRoomDeleted: the room's owner deleted it.
+	ErrRoomDeleted = errors.New("room was deleted by its owner")
 	// ErrUnknownPeer: the peer is not federated.
 	ErrUnknownPeer = errors.New("peer is not federated")
 	// ErrClosed: the Federation is closed.
@@ -253,6 +255,7 @@ func (f *Federation) load() error {
 		return fmt.Errorf("federation: load store: %w", err)
 	}
 	// Records of removed peers that a write in flight during Remove left behind are skipped.
+	leftover := map[string]bool{} // deleted rooms with records still stored
 	err = st.scan("peer", true, func(rest, v []byte) error {
 		var sp storedPeer
 		if len(v) < 8 {
@@ -298,6 +301,10 @@ func (f *Federation) load() error {
 			if f.removed[m.origin] {
 				return nil
 			}
+			if r := f.rooms[m.state.Room]; r != nil && r.rec.Deleted {
+				leftover[m.state.Room] = true // a crash came between the tombstone and the drop
+				return nil
+			}
 			rs := f.states[m.state.Room]
 			if rs == nil {
 				rs = roomState{}
@@ -323,12 +330,21 @@ func (f *Federation) load() error {
 			if f.removed[id] {
 				return nil
 			}
+			if r := f.rooms[room]; r != nil && r.rec.Deleted {
+				leftover[room] = true
+				return nil
+			}
 			f.seqSetLocked(room, id).add(binary.BigEndian.Uint64(rest[len(rest)-8:]))
 			return nil
 		})
 	}
 	if err != nil {
 		return fmt.Errorf("federation: load store: %w", err)
+	}
+	for room := range leftover {
+		if err := st.dropRoom(room); err != nil {
+			return fmt.Errorf("federation: load store: %w", err)
+		}
 	}
 	// What the store held before the start was delivered then (deliver.go).
 	for _, byNode := range f.logs {

@@ -71,6 +71,9 @@ func (f *Federation) UpdateRoom(spec RoomSpec) (Room, error) {
 	if cur.rec.Owner != f.self {
 		return Room{}, fmt.Errorf("federation: update room %s: owned by %s: %w", spec.ID, cur.rec.Owner, ErrNotAllowed)
 	}
+	if cur.rec.Deleted {
+		return Room{}, fmt.Errorf("federation: update room %s: %w", spec.ID, ErrRoomDeleted)
+	}
 	b := cur.rec
 	b.Title, b.Lobby, b.Orgs, b.Ver = spec.Title, spec.Lobby, f.roomOrgs(spec.Orgs), cur.rec.Ver+1
 	if err := b.validate(); err != nil {
@@ -78,6 +81,31 @@ func (f *Federation) UpdateRoom(spec RoomSpec) (Room, error) {
 	}
 	if err := f.applyOwn(kindRoom, b, ""); err != nil {
 		return Room{}, fmt.Errorf("federation: update room: %w", err)
+	}
+	return b.room(), nil
+}
+
+// DeleteRoom deletes a room this node owns: its record's next version marks it deleted and
+// is gossiped, and every node that holds it (this one first) drops the room's state and log
+// and lets nobody join it again. The record stays as a tombstone.
+func (f *Federation) DeleteRoom(id string) (Room, error) {
+	f.ownMu.Lock()
+	defer f.ownMu.Unlock()
+	f.mu.Lock()
+	cur := f.rooms[id]
+	f.mu.Unlock()
+	switch {
+	case cur == nil:
+		return Room{}, fmt.Errorf("federation: delete room %s: %w", id, ErrUnknownRoom)
+	case cur.rec.Owner != f.self:
+		return Room{}, fmt.Errorf("federation: delete room %s: owned by %s: %w", id, cur.rec.Owner, ErrNotAllowed)
+	case cur.rec.Deleted:
+		return Room{}, fmt.Errorf("federation: delete room %s: %w", id, ErrRoomDeleted)
+	}
+	b := cur.rec
+	b.Deleted, b.Ver = true, cur.rec.Ver+1
+	if err := f.applyOwn(kindRoom, b, ""); err != nil {
+		return Room{}, fmt.Errorf("federation: delete room %s: %w", id, err)
 	}
 	return b.room(), nil
 }
@@ -142,6 +170,9 @@ func (f *Federation) SetParticipants(room string, ps []Participant) (uint64, err
 	was := f.takesPart(room)
 	f.mu.Unlock()
 	if err != nil {
+		if len(ps) == 0 && reasonOf(err) == ReasonDeletedRoom {
+			return 0, nil // a deleted room has no records left to empty
+		}
 		return 0, roomErr(room, err)
 	}
 	now := nowMS()
@@ -294,6 +325,8 @@ func roomErr(room string, err error) error {
 		return fmt.Errorf("federation: room %s: %w", room, ErrUnknownRoom)
 	case ReasonNotMember:
 		return fmt.Errorf("federation: room %s: %w", room, ErrNotAllowed)
+	case ReasonDeletedRoom:
+		return fmt.Errorf("federation: room %s: %w", room, ErrRoomDeleted)
 	}
 	return fmt.Errorf("federation: room %s: %w", room, err)
 }

@@ -17,7 +17,9 @@ import (
 //	 "orgs":["Ministère A","Défense"],"created_ms":1767225600000,"ver":1}
 //
 // orgs lists the organisations whose nodes may take part; empty means every federated node.
-// ver counts the owner's edits of the record from 1; the greatest ver wins.
+// ver counts the owner's edits of the record from 1; the greatest ver wins. A deleted room's
+// last record says "deleted":true: it stays in the directory as a tombstone, so that no older
+// record brings the room back, and every node drops the room's state and log.
 
 // Room is a room as the directory knows it.
 type Room struct {
@@ -28,6 +30,7 @@ type Room struct {
 	Orgs    []string // organisations whose nodes may take part; empty: every federated node
 	Created time.Time
 	Version uint64
+	Deleted bool // its owner deleted it: nobody may join, its state and log are gone
 }
 
 // Allows reports whether a node of organisation org may take part in the room under its
@@ -60,12 +63,13 @@ type roomBody struct {
 	Orgs      []string `json:"orgs"`
 	CreatedMS int64    `json:"created_ms"`
 	Ver       uint64   `json:"ver"`
+	Deleted   bool     `json:"deleted,omitempty"`
 }
 
 func (b roomBody) room() Room {
 	return Room{
 		ID: b.ID, Owner: b.Owner, Title: b.Title, Lobby: b.Lobby, Orgs: b.Orgs,
-		Created: time.UnixMilli(b.CreatedMS), Version: b.Ver,
+		Created: time.UnixMilli(b.CreatedMS), Version: b.Ver, Deleted: b.Deleted,
 	}
 }
 

@@ -24,6 +24,7 @@ const (
 	ReasonWrongTopic   Reason = "wrong_topic"   // a kind or room that does not belong where it arrived
 	ReasonUnknownRoom  Reason = "unknown_room"  // a room the directory does not hold
 	ReasonNotMember    Reason = "not_member"    // the origin may not take part in the room
+	ReasonDeletedRoom  Reason = "deleted_room"  // a state record or log entry of a room its owner deleted
 	ReasonReplay       Reason = "replay"        // an older version than the one held, or a version or seq held with other content
 	ReasonWindow       Reason = "window"        // a seq too far beyond the held ones; fetched in order later
 )
@@ -31,7 +32,7 @@ const (
 // reasons lists every Reason (a constant table, never changed).
 var reasons = [...]Reason{
 	ReasonOversize, ReasonMalformed, ReasonUnsigned, ReasonBadSignature, ReasonNotOrigin, ReasonNotFederated,
-	ReasonRemoved, ReasonWrongTopic, ReasonUnknownRoom, ReasonNotMember, ReasonReplay, ReasonWindow,
+	ReasonRemoved, ReasonWrongTopic, ReasonUnknownRoom, ReasonNotMember, ReasonDeletedRoom, ReasonReplay, ReasonWindow,
 }
 
 // Reasons returns every Reason a reject can have.

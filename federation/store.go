@@ -310,6 +310,39 @@ func (s *store) dropOrigin(node peer.ID, rooms, ownedRooms []string) error {
 	return nil
 }
 
+// dropRoom deletes every state record and log entry of room (its record stays: the
+// tombstone of a deleted room).
+func (s *store) dropRoom(room string) error {
+	prefixes := [][]byte{
+		append(s.key("state", room), '/'), append(s.key("log", room), '/'), s.logtPrefix(room),
+	}
+	var keys [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		for _, p := range prefixes {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+			for it.Rewind(); it.Valid(); it.Next() {
+				keys = append(keys, it.Item().KeyCopy(nil))
+			}
+			it.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("federation: list records of room %s: %w", room, err)
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
+			return fmt.Errorf("federation: delete records of room %s: %w", room, err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("federation: delete records of room %s: %w", room, err)
+	}
+	return nil
+}
+
 // putInvite remembers an invite secret's hash until expMS.
 func (s *store) putInvite(hash string, expMS int64) error {
 	v, _ := json.Marshal(storedInvite{ExpMS: expMS})

@@ -128,6 +128,31 @@ func (f *Federation) onConnection(id peer.ID, up bool) {
 	}
 }
 
+// Resync asks every connected federated peer for the directory and for each of rooms (every
+// room in the directory when rooms is nil) the peer may take part in, as after a start on a
+// store that lost records: what peers hold comes back through the usual checks.
+func (f *Federation) Resync(rooms []string) {
+	if rooms == nil {
+		f.mu.Lock()
+		for room := range f.rooms {
+			rooms = append(rooms, room)
+		}
+		f.mu.Unlock()
+	}
+	asks := map[peer.ID][]string{}
+	for _, id := range f.connectedPeers("") {
+		asks[id] = nil
+	}
+	for _, room := range rooms {
+		for _, id := range f.connectedPeers(room) {
+			asks[id] = append(asks[id], room)
+		}
+	}
+	for id, rs := range asks {
+		f.requestSync(id, true, rs)
+	}
+}
+
 // requestSync queues catch-up with id: the directory if dir, and rooms.
 func (f *Federation) requestSync(id peer.ID, dir bool, rooms []string) {
 	f.mu.Lock()

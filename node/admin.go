@@ -39,6 +39,7 @@ import (
 const (
 	OpRoomCreate = "room.create"
 	OpRoomList   = "room.list"
+	OpRoomDelete = "room.delete"
 	OpStatus     = "status"
 
 	OpFederationInvite = "federation.invite"
@@ -62,6 +63,7 @@ const (
 // AdminRequest is one request on the admin socket.
 type AdminRequest struct {
 	Op    string `json:"op"`
+	Room  string `json:"room,omitempty"`  // room.delete: the room's ID
 	Title string `json:"title,omitempty"` // room.create
 	Lobby bool   `json:"lobby,omitempty"` // room.create
 	// room.create: the organisations whose nodes may take part; none opens the room to
@@ -127,8 +129,15 @@ func DecodeAdminRequest(line []byte) (AdminRequest, error) {
 		if err := validTitle(req.Title); err != nil {
 			return AdminRequest{}, fmt.Errorf("room.create: %w", err)
 		}
-		if req.federationArgs() {
+		if req.federationArgs() || req.Room != "" {
 			return AdminRequest{}, errors.New("room.create takes only a title, lobby and orgs")
+		}
+	case OpRoomDelete:
+		if !ValidRoomID(req.Room) {
+			return AdminRequest{}, fmt.Errorf("room.delete: %q is not a room ID", req.Room)
+		}
+		if req.Title != "" || req.Lobby || req.Orgs != nil || req.federationArgs() || req.Path != "" || req.Limit != 0 {
+			return AdminRequest{}, errors.New("room.delete takes only a room ID")
 		}
 	case OpRoomList, OpStatus, OpFederationList:
 		if req.roomArgs() || req.federationArgs() || req.Path != "" || req.Limit != 0 {
@@ -152,14 +161,16 @@ func DecodeAdminRequest(line []byte) (AdminRequest, error) {
 	case "":
 		return AdminRequest{}, errors.New(`request has no "op"`)
 	default:
-		return AdminRequest{}, fmt.Errorf("unknown op %q (want %s, %s, %s, %s, %s, %s, %s, %s or %s)", req.Op, OpRoomCreate, OpRoomList,
-			OpStatus, OpFederationInvite, OpFederationJoin, OpFederationList, OpFederationRemove, OpBackup, OpAudit)
+		return AdminRequest{}, fmt.Errorf("unknown op %q (want %s, %s, %s, %s, %s, %s, %s, %s, %s or %s)", req.Op, OpRoomCreate, OpRoomList,
+			OpRoomDelete, OpStatus, OpFederationInvite, OpFederationJoin, OpFederationList, OpFederationRemove, OpBackup, OpAudit)
 	}
 	return req, nil
 }
 
-// roomArgs reports whether req carries any argument of room.create.
-func (req AdminRequest) roomArgs() bool { return req.Title != "" || req.Lobby || req.Orgs != nil }
+// roomArgs reports whether req carries any argument of room.create (or room.delete's room).
+func (req AdminRequest) roomArgs() bool {
+	return req.Title != "" || req.Lobby || req.Orgs != nil || req.Room != ""
+}
 
 // federationArgs reports whether req carries any argument of the federation ops.
 func (req AdminRequest) federationArgs() bool {
@@ -316,6 +327,11 @@ func (a *adminServer) audit(req AdminRequest, resp adminResponse) {
 			e.Room = resp.Room.ID
 		}
 		e.Detail = fmt.Sprintf("%q lobby=%v orgs=%v", req.Title, req.Lobby, req.Orgs)
+	case OpRoomDelete:
+		e.Room = req.Room
+		if resp.Room != nil {
+			e.Detail = fmt.Sprintf("%q", resp.Room.Title)
+		}
 	case OpFederationInvite:
 		e.Detail = "ttl " + req.TTL
 	case OpFederationJoin:
@@ -341,6 +357,13 @@ func (a *adminServer) do(req AdminRequest) adminResponse {
 		if err != nil {
 			a.log.Error("create room", "err", err)
 			return adminResponse{Error: "create room: " + err.Error()}
+		}
+		ar := n.adminRoom(r)
+		return adminResponse{OK: true, Room: &ar}
+	case OpRoomDelete:
+		r, err := n.DeleteRoom(req.Room)
+		if err != nil {
+			return adminResponse{Error: "delete room: " + err.Error()}
 		}
 		ar := n.adminRoom(r)
 		return adminResponse{OK: true, Room: &ar}

@@ -58,6 +58,18 @@ func (c *AdminClient) CreateRoom(o RoomOptions) (AdminRoom, error) {
 	return *resp.Room, nil
 }
 
+// DeleteRoom deletes one of the node's rooms (id) and returns what it was.
+func (c *AdminClient) DeleteRoom(id string) (AdminRoom, error) {
+	resp, err := c.call(AdminRequest{Op: OpRoomDelete, Room: id})
+	if err != nil {
+		return AdminRoom{}, err
+	}
+	if resp.Room == nil {
+		return AdminRoom{}, errors.New("admin: room.delete answered without a room")
+	}
+	return *resp.Room, nil
+}
+
 // ListRooms returns the node's rooms, oldest first.
 func (c *AdminClient) ListRooms() ([]AdminRoom, error) {
 	resp, err := c.call(AdminRequest{Op: OpRoomList})

@@ -159,6 +159,13 @@ type Config struct {
 	// session). Defaults 10 s and 15 s. Set in code (tests shorten them); not stored.
 	HTTPHeaderTimeout  time.Duration `json:"-"`
 	HTTPRequestTimeout time.Duration `json:"-"`
+	// Repair starts the node on a damaged store: the damaged files are moved into
+	// DIR/damaged/<time>/, what still reads is kept and peers are asked for every room
+	// again. Without it a damaged store is refused. Set by `parley serve --repair`.
+	Repair bool `json:"-"`
+	// RepairWatch is how long after a repair the node waits for its peers before it reports
+	// what it fetched again. Default DefaultRepairWatch. Set in code; not stored.
+	RepairWatch time.Duration `json:"-"`
 }
 
 // LoadConfig reads DIR/config.json strictly: unknown fields, trailing data and invalid values
@@ -345,6 +352,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.HTTPRequestTimeout <= 0 {
 		c.HTTPRequestTimeout = requestTimeout
+	}
+	if c.RepairWatch <= 0 {
+		c.RepairWatch = DefaultRepairWatch
 	}
 	if c.TLSCert == "" && !isLoopbackHost(host) {
 		return Config{}, fmt.Errorf(`field "http_addr": %s is not a loopback address, so the node must serve HTTPS (browsers allow camera and microphone only in a secure context): set "tls_cert" and "tls_key", or re-run `+"`parley init`"+` which makes a self-signed certificate`, c.HTTPAddr)

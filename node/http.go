@@ -223,6 +223,11 @@ func (n *Node) serveRoomPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		if errors.Is(err, ErrRoomDeleted) {
+			n.servePage(w, http.StatusGone, "Meeting over",
+				"The host of this meeting deleted its room: nobody can join it any more, and its chat is gone.")
+			return
+		}
 		if errors.Is(err, ErrNotFound) {
 			n.servePage(w, http.StatusNotFound, "No such room",
 				"This node has no room at this address. Check the link you were given.")
@@ -259,6 +264,9 @@ func (n *Node) serveRoomAPI(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrNotFound):
 		w.WriteHeader(http.StatusNotFound)
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": "no such room"})
+	case errors.Is(err, ErrRoomDeleted):
+		w.WriteHeader(http.StatusGone)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "the room was deleted by its host"})
 	case err != nil:
 		n.log.Error("read room", "err", err)
 		w.WriteHeader(http.StatusInternalServerError)

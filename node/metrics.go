@@ -118,7 +118,7 @@ func newMetrics(src statsSource) *metrics {
 		signal.CodeBadKeys, signal.CodeNotAllowed, codeTooManySessions} {
 		m.refusals.WithLabelValues(r)
 	}
-	for _, r := range []string{"slow", meeting.CodeFlood, meeting.CodeMediaTimeout, meeting.CodeLobbyTimeout, signal.CodeRemoved} {
+	for _, r := range []string{"slow", meeting.CodeFlood, meeting.CodeMediaTimeout, meeting.CodeLobbyTimeout, signal.CodeRemoved, signal.CodeRoomDeleted} {
 		m.disconnects.WithLabelValues(r)
 	}
 	m.drops.WithLabelValues(signal.TypeSpeakers)

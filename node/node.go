@@ -50,6 +50,7 @@ type Node struct {
 	meetings   *meeting.Registry
 	dataFormat int // the store's format when opened (DataFormat once started)
 	audit      *auditor
+	repair     *repairWatch // after a repair, until it reports; nil otherwise
 	metrics    *metrics
 	static     map[string]staticFile
 	publicURL  string
@@ -104,7 +105,12 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	if n.key, err = identity.LoadNodeKey(filepath.Join(cfg.Dir, NodeKeyFile)); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	if n.store, err = openStore(filepath.Join(cfg.Dir, StoreDir), log); err != nil {
+	var aside string
+	if cfg.Repair {
+		aside = filepath.Join(cfg.Dir, DamagedDir, time.Now().UTC().Format("20060102T150405Z"))
+	}
+	var repaired *storeRepair
+	if n.store, repaired, err = openStore(filepath.Join(cfg.Dir, StoreDir), log, aside); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	undo = append(undo, func() { _ = n.store.Close() })
@@ -113,6 +119,14 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	}
 	n.audit = newAuditor(n.store, log.With("component", "audit"))
 	undo = append(undo, n.audit.close)
+	if repaired != nil {
+		detail := fmt.Sprintf("%s; damaged files moved to %s; %d writes after a log's damage written back",
+			repaired.damage.describe(), repaired.aside, repaired.written)
+		log.Warn("store repaired: " + detail)
+		n.audit.record(AuditEntry{Actor: "node", Action: "store.repair", Detail: detail})
+	} else if cfg.Repair {
+		log.Info("--repair: the store has no damage to repair")
+	}
 
 	var tlsCfg *tls.Config
 	if cfg.TLS() {
@@ -168,6 +182,10 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	undo = append(undo, func() { _ = n.closeFederation() })
+	if repaired != nil {
+		n.repair = n.startRepairWatch(repaired)
+		undo = append(undo, n.repair.stop)
+	}
 	if err = n.casc.start(n.key, n.fed.fed, n.sfu); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -286,11 +304,30 @@ func (n *Node) NewRoom(o RoomOptions) (Room, error) {
 	return r, nil
 }
 
-// Rooms returns the rooms this node owns, oldest first.
+// DeleteRoom deletes a room this node owns, on every node of the federation: everyone in
+// it is sent away, nobody can join it again, and its chat, keys and state are erased from
+// every node's store (DESIGN: the room record stays as a tombstone).
+func (n *Node) DeleteRoom(id string) (Room, error) {
+	r, ok := n.fed.fed.Lookup(id)
+	switch {
+	case !ok || r.Deleted:
+		return Room{}, fmt.Errorf("this node has no room %s (`parley room list` shows its rooms)", id)
+	case r.Owner != n.fed.self:
+		return Room{}, fmt.Errorf("room %s belongs to another node (%s); only the node that created it can delete it", id, r.Owner)
+	}
+	r, err := n.fed.fed.DeleteRoom(id)
+	if err != nil {
+		return Room{}, err
+	}
+	n.log.Info("room deleted", "room", r.ID, "title", r.Title)
+	return r, nil
+}
+
+// Rooms returns the rooms this node owns, oldest first (deleted ones are not listed).
 func (n *Node) Rooms() ([]Room, error) {
 	var out []Room
 	for _, r := range n.fed.fed.Rooms() {
-		if r.Owner == n.fed.self {
+		if r.Owner == n.fed.self && !r.Deleted {
 			out = append(out, r)
 		}
 	}
@@ -396,6 +433,9 @@ func (n *Node) Close() error {
 		n.sessWG.Wait()
 		if err := n.meetings.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close the meetings: %w", err))
+		}
+		if n.repair != nil {
+			n.repair.stop()
 		}
 		n.audit.close()
 		if err := n.casc.close(); err != nil {

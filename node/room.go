@@ -19,6 +19,9 @@ type Room = federation.Room
 // ErrNotFound is returned for a room neither this node nor its federation holds.
 var ErrNotFound = errors.New("not found")
 
+// ErrRoomDeleted is returned for a room its owner deleted.
+var ErrRoomDeleted = errors.New("room deleted")
+
 // MaxTitleLen bounds a room title, in runes.
 const MaxTitleLen = federation.MaxTitleLen
 
@@ -75,6 +78,9 @@ func (n *Node) lookupRoom(id string) (Room, error) {
 	r, ok := n.fed.fed.Lookup(id)
 	if !ok {
 		return Room{}, ErrNotFound
+	}
+	if r.Deleted {
+		return Room{}, ErrRoomDeleted
 	}
 	return r, nil
 }

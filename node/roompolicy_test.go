@@ -1,13 +1,11 @@
 package node
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"parley/media/signal"
 )
@@ -28,15 +26,7 @@ func startOrgNode(t *testing.T, org string) *Node {
 // while a room naming B's organisation lets B's participant in.
 func TestRoomOpenToOrganisations(t *testing.T) {
 	a, b := startOrgNode(t, "Ministère A"), startOrgNode(t, "Ministère B")
-	inv, err := a.Invite(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := b.JoinFederation(ctx, inv); err != nil {
-		t.Fatalf("join by invite: %v", err)
-	}
+	federate(t, a, b)
 
 	closed, err := a.NewRoom(RoomOptions{Title: "Défense only", Orgs: []string{" Défense ", ""}})
 	if err != nil {

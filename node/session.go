@@ -417,6 +417,10 @@ func (s *session) mediaError(m *signal.Message, err error) bool {
 func (s *session) join(m *signal.Message) bool {
 	n := s.node
 	room, err := n.lookupRoom(s.roomID)
+	if errors.Is(err, ErrRoomDeleted) {
+		s.sendError(signal.CodeRoomDeleted, "the meeting is over: its host deleted the room")
+		return true
+	}
 	if errors.Is(err, ErrNotFound) {
 		s.sendError(signal.CodeUnknownRoom, fmt.Sprintf("there is no room %q on this node or its federation; check the link", s.roomID))
 		return true

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -32,16 +35,38 @@ type store struct {
 // errStoreLocked is wrapped by openStore when another process holds the store.
 var errStoreLocked = errors.New("another process is using the store")
 
-// openStore opens the badger database at path, verifying every table's checksums as it
-// opens them. Damage the library panics on is an error naming what it was reading.
-func openStore(path string, log *slog.Logger) (s *store, err error) {
+// storeRepair is what a repair did.
+type storeRepair struct {
+	damage  *storeDamage
+	aside   string // where the damaged files are
+	written int    // writes after a log's damage written back
+}
+
+// openStore opens the badger database at path, after inspectStore found no damage. On damage
+// it fails with errDamaged saying what is damaged and what to do, unless repairAside is set:
+// then it sets the damage aside there (storerepair.go), opens what is left and returns what
+// it did. Damage the library still panics on is an error too.
+func openStore(path string, log *slog.Logger, repairAside string) (s *store, rep *storeRepair, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("open store %s: the store is damaged: %v (restore the data directory from a backup, or move it away to start empty; a federated node then fetches rooms' logs again from its peers)", path, r)
+			s, rep, err = nil, nil, fmt.Errorf("open store %s: %w: %v (restore the data directory from a backup with `parley restore`, or move it away to start empty; a federated node then fetches rooms' logs again from its peers)", path, errDamaged, r)
 		}
 	}()
-	if err := checkTables(path); err != nil {
-		return nil, fmt.Errorf("open store %s: %w (restore the data directory from a backup, or move it away to start empty; a federated node then fetches rooms' logs again from its peers)", path, err)
+	if err := probeLock(path); err != nil {
+		return nil, nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	d, err := inspectStore(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if d != nil && repairAside == "" {
+		return nil, nil, fmt.Errorf("open store %s: %w: %s. To start with what is left, run `parley serve` with --repair: it moves the damaged files into %s/ (nothing is deleted), writes back what still reads and, on a federated node, fetches the rooms again from its peers. Or restore a backup with `parley restore`", path, errDamaged, d.describe(), filepath.Join(filepath.Dir(path), DamagedDir))
+	}
+	if d != nil {
+		if err := setAside(path, repairAside, d); err != nil {
+			return nil, nil, fmt.Errorf("repair store %s: %w", path, err)
+		}
+		rep = &storeRepair{damage: d, aside: repairAside}
 	}
 	opts := badger.DefaultOptions(path).
 		WithChecksumVerificationMode(options.OnTableRead).
@@ -54,11 +79,35 @@ func openStore(path string, log *slog.Logger) (s *store, err error) {
 	db, err := badger.Open(opts)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, fmt.Errorf("open store %s: %w (is another node running on this data directory?)", path, errStoreLocked)
+			return nil, nil, fmt.Errorf("open store %s: %w (is another node running on this data directory?)", path, errStoreLocked)
 		}
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &store{db: db}, nil
+	s = &store{db: db}
+	if rep != nil {
+		if rep.written, err = s.writeBack(d); err != nil {
+			_ = db.Close()
+			return nil, nil, fmt.Errorf("repair store %s: %w", path, err)
+		}
+	}
+	return s, rep, nil
+}
+
+// probeLock fails with errStoreLocked when a process holds the lock badger takes on the
+// store's directory, so that a running node's files are not inspected as if at rest.
+func probeLock(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return fmt.Errorf("%w (is another node running on this data directory?)", errStoreLocked)
+	}
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }
 
 func (s *store) Close() error {

@@ -19,7 +19,7 @@ import (
 
 func openTestStore(t *testing.T, dir string) *store {
 	t.Helper()
-	s, err := openStore(filepath.Join(dir, StoreDir), testLogger(t))
+	s, _, err := openStore(filepath.Join(dir, StoreDir), testLogger(t), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,19 +173,7 @@ func TestDamagedStore(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ssts, _ := filepath.Glob(filepath.Join(dir, StoreDir, "*.sst"))
-	if len(ssts) == 0 {
-		t.Skip("the store wrote no table to damage")
-	}
-	for _, p := range ssts {
-		st, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Truncate(p, st.Size()/2); err != nil {
-			t.Fatal(err)
-		}
-	}
+	damageTables(t, dir, func(p string, size int64) error { return os.Truncate(p, size/2) })
 	_, err = New(cfg, testLogger(t))
 	if err == nil || !strings.Contains(err.Error(), "store") {
 		t.Fatalf("a store with tables cut in half: %v, want an error about the store", err)

@@ -13,10 +13,11 @@ import (
 
 func runRoom(args []string, stdout, stderr io.Writer) error {
 	return runGroup("room", "Usage: parley room create --data DIR --title TITLE\n"+
-		"       parley room list --data DIR\n\n"+
+		"       parley room list --data DIR\n"+
+		"       parley room delete --data DIR --room ROOM\n\n"+
 		"Talks to the node running on DIR over its admin socket.\n\n"+
 		"Example:\n  parley room create --data /var/lib/parley --title \"Weekly sync\"\n",
-		[]subcommand{{"create", runRoomCreate}, {"list", runRoomList}}, args, stdout, stderr)
+		[]subcommand{{"create", runRoomCreate}, {"list", runRoomList}, {"delete", runRoomDelete}}, args, stdout, stderr)
 }
 
 func runRoomCreate(args []string, stdout, stderr io.Writer) error {
@@ -86,6 +87,47 @@ func runRoomList(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Created.Local().Format("2006-01-02 15:04"), r.Title, lobby, open, r.URL, r.ModeratorURL)
 	}
 	return tw.Flush()
+}
+
+func runRoomDelete(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("room delete", "room delete --data DIR --room ROOM",
+		"Deletes a room of the node running on DIR, on every federated node: everyone in it is\n"+
+			"sent away, its link stops working, and its chat and keys are erased from every node's\n"+
+			"store. ROOM is the room's ID or its link (as `parley room list` prints them). This\n"+
+			"cannot be undone; the deletion is recorded in the audit log.",
+		"parley room delete --data /var/lib/parley --room 3f9c0a7e5b1d4c2e8a6f0b9d7c5e3a1f", stderr)
+	dir := fs.String("data", "", "data directory of the running node (required)")
+	room := fs.String("room", "", "the room's ID or link (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlag(fs, "room", *room); err != nil {
+		return err
+	}
+	id := roomIDOf(*room)
+	if !node.ValidRoomID(id) {
+		return usagef("--room %q is neither a room ID nor a room link", *room)
+	}
+	c, err := dialAdmin(fs, *dir)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r, err := c.DeleteRoom(id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deleted room %s (%q)\n", r.ID, r.Title)
+	return nil
+}
+
+// roomIDOf is the room ID a room argument names: the argument itself, or the last path
+// segment of a room link (https://node.example/r/ID, maybe with a ?query or #key).
+func roomIDOf(arg string) string {
+	arg, _, _ = strings.Cut(arg, "#")
+	arg, _, _ = strings.Cut(arg, "?")
+	arg = strings.TrimSuffix(arg, "/")
+	return arg[strings.LastIndexByte(arg, '/')+1:]
 }
 
 // dialAdmin connects to the admin socket of the node running on dir, the required --data

@@ -13,12 +13,18 @@ import (
 )
 
 func runServe(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", "serve --data DIR",
+	fs := newFlags("serve", "serve --data DIR [--repair]",
 		"Runs the node configured in DIR until SIGINT or SIGTERM, then stops it gracefully.\n"+
 			"When it is ready it prints a line \"serving NAME at URL\", then \"metrics at URL\"\n"+
-			"(the private metrics listener, metrics_addr).",
+			"(the private metrics listener, metrics_addr).\n\n"+
+			"Before it opens the store it checks every table and write-ahead log; a damaged store\n"+
+			"is refused with what is damaged and what it held. --repair starts anyway: the damaged\n"+
+			"files are moved into DIR/damaged/TIME/ (nothing is deleted), what still reads is kept,\n"+
+			"a federated node asks its peers for every room again, and the audit log (parley audit)\n"+
+			"records what was lost and what came back.",
 		"parley serve --data /var/lib/parley", stderr)
 	dir := fs.String("data", "", "data directory made by `parley init` (required)")
+	repair := fs.Bool("repair", false, "start on a damaged store, keeping what still reads (see above)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -29,6 +35,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.Repair = *repair
 	level, _ := node.ParseLogLevel(cfg.LogLevel) // validated by LoadConfig
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

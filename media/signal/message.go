@@ -129,6 +129,7 @@ const (
 	CodeBadKeys     = "bad_keys"     // the join's public keys or a key envelope were rejected
 	CodeRemoved     = "removed"      // a moderator removed the client (or refused it entry)
 	CodeNotAllowed  = "not_allowed"  // only moderators may do that
+	CodeRoomDeleted = "room_deleted" // the room's owner deleted it: the meeting is over for good
 	// CodeRateLimited: over a per-participant rate limit (chat, keys, hand, mute, offers); a
 	// client refused too often is disconnected.
 	CodeRateLimited = "rate_limited"

@@ -98,6 +98,9 @@ func (m *meeting) broadcast(data []byte, skip string) {
 // moderator, else into the meeting. A nil result is success; then the connection has been
 // told (lobby, or Admitted and joined).
 func (m *meeting) join(req JoinRequest, now time.Time) *Refusal {
+	if m.room.Deleted {
+		return refuse(signal.CodeRoomDeleted, "the meeting is over: its host deleted the room")
+	}
 	if m.room.Owner != m.cfg.Self && !m.room.Allows(m.cfg.Organisation) {
 		return refuse(signal.CodeNotAllowed, "the room is open to %s only, not to %s",
 			strings.Join(m.room.Orgs, ", "), m.cfg.Organisation)
@@ -216,6 +219,16 @@ func (m *meeting) leave(id, reason string) bool {
 	m.dirty = true
 	m.log.Info("participant left", "participant", id, "reason", reason)
 	return true
+}
+
+// end sends everyone here away, the lobby first, with code and text.
+func (m *meeting) end(code, text string) {
+	for _, w := range slices.Clone(m.lobby) {
+		m.sendAway(w, code, text)
+	}
+	for _, w := range m.members {
+		m.sendAway(w, code, text)
+	}
 }
 
 // sendAway ends w's connection with code and text, counted as a disconnect for code.

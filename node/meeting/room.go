@@ -208,5 +208,13 @@ func (r *Room) remoteKey(node peer.ID, env identity.SignedObject) {
 	})
 }
 
-// policy replaces the room's record (a new version from its owner).
-func (r *Room) policy(room federation.Room) { r.post(func() { r.m.room = room }) }
+// policy replaces the room's record (a new version from its owner); a deleted room sends
+// everyone here away.
+func (r *Room) policy(room federation.Room) {
+	r.post(func() {
+		r.m.room = room
+		if room.Deleted {
+			r.m.end(signal.CodeRoomDeleted, "the meeting is over: its host deleted the room")
+		}
+	})
+}

@@ -36,7 +36,10 @@ const ENDING = {
   lobby_timeout: 'Nobody let you in',
   media_timeout: 'Your audio and video could not connect',
   flood: 'You were disconnected for sending too many messages',
+  room_deleted: 'The meeting is over',
 };
+// Ending codes after which rejoining cannot help.
+const FINAL = new Set(['flood', 'room_deleted']);
 const UNSUPPORTED = 'This browser cannot encrypt video calls end to end, so it cannot join: it lacks ';
 const SUPPORTED = 'Use a current version of Chrome, Edge or Firefox, or Safari 17 or later.';
 
@@ -363,7 +366,7 @@ function onNodeError(sig, m) {
     return;
   }
   if (ENDING[m.code]) {
-    showLeft(ENDING[m.code], text, m.code !== 'flood');
+    showLeft(ENDING[m.code], text, !FINAL.has(m.code));
     return;
   }
   if (!sig.joined && FATAL_CODES.has(m.code)) {
