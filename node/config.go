@@ -148,6 +148,9 @@ type Config struct {
 	// MDNS finds federated peers on the local network by mDNS (for islands). Default: off.
 	// It never makes a peer trusted: only invites do.
 	MDNS bool `json:"mdns,omitempty"`
+	// OIDC is the organisation's OpenID Connect provider, for signing in (see OIDCConfig).
+	// Default: none; nobody signs in, and meetings work with typed names.
+	OIDC *OIDCConfig `json:"oidc,omitempty"`
 
 	// UnreachableGrace is how long a federated node may be out of reach (no connection to
 	// it, nothing new from it) before its participants stop being shown here: clients get
@@ -290,6 +293,9 @@ func (c Config) validate() error {
 		if _, err := ParseLogLevel(c.LogLevel); err != nil {
 			return fmt.Errorf(`field "log_level": %w`, err)
 		}
+	}
+	if c.OIDC != nil {
+		return c.OIDC.validate()
 	}
 	return nil
 }

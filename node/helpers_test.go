@@ -93,12 +93,18 @@ type wsClient struct {
 
 func dialWS(t *testing.T, base, room, origin string) (*wsClient, *http.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	h := http.Header{}
 	if origin != "" {
 		h.Set("Origin", origin)
 	}
+	return dialWSHeader(t, base, room, h)
+}
+
+// dialWSHeader dials signalling with the request headers h (Origin, Cookie).
+func dialWSHeader(t *testing.T, base, room string, h http.Header) (*wsClient, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	u := "ws" + strings.TrimPrefix(base, "http") + "/ws/" + room
 	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"parley/federation"
+	"parley/node/auth"
 	"parley/node/web"
 )
 
@@ -119,6 +120,20 @@ func (n *Node) routes() http.Handler {
 	handle("GET /r/{id}", noBody, http.HandlerFunc(n.serveRoomPage))
 	handle("GET /static/{file...}", noBody, http.HandlerFunc(n.serveStatic))
 	handle("GET /api/rooms/{id}", noBody, http.HandlerFunc(n.serveRoomAPI))
+	handle("GET /api/me", noBody, http.HandlerFunc(n.serveMe))
+	handle("GET /api/meetings", noBody, http.HandlerFunc(n.serveMyMeetings))
+	handle("POST /api/meetings", meetingBodyLimit, http.HandlerFunc(n.serveCreateMeeting))
+	handle("DELETE /api/meetings/{id}", noBody, http.HandlerFunc(n.serveDeleteMeeting))
+	if n.auth != nil {
+		handle("GET "+auth.LoginPath, noBody, http.HandlerFunc(n.auth.Login))
+		handle("GET "+auth.CallbackPath, noBody, http.HandlerFunc(n.auth.Callback))
+		handle("POST "+auth.LogoutPath, noBody, http.HandlerFunc(n.serveLogout))
+	} else {
+		handle("GET "+auth.LoginPath, noBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n.servePage(w, http.StatusNotFound, "Sign-in is not enabled",
+				"This node has no sign-in provider. Its operator enables sign-in by adding the organisation's OpenID Connect provider to config.json (parley init --oidc-issuer …). Meanwhile, join meetings with their links.")
+		}))
+	}
 	mux.Handle("GET /ws/{id}", n.bodyLimit(noBody, http.HandlerFunc(n.serveWS))) // the session bounds the rest
 	handle("POST "+federation.JoinPath, joinBodyLimit, n.fed.fed.JoinHandler())
 	handle("GET /healthz", noBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -208,9 +223,13 @@ func (n *Node) servePage(w http.ResponseWriter, status int, title, text string) 
 	_, _ = w.Write(buf.Bytes())
 }
 
+// serveLanding serves the home page (static/home.html): sign in, start and list meetings,
+// join by link or code.
 func (n *Node) serveLanding(w http.ResponseWriter, r *http.Request) {
-	n.servePage(w, http.StatusOK, n.cfg.Name,
-		"This is a Parley video-conferencing node. Open a room link to join a meeting.")
+	f := n.static["home.html"]
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Content-Type", f.contentType)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.data))
 }
 
 func (n *Node) serveRoomPage(w http.ResponseWriter, r *http.Request) {
@@ -294,6 +313,7 @@ func (n *Node) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered
 	}
 	s := newSession(n, conn, r.PathValue("id"), clientAddr(r))
+	s.owner = n.isOwner(r, s.roomID)
 	if err := n.addSession(s); err != nil {
 		code := websocket.StatusGoingAway
 		if errors.Is(err, errTooManySessions) {

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,9 @@ type InitOptions struct {
 	PublicIPs    []string // advertised for media and put in the self-signed certificate
 	TLSCert      string   // the organisation's certificate file (PEM); with TLSKey
 	TLSKey       string
+	// OIDC is the sign-in provider, if any; a relative ClientSecretFile is taken from the
+	// current directory and stored absolute.
+	OIDC *OIDCConfig
 }
 
 // InitResult says what Init wrote.
@@ -45,6 +49,8 @@ type InitResult struct {
 	SelfSigned      bool
 	CertPath        string
 	CertFingerprint string
+	// RedirectURI is, with OIDC, the URI to register at the provider.
+	RedirectURI string
 }
 
 // Init prepares a node's data directory: creates it (mode 0700), writes config.json and the
@@ -81,8 +87,24 @@ func Init(dir string, opts InitOptions) (*InitResult, error) {
 			return nil, fmt.Errorf("init: %w", err)
 		}
 	}
+	if opts.OIDC != nil {
+		o := *opts.OIDC
+		if o.ClientSecretFile != "" {
+			abs, err := filepath.Abs(o.ClientSecretFile)
+			if err != nil {
+				return nil, fmt.Errorf("init: %w", err)
+			}
+			o.ClientSecretFile = abs
+		}
+		cfg.OIDC = &o
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
+	}
+	if cfg.OIDC != nil {
+		if _, err := cfg.OIDC.secret(dir); err != nil {
+			return nil, fmt.Errorf("init: %w", err)
+		}
 	}
 	host, port, _ := splitHostPort(cfg.HTTPAddr)
 	cfg.MediaUDPAddr = defaultMediaUDPAddr(host, port)
@@ -119,6 +141,13 @@ func Init(dir string, opts InitOptions) (*InitResult, error) {
 	cfg.Dir = dir
 	if res.Config, err = cfg.withDefaults(); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
+	}
+	if cfg.OIDC != nil {
+		scheme := "http"
+		if res.Config.TLS() {
+			scheme = "https"
+		}
+		res.RedirectURI = derivePublicURL(res.Config, scheme, strconv.Itoa(port)) + "/auth/callback"
 	}
 	return res, nil
 }

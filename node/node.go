@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"parley/node/auth"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -50,6 +51,7 @@ type Node struct {
 	meetings   *meeting.Registry
 	dataFormat int // the store's format when opened (DataFormat once started)
 	audit      *auditor
+	auth       *auth.Auth   // nil without an OpenID Connect provider
 	repair     *repairWatch // after a repair, until it reports; nil otherwise
 	metrics    *metrics
 	static     map[string]staticFile
@@ -174,6 +176,9 @@ func New(cfg Config, log *slog.Logger) (_ *Node, err error) {
 	n.origins = ownOrigins(cfg, n.publicURL, scheme, port)
 	n.casc.advertise(n.publicURL)
 	n.metrics = newMetrics(n)
+	if err = n.startSignIn(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if n.meetings, err = n.newMeetings(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}

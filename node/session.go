@@ -53,6 +53,7 @@ type session struct {
 	log    *slog.Logger
 	roomID string
 	addr   string // the client's address, for the per-address session limit
+	owner  bool   // signed in as the person who made the room: joins as its moderator
 
 	ctx         context.Context
 	cancel      context.CancelFunc
@@ -445,7 +446,7 @@ func (s *session) join(m *signal.Message) bool {
 		s.sendError(signal.CodeInternal, "the node could not read the room's chat; try again later")
 		return true
 	}
-	moderator := n.isModerator(room.ID, m.Mod)
+	moderator := s.owner || n.isModerator(room.ID, m.Mod)
 	if m.Mod != "" && !moderator {
 		s.sendError(signal.CodeNotAllowed, "the moderator link is not valid for this room; joining as a participant")
 	}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"parley/node"
+	"parley/node/auth"
+	"parley/node/auth/testprovider"
 )
 
 const demoTitle = "Demo meeting"
@@ -43,6 +45,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	httpAddr := fset.String("http", "127.0.0.1:0", "host:port for the first node's HTTP; the others take the next ports (port 0: free ports)")
 	dir := fset.String("data", "", "data directory to keep the demo nodes in (default: a temporary one)")
 	verbose := fset.Bool("v", false, "log at info level (default: warnings only)")
+	noSignIn := fset.Bool("no-sign-in", false, "run without the demo's test OpenID provider (typed names only)")
 	if err := parse(fset, args); err != nil {
 		return err
 	}
@@ -65,7 +68,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return demo(ctx, demoOptions{Dir: *dir, Host: host, Port: port, Log: log, Out: stdout})
+	return demo(ctx, demoOptions{Dir: *dir, Host: host, Port: port, Log: log, Out: stdout, SignIn: !*noSignIn})
 }
 
 // demoOptions configures demo.
@@ -75,6 +78,16 @@ type demoOptions struct {
 	Port int    // HTTP port of the first node, the next ones for the others; 0: free ports
 	Log  *slog.Logger
 	Out  io.Writer // the room links and instructions
+	// SignIn starts the demo's test OpenID provider, with demoAccounts, for every node.
+	SignIn bool
+	issuer string // the test provider's, once started
+}
+
+// demoAccounts are the demo provider's accounts (password: the user name, reversed).
+var demoAccounts = []testprovider.Account{
+	{Username: "camille", Password: "ellimac", GivenName: "Camille", Family: "Martin", Email: "camille.martin@ministere-a.example"},
+	{Username: "dominique", Password: "euqinimod", GivenName: "Dominique", Family: "Bernard", Email: "dominique.bernard@ministere-b.example"},
+	{Username: "alex", Password: "xela", GivenName: "Alex", Family: "Petit", Email: "alex.petit@defense.example"},
 }
 
 // splitDemoAddr splits host:port, checking the port.
@@ -95,6 +108,14 @@ func splitDemoAddr(addr string) (string, int, error) {
 // until ctx ends; then it closes the nodes.
 func demo(ctx context.Context, o demoOptions) (err error) {
 	start := time.Now()
+	var idp *testprovider.Provider
+	if o.SignIn {
+		if idp, err = testprovider.Start(nil, demoAccounts); err != nil {
+			return fmt.Errorf("start the demo's test sign-in provider: %w", err)
+		}
+		defer func() { err = errors.Join(err, idp.Close()) }()
+		o.issuer = idp.Issuer
+	}
 	nodes, err := startDemoNodes(o)
 	defer func() { err = errors.Join(err, closeAll(nodes)) }()
 	if err != nil {
@@ -118,6 +139,11 @@ func demo(ctx context.Context, o demoOptions) (err error) {
 		}
 	}
 	cancel()
+	if idp != nil {
+		for i, n := range nodes {
+			idp.Register(testprovider.Client{ID: demoClientID(i), Secret: demoClientSecret, RedirectURIs: []string{n.URL() + auth.CallbackPath}})
+		}
+	}
 	o.Log.Info("demo ready", "took", time.Since(start).Round(time.Millisecond))
 
 	fmt.Fprintf(o.Out, "Three federated Parley nodes are running. The room %q is on all of them:\n\n", room.Title)
@@ -129,6 +155,16 @@ func demo(ctx context.Context, o demoOptions) (err error) {
 		"In Firefox, first set media.peerconnection.ice.loopback to true in about:config: the\n"+
 		"demo's nodes listen on loopback, which Firefox leaves out of its connections otherwise.\n"+
 		"Press Ctrl-C to stop.\n")
+	if idp != nil {
+		fmt.Fprintf(o.Out, "\nSign-in: a TEST OpenID provider (not for production) runs at %s with these\n"+
+			"demo accounts; sign in on a node's home page and start your own meetings there:\n", idp.Issuer)
+		for _, a := range demoAccounts {
+			fmt.Fprintf(o.Out, "  %-10s password %-10s (%s %s)\n", a.Username, a.Password, a.GivenName, a.Family)
+		}
+		for _, n := range nodes {
+			fmt.Fprintf(o.Out, "  home page of %-12s %s/\n", n.Config().Name, n.URL())
+		}
+	}
 	<-ctx.Done()
 	fmt.Fprintln(o.Out, "stopping…")
 	return nil
@@ -149,7 +185,7 @@ func startDemoNodes(o demoOptions) ([]*node.Node, error) {
 		go func() {
 			defer wg.Done()
 			nodes[i], errs[i] = startDemoNode(filepath.Join(o.Dir, d.dir), d.name,
-				net.JoinHostPort(o.Host, strconv.Itoa(port)), o.Log.With("node", d.name))
+				net.JoinHostPort(o.Host, strconv.Itoa(port)), o.issuer, demoClientID(i), o.Log.With("node", d.name))
 		}()
 	}
 	wg.Wait()
@@ -165,9 +201,14 @@ func startDemoNodes(o demoOptions) ([]*node.Node, error) {
 	return nodes, nil
 }
 
+// The demo nodes' clients at the test provider.
+const demoClientSecret = "demo-secret"
+
+func demoClientID(i int) string { return "parley-demo-" + demoNodes[i].dir }
+
 // startDemoNode starts one demo node on dir, its HTTP on httpAddr, its media and libp2p on
-// free loopback ports.
-func startDemoNode(dir, name, httpAddr string, log *slog.Logger) (*node.Node, error) {
+// free loopback ports; with an issuer, people sign in there as clientID.
+func startDemoNode(dir, name, httpAddr, issuer, clientID string, log *slog.Logger) (*node.Node, error) {
 	if _, err := os.Stat(filepath.Join(dir, node.ConfigFile)); errors.Is(err, fs.ErrNotExist) {
 		if _, err := node.Init(dir, node.InitOptions{Name: name, HTTPAddr: httpAddr}); err != nil {
 			return nil, err
@@ -185,6 +226,15 @@ func startDemoNode(dir, name, httpAddr string, log *slog.Logger) (*node.Node, er
 	cfg.CascadeAddr = net.JoinHostPort(host, "0")
 	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.P2PAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1"}
+	cfg.OIDC = nil
+	if issuer != "" {
+		secret := filepath.Join(dir, "demo-oidc-secret")
+		if err := os.WriteFile(secret, []byte(demoClientSecret), 0o600); err != nil {
+			return nil, err
+		}
+		cfg.OIDC = &node.OIDCConfig{Issuer: issuer, ClientID: clientID, ClientSecretFile: secret,
+			Scopes: []string{"openid", "email", "profile"}}
+	}
 	n, err := node.New(cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)

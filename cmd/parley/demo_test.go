@@ -38,7 +38,7 @@ func runDemoUntilReady(t *testing.T, dir string, meet bool) []string {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		done <- demo(ctx, demoOptions{Dir: dir, Host: "127.0.0.1", Log: testnet.TestLogger(t), Out: w})
+		done <- demo(ctx, demoOptions{Dir: dir, Host: "127.0.0.1", Log: testnet.TestLogger(t), Out: w, SignIn: true})
 		w.Close()
 	}()
 	var links []string
@@ -77,6 +77,16 @@ func runDemoUntilReady(t *testing.T, dir string, meet bool) []string {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "<html") {
 			t.Errorf("GET %s (%s): HTTP %d", l, names[i], resp.StatusCode)
+		}
+		// Sign-in sends the browser to the demo's test provider, as this node's client.
+		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err = noFollow.Get(base(l) + "/auth/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.Contains(loc, "client_id="+demoClientID(i)) {
+			t.Errorf("sign-in on %s: %d to %q", names[i], resp.StatusCode, loc)
 		}
 	}
 	if meet {

@@ -44,6 +44,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"init", "--data", dir, "--name", "x", "--public-ip", "1.2"}, "not an IP address"},
 		{[]string{"init", "--data", dir, "--name", "x", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key together"},
 		{[]string{"init", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"init", "--data", dir, "--name", "x", "--oidc-issuer", "https://idp.example"}, "--oidc-issuer and --oidc-client-id together"},
 		{[]string{"serve"}, "--data is required"},
 		{[]string{"serve", "--data", dir, "extra"}, `unexpected argument "extra"`},
 		{[]string{"room"}, "say create, list or delete"},

@@ -1,0 +1,177 @@
+package node
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"parley/node/auth"
+)
+
+// The home page's API (same-origin JSON; the home page is static/home.html):
+//
+//	GET    /api/me                 {"sign_in":bool,"user":{"name","email","organisation"}|null}
+//	GET    /api/meetings           the signed-in person's meetings, newest first
+//	POST   /api/meetings           {"title","lobby"} -> the new meeting
+//	DELETE /api/meetings/{id}      deletes one of their meetings on every node
+//	POST   /auth/logout            ends the session -> {"location": where to go next}
+//
+// Writes need a session and an Origin header of the node's own pages.
+
+const meetingBodyLimit = 4 << 10
+
+// apiUser is the signed-in person as the home page shows them.
+type apiUser struct {
+	Name         string `json:"name"`
+	Email        string `json:"email,omitempty"`
+	Organisation string `json:"organisation"`
+}
+
+// apiMeeting is one meeting on the home page.
+type apiMeeting struct {
+	ID           string    `json:"id"`
+	Title        string    `json:"title"`
+	URL          string    `json:"url"`
+	ModeratorURL string    `json:"moderator_url"`
+	Created      time.Time `json:"created"`
+	Lobby        bool      `json:"lobby"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func apiError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func (n *Node) serveMe(w http.ResponseWriter, r *http.Request) {
+	out := struct {
+		SignIn bool     `json:"sign_in"`
+		User   *apiUser `json:"user"`
+		Node   string   `json:"node"`
+	}{SignIn: n.auth != nil, Node: n.cfg.Name}
+	if u, ok := n.signedIn(r); ok {
+		out.User = &apiUser{Name: u.Name, Email: u.Email, Organisation: n.cfg.Organisation}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// writer checks a state-changing request: from the node's own pages, by someone signed in.
+func (n *Node) writer(w http.ResponseWriter, r *http.Request) (auth.User, bool) {
+	if o := r.Header.Get("Origin"); o == "" || !n.originAllowed(o) {
+		apiError(w, http.StatusForbidden, "requests that change something must come from this node's pages")
+		return auth.User{}, false
+	}
+	u, ok := n.signedIn(r)
+	if !ok {
+		apiError(w, http.StatusUnauthorized, "sign in first")
+	}
+	return u, ok
+}
+
+func (n *Node) apiMeeting(r Room) apiMeeting {
+	return apiMeeting{ID: r.ID, Title: r.Title, URL: RoomURL(n.publicURL, r.ID), ModeratorURL: n.ModeratorURL(r.ID),
+		Created: r.Created, Lobby: r.Lobby}
+}
+
+func (n *Node) serveMyMeetings(w http.ResponseWriter, r *http.Request) {
+	u, ok := n.signedIn(r)
+	if !ok {
+		apiError(w, http.StatusUnauthorized, "sign in first")
+		return
+	}
+	ids, err := n.store.ownedRooms(u.ID())
+	if err != nil {
+		n.log.Error("list meetings", "err", err)
+		apiError(w, http.StatusInternalServerError, "the node could not read your meetings")
+		return
+	}
+	out := []apiMeeting{}
+	for i := len(ids) - 1; i >= 0; i-- {
+		if room, err := n.lookupRoom(ids[i]); err == nil {
+			out = append(out, n.apiMeeting(room))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) serveCreateMeeting(w http.ResponseWriter, r *http.Request) {
+	u, ok := n.writer(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		Title string `json:"title"`
+		Lobby bool   `json:"lobby"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		apiError(w, http.StatusBadRequest, "the request is not a meeting: "+err.Error())
+		return
+	}
+	room, err := n.NewRoom(RoomOptions{Title: req.Title, Lobby: req.Lobby})
+	if err != nil {
+		apiError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := n.store.putOwner(room.ID, roomOwner{ID: u.ID(), Name: u.Name}); err != nil {
+		n.log.Error("record a meeting's owner", "room", room.ID, "err", err)
+		_, _ = n.DeleteRoom(room.ID)
+		apiError(w, http.StatusInternalServerError, "the node could not store your meeting; try again")
+		return
+	}
+	n.audit.record(AuditEntry{Actor: userActor(u), Action: OpRoomCreate, Room: room.ID, Detail: "home page: " + room.Title})
+	writeJSON(w, http.StatusCreated, n.apiMeeting(room))
+}
+
+func (n *Node) serveDeleteMeeting(w http.ResponseWriter, r *http.Request) {
+	u, ok := n.writer(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if o, ok := n.store.owner(id); !ok || o.ID != u.ID() {
+		apiError(w, http.StatusNotFound, "you have no meeting with this ID")
+		return
+	}
+	room, err := n.DeleteRoom(id)
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if err := n.store.dropOwner(id); err != nil {
+		n.log.Warn("forget a deleted meeting's owner", "room", id, "err", err)
+	}
+	n.audit.record(AuditEntry{Actor: userActor(u), Action: OpRoomDelete, Room: id, Detail: "home page: " + room.Title})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (n *Node) serveLogout(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o != "" && !n.originAllowed(o) {
+		apiError(w, http.StatusForbidden, "sign out from this node's pages")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"location": n.auth.Logout(w, r)})
+}
+
+// isOwner reports whether the person signed in on r made room on the home page.
+func (n *Node) isOwner(r *http.Request, room string) bool {
+	u, ok := n.signedIn(r)
+	if !ok {
+		return false
+	}
+	o, ok := n.store.owner(room)
+	return ok && o.ID == u.ID()
+}
+
+func userActor(u auth.User) string {
+	if u.Email != "" {
+		return "user " + u.Email
+	}
+	return "user " + u.Subject
+}

@@ -1,0 +1,153 @@
+// The node's home page: who is signed in, their meetings, starting one, joining by code.
+// Talks to /api/me and /api/meetings (node/homeapi.go).
+
+const $ = (id) => document.getElementById(id);
+
+async function api(method, path, body) {
+  const init = { method, headers: {}, credentials: 'same-origin' };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const resp = await fetch(path, init);
+  if (resp.status === 204) return null;
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(data.error || `${resp.status}`);
+  return data;
+}
+
+function showError(id, err) {
+  const el = $(id);
+  el.textContent = err ? (err.message || String(err)) : '';
+  el.hidden = !err;
+}
+
+// roomPath turns what someone pasted (a link of this or another node, or a bare code) into
+// this node's room path, or '' if it is neither.
+function roomPath(text) {
+  let s = text.trim();
+  try {
+    const u = new URL(s);
+    const m = u.pathname.match(/\/r\/([a-z0-9]+)\/?$/);
+    if (!m) return '';
+    s = m[1];
+  } catch { /* a bare code */ }
+  return /^([0-9a-f]{32}|[a-z2-7]{26})$/.test(s) ? `/r/${s}` : '';
+}
+
+function meetingItem(m) {
+  const li = document.createElement('li');
+  li.dataset.testid = 'meeting';
+  li.dataset.roomUrl = m.url;
+  const a = document.createElement('a');
+  a.href = m.url;
+  a.textContent = m.title;
+  const when = document.createElement('time');
+  when.dateTime = m.created;
+  when.textContent = new Date(m.created).toLocaleString();
+  const copy = document.createElement('button');
+  copy.type = 'button';
+  copy.className = 'small-btn';
+  copy.textContent = 'Copy link';
+  copy.setAttribute('aria-label', `Copy the link of ${m.title}`);
+  copy.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(m.url);
+      copy.textContent = 'Copied';
+    } catch {
+      window.prompt('Meeting link', m.url);
+    }
+  });
+  const del = document.createElement('button');
+  del.type = 'button';
+  del.className = 'small-btn deny';
+  del.textContent = 'Delete';
+  del.setAttribute('aria-label', `Delete ${m.title}`);
+  del.addEventListener('click', async () => {
+    if (!window.confirm(`Delete “${m.title}” for everyone? Its chat is erased.`)) return;
+    try {
+      await api('DELETE', `/api/meetings/${m.id}`);
+      await loadMeetings();
+    } catch (err) {
+      showError('home-error', err);
+    }
+  });
+  li.append(a, when, copy, del);
+  return li;
+}
+
+async function loadMeetings() {
+  const list = await api('GET', '/api/meetings');
+  $('my-meetings').replaceChildren(...list.map(meetingItem));
+  $('no-meetings').hidden = list.length > 0;
+}
+
+async function create(title, lobby) {
+  const m = await api('POST', '/api/meetings', { title, lobby });
+  return m;
+}
+
+function defaultTitle(name) {
+  return `Meeting of ${name}`;
+}
+
+async function main() {
+  const me = await api('GET', '/api/me');
+  $('node-name').textContent = me.node;
+  if (!me.user) {
+    $('signed-out').hidden = false;
+    $('sign-in').hidden = !me.sign_in;
+    $('sign-in-off').hidden = me.sign_in;
+    if (me.sign_in) $('sign-in').href = `/auth/login?next=${encodeURIComponent('/')}`;
+  } else {
+    $('user').hidden = false;
+    $('user-name').textContent = me.user.name;
+    $('signed-in').hidden = false;
+    await loadMeetings();
+  }
+
+  $('new-meeting').addEventListener('click', async () => {
+    try {
+      const m = await create(defaultTitle(me.user.name), false);
+      window.location.assign(new URL(m.url).pathname);
+    } catch (err) {
+      showError('home-error', err);
+    }
+  });
+  $('schedule-meeting').addEventListener('click', () => {
+    const form = $('schedule');
+    form.hidden = !form.hidden;
+    $('schedule-meeting').setAttribute('aria-expanded', String(!form.hidden));
+    if (!form.hidden) $('schedule-title').focus();
+  });
+  $('schedule').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await create($('schedule-title').value, $('schedule-lobby').checked);
+      $('schedule').reset();
+      $('schedule').hidden = true;
+      await loadMeetings();
+    } catch (err) {
+      showError('home-error', err);
+    }
+  });
+  $('sign-out').addEventListener('click', async () => {
+    try {
+      const r = await api('POST', '/auth/logout');
+      window.location.assign(r.location);
+    } catch (err) {
+      showError('home-error', err);
+    }
+  });
+  $('join-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const path = roomPath($('join-code').value);
+    if (!path) {
+      showError('join-error', new Error('This is neither a meeting link nor a meeting code.'));
+      return;
+    }
+    window.location.assign(path);
+  });
+}
+
+main().catch((err) => showError('home-error', err));
