@@ -36,7 +36,8 @@ func startSignInNode(t *testing.T) (*Node, *testprovider.Provider) {
 		c.OIDC = &OIDCConfig{Issuer: p.Issuer, ClientID: "parley", ClientSecretFile: "oidc-secret",
 			Scopes: []string{"openid", "email", "profile"}}
 	})
-	p.Register(testprovider.Client{ID: "parley", Secret: "s3cret", RedirectURIs: []string{n.URL() + auth.CallbackPath}})
+	p.Register(testprovider.Client{ID: "parley", Secret: "s3cret", RedirectURIs: []string{n.URL() + auth.CallbackPath},
+		PostLogoutRedirectURIs: []string{n.URL() + "/"}})
 	return n, p
 }
 

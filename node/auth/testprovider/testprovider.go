@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
@@ -29,13 +30,15 @@ type Account struct {
 type Client struct {
 	ID, Secret   string
 	RedirectURIs []string
+	// PostLogoutRedirectURIs are where the provider may send the browser after sign-out.
+	PostLogoutRedirectURIs []string
 }
 
 // Provider is a running test provider.
 type Provider struct {
-	Issuer  string // http://127.0.0.1:PORT
-	clients map[string]*storage.Client
-	srv     *http.Server
+	Issuer string // http://127.0.0.1:PORT
+	st     *clientStorage
+	srv    *http.Server
 	done    chan struct{}
 }
 
@@ -59,13 +62,12 @@ func Start(clients []Client, accounts []Account) (*Provider, error) {
 			Email: a.Email, EmailVerified: true, PreferredLanguage: language.French,
 		}
 	}
-	cs := map[string]*storage.Client{}
+	st := &clientStorage{Storage: storage.NewStorageWithClients(users, map[string]*storage.Client{}), clients: map[string]Client{}}
 	for _, c := range clients {
-		cs[c.ID] = storage.WebClient(c.ID, c.Secret, c.RedirectURIs...)
+		st.register(c)
 	}
-	st := storage.NewStorageWithClients(users, cs)
 	router := exampleop.SetupServer(issuer, st, nil, false, op.WithAllowInsecure())
-	p := &Provider{Issuer: issuer, clients: cs, done: make(chan struct{}),
+	p := &Provider{Issuer: issuer, st: st, done: make(chan struct{}),
 		srv: &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}}
 	go func() {
 		defer close(p.done)
@@ -76,9 +78,7 @@ func Start(clients []Client, accounts []Account) (*Provider, error) {
 
 // Register adds a client (one whose redirect URI was not known at Start). Call it before
 // the client's first sign-in.
-func (p *Provider) Register(c Client) {
-	p.clients[c.ID] = storage.WebClient(c.ID, c.Secret, c.RedirectURIs...)
-}
+func (p *Provider) Register(c Client) { p.st.register(c) }
 
 // Close stops the provider and waits for it.
 func (p *Provider) Close() error {
@@ -104,3 +104,49 @@ func (u userStore) GetUserByUsername(name string) *storage.User {
 }
 
 func (u userStore) ExampleClientID() string { return storage.ServiceUserID }
+
+// clientStorage is the example storage with clients that can be added while it serves and
+// that have post-logout redirect URIs.
+type clientStorage struct {
+	*storage.Storage
+	mu      sync.Mutex
+	clients map[string]Client
+}
+
+func (s *clientStorage) register(c Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clients[c.ID] = c
+}
+
+func (s *clientStorage) client(id string) (Client, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[id]
+	return c, ok
+}
+
+// GetClientByClientID implements op.Storage.
+func (s *clientStorage) GetClientByClientID(_ context.Context, id string) (op.Client, error) {
+	c, ok := s.client(id)
+	if !ok {
+		return nil, errors.New("client not found")
+	}
+	return webClient{Client: storage.WebClient(c.ID, c.Secret, c.RedirectURIs...), postLogout: c.PostLogoutRedirectURIs}, nil
+}
+
+// AuthorizeClientIDSecret implements op.Storage.
+func (s *clientStorage) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {
+	c, ok := s.client(id)
+	if !ok || c.Secret != secret {
+		return errors.New("unknown client or wrong secret")
+	}
+	return nil
+}
+
+type webClient struct {
+	*storage.Client
+	postLogout []string
+}
+
+func (c webClient) PostLogoutRedirectURIs() []string { return c.postLogout }

@@ -1,0 +1,70 @@
+package testnet
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/node"
+	"parley/node/auth"
+	"parley/node/auth/testprovider"
+)
+
+// TestBrowserSignInNewMeeting: on the home page a civil servant signs in through the
+// organisation's OpenID provider (a real OP on loopback, its own login page), sees their
+// name, starts a new meeting and lands on its prejoin, finds it under their meetings, and
+// signs out.
+func TestBrowserSignInNewMeeting(t *testing.T) {
+	p, err := testprovider.Start(nil, []testprovider.Account{
+		{Username: "camille", Password: "pw-camille", GivenName: "Camille", Family: "Martin", Email: "camille.martin@interieur.gouv.fr"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	secret := filepath.Join(t.TempDir(), "oidc-secret")
+	if err := os.WriteFile(secret, []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := StartNodeWith(t, "Ministère de l'Intérieur", func(c *node.Config) {
+		c.OIDC = &node.OIDCConfig{Issuer: p.Issuer, ClientID: "parley", ClientSecretFile: secret,
+			Scopes: []string{"openid", "email", "profile"}}
+	})
+	p.Register(testprovider.Client{ID: "parley", Secret: "s3cret", RedirectURIs: []string{n.URL() + auth.CallbackPath},
+		PostLogoutRedirectURIs: []string{n.URL() + "/"}})
+
+	forEachBrowser(t, func(t *testing.T, kind string) {
+		b := NewBrowserOf(t, kind, "Camille")
+		b.Open(n.URL() + "/")
+		b.Click(`[data-testid=sign-in]`)
+		b.WaitVisible(`#username`, 20*time.Second)
+		b.Type(`#username`, "camille")
+		b.Type(`#password`, "pw-camille\n")
+		b.WaitText(`[data-testid=user-name]`, "Camille Martin", 20*time.Second)
+
+		b.Click(`[data-testid=new-meeting]`)
+		b.WaitVisible(`[data-testid=join]`, 20*time.Second)
+		path, err := Eval[string](b, `location.pathname`)
+		if err != nil || !strings.HasPrefix(path, "/r/") {
+			t.Fatalf("after New meeting the browser is at %q (%v)", path, err)
+		}
+		b.WaitText(`#prejoin-title`, "Meeting of Camille Martin", 10*time.Second)
+
+		b.Open(n.URL() + "/")
+		b.WaitVisible(`[data-testid=meeting]`, 15*time.Second)
+		url, err := Eval[string](b, `document.querySelector('[data-testid=meeting]').dataset.roomUrl`)
+		if err != nil || url != n.URL()+path {
+			t.Fatalf("the meeting listed links to %q, want %q (%v)", url, n.URL()+path, err)
+		}
+
+		// Sign-out goes through the provider's end_session_endpoint and back home, signed out.
+		b.Click(`[data-testid=sign-out]`)
+		b.WaitVisible(`[data-testid=sign-in]`, 20*time.Second)
+		at, err := Eval[string](b, `location.origin + location.pathname`)
+		if err != nil || at != n.URL()+"/" {
+			t.Fatalf("after sign-out the browser is at %q (%v)", at, err)
+		}
+	})
+}
