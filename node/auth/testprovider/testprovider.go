@@ -39,7 +39,7 @@ type Provider struct {
 	Issuer string // http://127.0.0.1:PORT
 	st     *clientStorage
 	srv    *http.Server
-	done    chan struct{}
+	done   chan struct{}
 }
 
 // Start runs a provider on a fresh loopback port with these clients (more can be added with
