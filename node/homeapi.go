@@ -1,8 +1,10 @@
 package node
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 
 	"parley/node/auth"
@@ -91,11 +93,12 @@ func (n *Node) serveMyMeetings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := []apiMeeting{}
-	for i := len(ids) - 1; i >= 0; i-- {
-		if room, err := n.lookupRoom(ids[i]); err == nil {
+	for _, id := range ids {
+		if room, err := n.lookupRoom(id); err == nil {
 			out = append(out, n.apiMeeting(room))
 		}
 	}
+	slices.SortFunc(out, func(a, b apiMeeting) int { return cmp.Or(b.Created.Compare(a.Created), cmp.Compare(a.ID, b.ID)) })
 	writeJSON(w, http.StatusOK, out)
 }
 

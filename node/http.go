@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"parley/federation"
+	"parley/media/signal"
 	"parley/node/auth"
 	"parley/node/web"
 )
@@ -314,6 +315,9 @@ func (n *Node) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s := newSession(n, conn, r.PathValue("id"), clientAddr(r))
 	s.owner = n.isOwner(r, s.roomID)
+	if u, ok := n.signedIn(r); ok {
+		s.verifiedName = clipRunes(u.Name, signal.MaxNameLen)
+	}
 	if err := n.addSession(s); err != nil {
 		code := websocket.StatusGoingAway
 		if errors.Is(err, errTooManySessions) {
@@ -328,6 +332,14 @@ func (n *Node) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer n.removeSession(s)
 	n.metrics.wsSessions.Inc()
 	s.run()
+}
+
+// clipRunes cuts s to at most n characters.
+func clipRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
 }
 
 // clientAddr is the IP address a request came from (its TCP peer: the node trusts no

@@ -54,6 +54,9 @@ type session struct {
 	roomID string
 	addr   string // the client's address, for the per-address session limit
 	owner  bool   // signed in as the person who made the room: joins as its moderator
+	// verifiedName is the identity provider's name of the person signed in, "" for a guest:
+	// a signed-in person joins under it, whatever name the client sends.
+	verifiedName string
 
 	ctx         context.Context
 	cancel      context.CancelFunc
@@ -453,13 +456,16 @@ func (s *session) join(m *signal.Message) bool {
 	s.id = newParticipantID()
 	s.log = s.log.With("participant", s.id)
 	s.keys, s.name = keys, strings.TrimSpace(m.Name)
+	if s.verifiedName != "" {
+		s.name = s.verifiedName
+	}
 	if s.live = n.meetings.Acquire(room); s.live == nil {
 		s.sendError(signal.CodeInternal, "the node is shutting down")
 		return true
 	}
 	s.state.Store(stateWaiting) // until Admitted
 	if r := s.live.Join(meeting.JoinRequest{Conn: s, ID: s.id, Name: s.name, Keys: keys,
-		Moderator: moderator, History: history}); r != nil {
+		Moderator: moderator, Verified: s.verifiedName != "", History: history}); r != nil {
 		s.state.Store(stateEnded)
 		s.refused(r)
 		return true

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"parley/media/signal"
 	"parley/node/auth"
 	"parley/node/auth/testprovider"
 )
@@ -131,8 +132,22 @@ func TestSignedInMeetings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j := ws.join("Camille"); j.You == nil || !j.You.Moderator {
-		t.Fatalf("the owner joined as %+v", j.You)
+	j := ws.join("The Boss")
+	if j.You == nil || !j.You.Moderator || !j.You.Verified || j.You.Name != "Camille Martin" {
+		t.Fatalf("the owner joined as %+v, want the verified moderator Camille Martin", j.You)
+	}
+	// A guest (no session) keeps the name typed and is not verified; and sees Camille as
+	// verified. The room has a lobby: Camille admits the guest.
+	guest := mustDial(t, n, m.ID)
+	guest.send(guest.joinMessage("Camille Martin", ""))
+	w := ws.must(signal.TypeWaitingAdd)
+	ws.send(&signal.Message{Type: signal.TypeAdmit, ID: w.Waiting[0].ID})
+	gj := guest.must(signal.TypeJoined)
+	if gj.You.Verified || len(gj.Participants) != 1 || !gj.Participants[0].Verified || gj.Participants[0].Name != "Camille Martin" {
+		t.Fatalf("the guest joined as %+v and sees %+v", gj.You, gj.Participants)
+	}
+	if p := ws.must(signal.TypeParticipantJoined).Participant; p.Verified {
+		t.Fatalf("Camille sees the guest as %+v, want not verified", p)
 	}
 
 	// Someone else signed in sees none of it and cannot delete it.
@@ -172,7 +187,9 @@ func TestSignedInMeetings(t *testing.T) {
 	var actions []string
 	for _, e := range entries {
 		if e.Room == m.ID {
-			actions = append(actions, e.Actor+" "+e.Action)
+			if e.Action == OpRoomCreate || e.Action == OpRoomDelete {
+				actions = append(actions, e.Actor+" "+e.Action)
+			}
 		}
 	}
 	want := "user camille.martin@interieur.gouv.fr room.create,user camille.martin@interieur.gouv.fr room.delete"

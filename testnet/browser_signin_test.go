@@ -51,6 +51,12 @@ func TestBrowserSignInNewMeeting(t *testing.T) {
 			t.Fatalf("after New meeting the browser is at %q (%v)", path, err)
 		}
 		b.WaitText(`#prejoin-title`, "Meeting of Camille Martin", 10*time.Second)
+		b.waitJS("the name filled in from the sign-in", `document.querySelector('#name').value === 'Camille Martin' && document.querySelector('#name').readOnly`, 10*time.Second)
+		// Joined, Camille is the verified moderator of her meeting, whatever name is typed.
+		b.Click(`[data-testid=join]`)
+		b.WaitVisible(`.tile[data-pid=self][data-verified=true]`, 20*time.Second)
+		b.WaitText(`.tile[data-pid=self] .name`, "Camille Martin", 10*time.Second)
+		b.Click(`[data-testid=leave]`)
 
 		b.Open(n.URL() + "/")
 		b.WaitVisible(`[data-testid=meeting]`, 15*time.Second)

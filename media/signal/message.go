@@ -243,6 +243,9 @@ type Participant struct {
 	Name      string `json:"name"`
 	Org       string `json:"org,omitempty"` // the organisation of the participant's home node
 	Moderator bool   `json:"moderator,omitempty"`
+	// Verified: the participant's home node signed them in with its organisation's identity
+	// provider, and Name is the provider's; otherwise the name is what they typed (a guest).
+	Verified bool `json:"verified,omitempty"`
 	// Cert is the participant's certificate from its home node (see package parley/identity).
 	Cert        *identity.SignedObject `json:"cert,omitempty"`
 	Hand        bool                   `json:"hand"`

@@ -109,7 +109,7 @@ func (m *meeting) join(req JoinRequest, now time.Time) *Refusal {
 		return refuse(signal.CodeBadMessage, "participant id %s is taken", req.ID)
 	}
 	w := &member{id: req.ID, conn: req.Conn, keys: req.Keys, moderator: req.Moderator, history: req.History,
-		since: now, info: Info{Name: req.Name}}
+		since: now, info: Info{Name: req.Name, Verified: req.Verified}}
 	l := m.cfg.Limits
 	w.key = Bucket{Rate: l.KeyRate, Burst: l.KeyBurst}
 	w.hand = Bucket{Rate: l.HandRate, Burst: l.HandBurst}
@@ -145,7 +145,7 @@ func (m *meeting) admit(w *member, now time.Time) *Refusal {
 		m.log.Info("an idle participant gives its place to a newcomer", "participant", idle.id)
 		m.sendAway(idle, CodeMediaTimeout, fmt.Sprintf("the room is full and you had no audio or video for %v: your place went to someone joining", l.MediaDeadline))
 	}
-	info := Info{Name: w.info.Name, Org: m.cfg.NodeName, Moderator: w.moderator}
+	info := Info{Name: w.info.Name, Org: m.cfg.NodeName, Moderator: w.moderator, Verified: w.info.Verified}
 	tag := randomTag()
 	for m.tags[tag] {
 		tag = randomTag()

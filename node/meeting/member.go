@@ -54,6 +54,7 @@ type JoinRequest struct {
 	Name      string
 	Keys      identity.PublicIdentity
 	Moderator bool                 // holds the room's moderator token
+	Verified  bool                 // signed in: Name is the identity provider's
 	History   []signal.ChatMessage // the room's recent chat, read before joining
 }
 

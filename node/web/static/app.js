@@ -287,6 +287,10 @@ function onLobby(m) {
 function onJoined(sig, m) {
   S.you = m.you && typeof m.you === 'object' ? m.you : { id: '' };
   S.moderator = !!S.you.moderator;
+  if (S.selfTile) {
+    S.selfTile.setVerified(!!S.you.verified);
+    if (S.you.verified && typeof S.you.name === 'string' && S.you.name) S.selfTile.setName(S.you.name);
+  }
   if (S.phase === 'lobby') {
     S.phase = 'meeting';
     show('meeting');

@@ -47,6 +47,25 @@ export class Prejoin {
     }
     paintAvatar($('preview-avatar'), name || '?');
     this.render();
+    this.signedInName();
+  }
+
+  /**
+   * signedInName fills in, for someone signed in on this node, the name their identity
+   * provider gives: the node uses it whatever is typed, so the field is read-only.
+   */
+  async signedInName() {
+    try {
+      const resp = await fetch('/api/me', { credentials: 'same-origin' });
+      const me = resp.ok ? await resp.json() : null;
+      if (!me || !me.user || typeof me.user.name !== 'string' || !me.user.name) return;
+      const field = $('name');
+      field.value = me.user.name.slice(0, 64);
+      field.readOnly = true;
+      field.title = 'The name your organisation signed you in with';
+      $('name-error').hidden = true;
+      paintAvatar($('preview-avatar'), field.value);
+    } catch { /* not signed in, or the node is unreachable: the typed name stands */ }
   }
 
   /** start shows the screen and asks for the devices. */

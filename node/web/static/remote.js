@@ -32,6 +32,7 @@ export function upsertParticipant(p, announce) {
   if (!before && S.e2ee) S.e2ee.joinedParticipant(p);
   const t = remoteTile(p.id);
   t.setName(name);
+  t.setVerified(!!p.verified);
   t.setMicMuted(!!p.mic_muted);
   t.setCameraOff(!!p.camera_muted);
   t.setHand(!!p.hand);

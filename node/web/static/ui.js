@@ -133,7 +133,9 @@ export class Tile {
     mic.hidden = true;
     const label = document.createElement('span');
     label.className = 'name';
-    plate.append(mic, label);
+    const who = document.createElement('span');
+    who.className = 'who';
+    plate.append(mic, label, who);
     const hand = document.createElement('div');
     hand.className = 'hand-badge';
     hand.innerHTML = icon('hand');
@@ -160,7 +162,8 @@ export class Tile {
       el.addEventListener('dblclick', () => onPin(this));
       this.pinBtn = pin;
     }
-    Object.assign(this, { el, video, avatar, label, mic, hand, alert });
+    Object.assign(this, { el, video, avatar, label, mic, hand, alert, who });
+    this.setVerified(false);
     this.undecryptable = false;
     this.setName(name);
   }
@@ -175,6 +178,24 @@ export class Tile {
     if (!this.self) this.video.dataset.participantName = this.name;
     if (this.pinBtn) this.pinBtn.setAttribute('aria-label', `Pin ${this.name}`);
     if (this.undecryptable) this.drawAlert();
+  }
+
+  /**
+   * setVerified marks the tile as a person their home node signed in (data-verified, name
+   * and organisation from their identity provider) or as a guest (data-guest, a typed name).
+   */
+  setVerified(verified) {
+    this.verified = !!verified;
+    if (this.verified) {
+      this.el.dataset.verified = 'true';
+      delete this.el.dataset.guest;
+    } else {
+      this.el.dataset.guest = 'true';
+      delete this.el.dataset.verified;
+    }
+    this.who.textContent = this.verified ? '' : 'guest';
+    this.who.hidden = this.verified;
+    this.who.title = this.verified ? '' : 'Not signed in: the name is what they typed';
   }
 
   /** setStream shows a MediaStream in the tile's video, or the avatar when null. */
