@@ -129,9 +129,15 @@ type Auth struct {
 	cfg     Config
 	pending pendingLogins
 
-	mu   sync.Mutex
-	prov *provider // nil until discovered; guarded by mu
+	mu      sync.Mutex
+	prov    *provider // nil until discovered; guarded by mu
+	failed  error     // the last discovery's error; guarded by mu
+	retryAt time.Time // no new discovery before then; guarded by mu
 }
+
+// discoveryBackoff is how long after a failed discovery the provider is not asked again
+// (sign-in answers with the last error meanwhile), so a down provider is not flooded.
+const discoveryBackoff = 5 * time.Second
 
 // provider is what discovery learnt.
 type provider struct {
@@ -159,15 +165,23 @@ func (a *Auth) Issuer() string { return a.cfg.Issuer }
 // provider discovers the provider, once it answers.
 func (a *Auth) provider(ctx context.Context) (*provider, error) {
 	a.mu.Lock()
-	p := a.prov
+	p, failed := a.prov, a.failed
+	wait := a.cfg.Now().Before(a.retryAt)
 	a.mu.Unlock()
 	if p != nil {
 		return p, nil
 	}
+	if failed != nil && wait {
+		return nil, failed
+	}
 	ctx = oidc.ClientContext(ctx, a.cfg.HTTPClient)
 	op, err := oidc.NewProvider(ctx, a.cfg.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("discover the sign-in provider %s: %w", a.cfg.Issuer, err)
+		err = fmt.Errorf("discover the sign-in provider %s: %w", a.cfg.Issuer, err)
+		a.mu.Lock()
+		a.failed, a.retryAt = err, a.cfg.Now().Add(discoveryBackoff)
+		a.mu.Unlock()
+		return nil, err
 	}
 	var extra struct {
 		EndSession string `json:"end_session_endpoint"`

@@ -369,3 +369,33 @@ func TestSafeNextAndIssuer(t *testing.T) {
 		}
 	}
 }
+
+// TestProviderDown: with the provider unreachable, sign-in answers 503 with a page that
+// says so, and the provider is asked again only after discoveryBackoff.
+func TestProviderDown(t *testing.T) {
+	r := startRP(t)
+	p := startProvider(t, r.srv.URL+CallbackPath)
+	issuer := p.Issuer
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.configure(t, issuer, "")
+	c := browser(t)
+	resp, err := c.Get(r.srv.URL + LoginPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "cannot be reached") {
+		t.Fatalf("provider down: %d %s", resp.StatusCode, body)
+	}
+	r.auth.mu.Lock()
+	first := r.auth.failed
+	r.auth.mu.Unlock()
+	if _, err := r.auth.provider(context.Background()); err != first {
+		t.Fatalf("asked the provider again within the backoff: %v", err)
+	}
+	r.advance(discoveryBackoff + time.Second)
+	if _, err := r.auth.provider(context.Background()); err == first || err == nil {
+		t.Fatalf("after the backoff: %v, want a fresh failure", err)
+	}
+}
