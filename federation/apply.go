@@ -220,7 +220,7 @@ func (f *Federation) applyState(m message) error {
 	if err := f.st.putState(b, m.raw); err != nil {
 		return err
 	}
-	if h := f.cfg.Handlers.StateChanged; h != nil {
+	if h := f.cfg.Handlers.StateChanged; h != nil && !f.starting {
 		h(b.Room)
 	}
 	return nil

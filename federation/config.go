@@ -63,6 +63,13 @@ type Config struct {
 	// left, so that its empty record reaches the others by gossip; zero means 2 s.
 	LeaveLinger time.Duration
 
+	// ClearOwnParticipants empties, in New, this node's own state record of every room where
+	// it still lists participants, before it serves catch-up or joins any topic: for a node
+	// whose participants are connections to its process, such a record was left by a stop
+	// that could not publish their leaving (a crash), and a peer catching up first would show
+	// them again. The empty records reach peers by their catch-up.
+	ClearOwnParticipants bool
+
 	// Handlers receive events; nil fields are not called.
 	Handlers Handlers
 	// Registerer, if set, gets the federation's counters (see Stats).

@@ -72,6 +72,9 @@ type Federation struct {
 	delivering bool                           // a goroutine is delivering entries (deliver.go); guarded by mu
 	gapWatch   map[string]struct{}            // rooms whose log gaps are being watched; guarded by mu
 	changed    chan struct{}                  // closed and replaced on every change; guarded by mu
+	// starting is true while New clears stale participants, before anything else runs:
+	// handlers are not called then (nothing the caller holds is live yet).
+	starting bool
 }
 
 type peerEntry struct {
@@ -121,6 +124,9 @@ func New(cfg Config) (*Federation, error) {
 	if err := f.issueSelf(); err != nil {
 		cancel()
 		return nil, err
+	}
+	if cfg.ClearOwnParticipants {
+		f.clearOwnParticipants()
 	}
 	if err := f.st.pruneInvites(time.Now().UnixMilli()); err != nil {
 		f.log.Warn("prune expired invites", "err", err)

@@ -209,6 +209,19 @@ func (f *Federation) SetParticipants(room string, ps []Participant) (uint64, err
 	return b.Ver, nil
 }
 
+// clearOwnParticipants is Config.ClearOwnParticipants, run by New.
+func (f *Federation) clearOwnParticipants() {
+	f.starting = true
+	defer func() { f.starting = false }()
+	for _, room := range f.LocalRooms() {
+		if _, err := f.SetParticipants(room, nil); err != nil {
+			f.log.Warn("clear the participants a previous run left in a room", "room", room, "err", err)
+			continue
+		}
+		f.log.Info("cleared the participants a previous run left in a room", "room", room)
+	}
+}
+
 // State returns the newest state record of every node that has one in room (this node's
 // included), by node.
 func (f *Federation) State(room string) []StateRecord {

@@ -68,6 +68,8 @@ func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
 		Host: host, Key: n.key, DB: n.store.db,
 		Name: n.cfg.Name, Organisation: n.cfg.Organisation,
 		URL: n.publicURL, TLSCertificate: certDER, CascadeAddr: n.casc.advertised,
+		// Participants are connections to this process: none outlive it.
+		ClearOwnParticipants: true,
 		Handlers: federation.Handlers{
 			StateChanged: func(room string) {
 				if started() {
@@ -109,25 +111,8 @@ func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
 		n.log.Info("data directory moved to the current format", "from", n.dataFormat, "to", DataFormat)
 		n.dataFormat = DataFormat
 	}
-	n.dropStaleParticipants()
 	n.startReach()
 	return nil
-}
-
-// dropStaleParticipants empties the node's own state record of every room where it still
-// lists participants. Participants are connections to this process, so none outlive it: such
-// a record was left by a stop that could not publish their leaving (a crash, a kill), and the
-// other nodes would show them for ever. It runs before the node serves clients; the empty
-// record reaches peers by gossip or, as the node is not connected yet, by their catch-up
-// with it.
-func (n *Node) dropStaleParticipants() {
-	for _, room := range n.fed.fed.LocalRooms() {
-		if _, err := n.fed.fed.SetParticipants(room, nil); err != nil {
-			n.log.Warn("clear the participants a previous run left in a room", "room", room, "err", err)
-			continue
-		}
-		n.log.Info("cleared the participants a previous run left in a room", "room", room)
-	}
 }
 
 // closeFederation stops the federation, then the host.
