@@ -58,6 +58,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// The test provider's library logs through the default logger: give it the demo's.
+	slog.SetDefault(log)
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "parley-demo-")
 		if err != nil {
