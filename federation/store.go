@@ -297,17 +297,22 @@ func (s *store) dropOrigin(node peer.ID, rooms, ownedRooms []string) error {
 	for _, room := range ownedRooms {
 		keys = append(keys, s.key("room", room))
 	}
+	if err := s.deleteKeys(keys); err != nil {
+		return fmt.Errorf("federation: delete records of %s: %w", node, err)
+	}
+	return nil
+}
+
+// deleteKeys deletes keys in one write batch.
+func (s *store) deleteKeys(keys [][]byte) error {
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, k := range keys {
 		if err := wb.Delete(k); err != nil {
-			return fmt.Errorf("federation: delete records of %s: %w", node, err)
+			return err
 		}
 	}
-	if err := wb.Flush(); err != nil {
-		return fmt.Errorf("federation: delete records of %s: %w", node, err)
-	}
-	return nil
+	return wb.Flush()
 }
 
 // dropRoom deletes every state record and log entry of room (its record stays: the
@@ -330,14 +335,7 @@ func (s *store) dropRoom(room string) error {
 	if err != nil {
 		return fmt.Errorf("federation: list records of room %s: %w", room, err)
 	}
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range keys {
-		if err := wb.Delete(k); err != nil {
-			return fmt.Errorf("federation: delete records of room %s: %w", room, err)
-		}
-	}
-	if err := wb.Flush(); err != nil {
+	if err := s.deleteKeys(keys); err != nil {
 		return fmt.Errorf("federation: delete records of room %s: %w", room, err)
 	}
 	return nil

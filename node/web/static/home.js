@@ -82,10 +82,7 @@ async function loadMeetings() {
   $('no-meetings').hidden = list.length > 0;
 }
 
-async function create(title, lobby) {
-  const m = await api('POST', '/api/meetings', { title, lobby });
-  return m;
-}
+const create = (title, lobby) => api('POST', '/api/meetings', { title, lobby });
 
 function defaultTitle(name) {
   return `Meeting of ${name}`;
