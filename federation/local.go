@@ -30,6 +30,7 @@ func (f *Federation) CreateRoom(spec RoomSpec) (Room, error) {
 		V: wireVersion, ID: id, Owner: f.self, Title: spec.Title, Lobby: spec.Lobby, Orgs: f.roomOrgs(spec.Orgs),
 		CreatedMS: created, Ver: 1,
 	}
+	b.setPolicy(spec)
 	if err := b.validate(); err != nil {
 		return Room{}, fmt.Errorf("federation: create room: %w", err)
 	}
@@ -45,6 +46,19 @@ func (f *Federation) CreateRoom(spec RoomSpec) (Room, error) {
 	return b.room(), nil
 }
 
+// setPolicy sets the record's guests, start and co-hosts from spec (co-hosts sorted, without
+// repeats).
+func (b *roomBody) setPolicy(spec RoomSpec) {
+	b.Guests, b.StartMS = spec.Guests, 0
+	if !spec.Start.IsZero() {
+		b.StartMS = spec.Start.UnixMilli()
+	}
+	b.Cohosts = slices.Compact(slices.Sorted(slices.Values(spec.Cohosts)))
+	if len(b.Cohosts) == 0 {
+		b.Cohosts = nil
+	}
+}
+
 // roomOrgs is a room's organisation list as its record spells it: sorted, without repeats,
 // with this node's organisation added to a non-empty list.
 func (f *Federation) roomOrgs(orgs []string) []string {
@@ -56,26 +70,38 @@ func (f *Federation) roomOrgs(orgs []string) []string {
 	return slices.Compact(orgs)
 }
 
-// UpdateRoom replaces the title, lobby and organisations of a room this node owns with
-// spec's (spec.ID names the room; Created is kept) under the record's next version, and
-// gossips it.
+// UpdateRoom replaces the title, lobby, organisations, guests, start and co-hosts of a room
+// this node owns with spec's (spec.ID names the room; Created is kept) under the record's
+// next version, and gossips it.
 func (f *Federation) UpdateRoom(spec RoomSpec) (Room, error) {
+	return f.EditRoom(spec.ID, func(s *RoomSpec) error { *s = spec; return nil })
+}
+
+// EditRoom changes a room this node owns: edit gets the room as it is now and changes it (an
+// error from edit changes nothing), and the result is signed under the record's next version
+// and gossiped. Edits of this node's rooms run one at a time, so none is lost.
+func (f *Federation) EditRoom(id string, edit func(*RoomSpec) error) (Room, error) {
 	f.ownMu.Lock()
 	defer f.ownMu.Unlock()
 	f.mu.Lock()
-	cur := f.rooms[spec.ID]
+	cur := f.rooms[id]
 	f.mu.Unlock()
 	if cur == nil {
-		return Room{}, fmt.Errorf("federation: update room %s: %w", spec.ID, ErrUnknownRoom)
+		return Room{}, fmt.Errorf("federation: update room %s: %w", id, ErrUnknownRoom)
 	}
 	if cur.rec.Owner != f.self {
-		return Room{}, fmt.Errorf("federation: update room %s: owned by %s: %w", spec.ID, cur.rec.Owner, ErrNotAllowed)
+		return Room{}, fmt.Errorf("federation: update room %s: owned by %s: %w", id, cur.rec.Owner, ErrNotAllowed)
 	}
 	if cur.rec.Deleted {
-		return Room{}, fmt.Errorf("federation: update room %s: %w", spec.ID, ErrRoomDeleted)
+		return Room{}, fmt.Errorf("federation: update room %s: %w", id, ErrRoomDeleted)
+	}
+	spec := cur.rec.room().Spec()
+	if err := edit(&spec); err != nil {
+		return Room{}, err
 	}
 	b := cur.rec
 	b.Title, b.Lobby, b.Orgs, b.Ver = spec.Title, spec.Lobby, f.roomOrgs(spec.Orgs), cur.rec.Ver+1
+	b.setPolicy(spec)
 	if err := b.validate(); err != nil {
 		return Room{}, fmt.Errorf("federation: update room: %w", err)
 	}

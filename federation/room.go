@@ -2,9 +2,11 @@ package federation
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -17,6 +19,10 @@ import (
 //	 "orgs":["Ministère A","Défense"],"created_ms":1767225600000,"ver":1}
 //
 // orgs lists the organisations whose nodes may take part; empty means every federated node.
+// Optional members: guests is who may join without signing in at their home node ("lobby":
+// they wait for a moderator, "no": they may not join; absent: they join like anyone);
+// start_ms is when a scheduled meeting begins; cohosts are the identities (IdentityKey) that
+// join as moderators wherever they sign in.
 // ver counts the owner's edits of the record from 1; the greatest ver wins. A deleted room's
 // last record says "deleted":true: it stays in the directory as a tombstone, so that no older
 // record brings the room back, and every node drops the room's state and log.
@@ -31,12 +37,46 @@ type Room struct {
 	Created time.Time
 	Version uint64
 	Deleted bool // its owner deleted it: nobody may join, its state and log are gone
+	// Guests says who may join without being signed in at their home node: GuestsAllowed,
+	// GuestsLobby or GuestsNo.
+	Guests string
+	// Start is when a scheduled meeting begins; zero for a meeting that starts when people come.
+	Start time.Time
+	// Cohosts are the identities (IdentityKey) that join the room as moderators.
+	Cohosts []string
 }
+
+// Guest policies of a room.
+const (
+	GuestsAllowed = ""      // guests join like anyone
+	GuestsLobby   = "lobby" // guests wait in the lobby until a moderator admits them
+	GuestsNo      = "no"    // only people signed in at their home node may join
+)
+
+// MaxCohosts bounds a room's co-host list.
+const MaxCohosts = 32
+
+// IdentityKey is how a room's record names a signed-in person: the hex SHA-256 of their
+// identity provider's issuer and subject, so that records gossiped to every federated node
+// do not carry anyone's account identifiers.
+func IdentityKey(issuer, subject string) string {
+	h := sha256.Sum256([]byte(issuer + "\x00" + subject))
+	return hex.EncodeToString(h[:])
+}
+
+// IsCohost reports whether the identity key k is one of the room's co-hosts.
+func (r Room) IsCohost(k string) bool { return k != "" && slices.Contains(r.Cohosts, k) }
 
 // Allows reports whether a node of organisation org may take part in the room under its
 // policy. The owner's own organisation is always allowed.
 func (r Room) Allows(org string) bool {
 	return len(r.Orgs) == 0 || slices.Contains(r.Orgs, org)
+}
+
+// Spec is the room as a RoomSpec, to edit it.
+func (r Room) Spec() RoomSpec {
+	return RoomSpec{ID: r.ID, Title: r.Title, Lobby: r.Lobby, Orgs: slices.Clone(r.Orgs), Created: r.Created,
+		Guests: r.Guests, Start: r.Start, Cohosts: slices.Clone(r.Cohosts)}
 }
 
 // RoomSpec is what CreateRoom makes a room of.
@@ -52,6 +92,9 @@ type RoomSpec struct {
 	// Created is when the room was made; zero means now (a room moved from an older store
 	// keeps its time).
 	Created time.Time
+	Guests  string    // GuestsAllowed, GuestsLobby or GuestsNo
+	Start   time.Time // a scheduled meeting's start; zero for none
+	Cohosts []string  // identity keys of co-hosts (IdentityKey)
 }
 
 type roomBody struct {
@@ -64,13 +107,21 @@ type roomBody struct {
 	CreatedMS int64    `json:"created_ms"`
 	Ver       uint64   `json:"ver"`
 	Deleted   bool     `json:"deleted,omitempty"`
+	Guests    string   `json:"guests,omitempty"`
+	StartMS   int64    `json:"start_ms,omitempty"`
+	Cohosts   []string `json:"cohosts,omitempty"`
 }
 
 func (b roomBody) room() Room {
-	return Room{
+	r := Room{
 		ID: b.ID, Owner: b.Owner, Title: b.Title, Lobby: b.Lobby, Orgs: b.Orgs,
 		Created: time.UnixMilli(b.CreatedMS), Version: b.Ver, Deleted: b.Deleted,
+		Guests: b.Guests, Cohosts: b.Cohosts,
 	}
+	if b.StartMS != 0 {
+		r.Start = time.UnixMilli(b.StartMS)
+	}
+	return r
 }
 
 func (b roomBody) validate() error {
@@ -94,6 +145,24 @@ func (b roomBody) validate() error {
 	if b.Ver == 0 {
 		return fmt.Errorf("room record version is 0")
 	}
+	switch b.Guests {
+	case GuestsAllowed, GuestsLobby, GuestsNo:
+	default:
+		return fmt.Errorf("guests %q: want %q, %q or none", b.Guests, GuestsLobby, GuestsNo)
+	}
+	if b.StartMS != 0 {
+		if err := millis("start_ms", b.StartMS); err != nil {
+			return err
+		}
+	}
+	if len(b.Cohosts) > MaxCohosts {
+		return fmt.Errorf("%d co-hosts, at most %d", len(b.Cohosts), MaxCohosts)
+	}
+	for _, k := range b.Cohosts {
+		if !validIdentityKey(k) {
+			return fmt.Errorf("co-host %q is not an identity key", k)
+		}
+	}
 	return millis("created_ms", b.CreatedMS)
 }
 
@@ -105,6 +174,15 @@ func decodeRoom(data []byte, b *roomBody) error {
 		return fmt.Errorf("room record %s: %w", b.ID, err)
 	}
 	return nil
+}
+
+// validIdentityKey reports whether k spells an IdentityKey: 64 lowercase hex digits.
+func validIdentityKey(k string) bool {
+	if len(k) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.DecodeString(k)
+	return err == nil && strings.ToLower(k) == k
 }
 
 // NewRoomID returns a fresh random room ID: 128 random bits as 32 lowercase hex digits.

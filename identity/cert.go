@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -24,6 +25,9 @@ const (
 	MaxIDLen   = 64  // bytes of a participant or room id, [A-Za-z0-9_-]
 	MaxNameLen = 64  // runes of a display name
 	MaxOrgLen  = 200 // bytes of an organisation (a node's name)
+	MaxIssLen  = 200 // bytes of an identity provider's issuer
+	MaxSubLen  = 255 // bytes of a subject at the identity provider
+	MaxMailLen = 254 // bytes of an e-mail address
 )
 
 // ErrBadCertificate is wrapped by every error of VerifyCertificate.
@@ -31,7 +35,8 @@ var ErrBadCertificate = errors.New("bad certificate")
 
 // CertBody is what a home node vouches for: that the participant id, with sender tag Tag and
 // display name Name, holds the keys SigPub and Age in room Room, from IAT to EXP (unix
-// seconds). Its JSON is the certificate body of the package documentation:
+// seconds), and, for a person it signed in (V 2), who they are at its identity provider.
+// Its JSON is the certificate body of the package documentation:
 //
 //	{"v":1,"id":"…","tag":7,"name":"Ada","org":"Example","node":"<b64u>","room":"…",
 //	 "sig_pub":"<b64u>","age":"age1…","iat":1700000000,"exp":1700043200}
@@ -47,7 +52,14 @@ type CertBody struct {
 	Age    string
 	IAT    int64
 	EXP    int64
+	// Version 2 only: the identity provider's issuer, the person's subject there and e-mail.
+	Issuer  string
+	Subject string
+	Email   string
 }
+
+// Verified reports whether the body vouches for a signed-in person (version 2).
+func (b *CertBody) Verified() bool { return b.V == 2 }
 
 // certWire is CertBody as it is spelled in JSON.
 type certWire struct {
@@ -62,16 +74,33 @@ type certWire struct {
 	Age    string `json:"age"`
 	IAT    int64  `json:"iat"`
 	EXP    int64  `json:"exp"`
+	Iss    string `json:"iss,omitempty"`
+	Sub    string `json:"sub,omitempty"`
+	Email  string `json:"email,omitzero"`
 }
 
-var certFields = []string{"v", "id", "tag", "name", "org", "node", "room", "sig_pub", "age", "iat", "exp"}
+// certIdentity is certWire's version 2 form, whose email is present even when empty.
+type certIdentity struct {
+	certWire
+	Email string `json:"email"`
+}
+
+var (
+	certFields   = []string{"v", "id", "tag", "name", "org", "node", "room", "sig_pub", "age", "iat", "exp"}
+	certFieldsV2 = append(slices.Clone(certFields), "iss", "sub", "email")
+)
 
 // MarshalJSON writes the body in the wire format, without checking it.
 func (b CertBody) MarshalJSON() ([]byte, error) {
-	return marshalBody(certWire{
+	w := certWire{
 		V: b.V, ID: b.ID, Tag: b.Tag, Name: b.Name, Org: b.Org, Node: encodeB64u(b.Node),
 		Room: b.Room, SigPub: encodeB64u(b.SigPub), Age: b.Age, IAT: b.IAT, EXP: b.EXP,
-	})
+	}
+	if b.V != 2 {
+		return marshalBody(w)
+	}
+	w.Iss, w.Sub = b.Issuer, b.Subject
+	return marshalBody(certIdentity{certWire: w, Email: b.Email})
 }
 
 // UnmarshalJSON reads a body strictly (see the package documentation) and checks every
@@ -80,8 +109,17 @@ func (b *CertBody) UnmarshalJSON(data []byte) error {
 	if len(data) > MaxBody {
 		return fmt.Errorf("certificate body is %d bytes, limit %d", len(data), MaxBody)
 	}
-	var w certWire
-	if err := decodeStrict(data, certFields, &w); err != nil {
+	// The version says which fields there must be; the strict decoding checks the rest (a
+	// repeated "v" among them).
+	var ver struct {
+		V int `json:"v"`
+	}
+	fields := certFields
+	if json.Unmarshal(data, &ver) == nil && ver.V == 2 {
+		fields = certFieldsV2
+	}
+	var w certIdentity
+	if err := decodeStrict(data, fields, &w); err != nil {
 		return err
 	}
 	node, err := parseSigPub(w.Node)
@@ -95,6 +133,7 @@ func (b *CertBody) UnmarshalJSON(data []byte) error {
 	c := CertBody{
 		V: w.V, ID: w.ID, Tag: w.Tag, Name: w.Name, Org: w.Org, Node: node, Room: w.Room,
 		SigPub: sigPub, Age: w.Age, IAT: w.IAT, EXP: w.EXP,
+		Issuer: w.Iss, Subject: w.Sub, Email: w.Email,
 	}
 	if err := c.validate(); err != nil {
 		return err
@@ -107,8 +146,25 @@ func (b *CertBody) UnmarshalJSON(data []byte) error {
 // 1 to 64 runes and an org of 1 to 200 bytes, neither blank nor with control characters,
 // 32-byte keys, a canonical age X25519 recipient, and 0 < exp-iat <= CertificateLifetime.
 func (b *CertBody) validate() error {
-	if b.V != 1 {
-		return fmt.Errorf("version %d, want 1", b.V)
+	switch b.V {
+	case 1:
+		if b.Issuer != "" || b.Subject != "" || b.Email != "" {
+			return errors.New("version 1 names no identity provider account")
+		}
+	case 2:
+		if err := checkText("iss", b.Issuer, MaxIssLen, len(b.Issuer)); err != nil {
+			return err
+		}
+		if err := checkText("sub", b.Subject, MaxSubLen, len(b.Subject)); err != nil {
+			return err
+		}
+		if b.Email != "" {
+			if err := checkText("email", b.Email, MaxMailLen, len(b.Email)); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("version %d, want 1 or 2", b.V)
 	}
 	if err := checkID("id", b.ID); err != nil {
 		return err
@@ -137,12 +193,15 @@ func (b *CertBody) validate() error {
 	return nil
 }
 
-// IssueCertificate signs b with the node key. b.V 0 means 1, and a nil b.Node means the node
+// IssueCertificate signs b with the node key. b.V 0 means 1, or 2 when b names a subject; and a nil b.Node means the node
 // key's public key; any other node key is an error. The caller sets IAT and EXP, at most
 // CertificateLifetime apart.
 func IssueCertificate(nk *NodeKey, b CertBody) (SignedObject, error) {
 	if b.V == 0 {
 		b.V = 1
+		if b.Subject != "" {
+			b.V = 2
+		}
 	}
 	if b.Node == nil {
 		b.Node = nk.PublicKey()

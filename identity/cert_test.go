@@ -226,3 +226,56 @@ func FuzzVerifyCertificate(f *testing.F) {
 		}
 	})
 }
+
+// A person the home node signed in gets a version 2 certificate naming their identity
+// provider account; a guest's version 1 certificate cannot claim one.
+func TestCertificateSignedIn(t *testing.T) {
+	nk, u := newNode(t), newUser(t)
+	b := certBodyFor(nk, u, "p1", 3)
+	b.V, b.Issuer, b.Subject, b.Email = 0, "https://idp.example", "8d1f-Ada", "ada@example.org"
+	o, err := IssueCertificate(nk, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(o.Body, `{"v":2,`) || !strings.HasSuffix(o.Body, `,"iss":"https://idp.example","sub":"8d1f-Ada","email":"ada@example.org"}`) {
+		t.Errorf("body %s", o.Body)
+	}
+	got, err := VerifyCertificate(o, trustOnly(nk.PublicKey()), testRoom, certNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Verified() || got.Issuer != b.Issuer || got.Subject != b.Subject || got.Email != b.Email {
+		t.Errorf("verified body %+v", *got)
+	}
+	// An account without an e-mail address still spells the field.
+	b.V, b.Email = 2, ""
+	if o, err := IssueCertificate(nk, b); err != nil || !strings.HasSuffix(o.Body, `"email":""}`) {
+		t.Errorf("no e-mail: %v %s", err, o.Body)
+	} else if got, err := VerifyCertificate(o, trustOnly(nk.PublicKey()), testRoom, certNow); err != nil || got.Email != "" {
+		t.Errorf("no e-mail: %v", err)
+	}
+	guest := certBodyFor(nk, u, "p2", 4)
+	if o, err := IssueCertificate(nk, guest); err != nil || strings.Contains(o.Body, `"sub"`) {
+		t.Errorf("guest: %v %s", err, o.Body)
+	}
+	signed := func(body string) SignedObject { return signObject(nk.PrivateKey(), CertificatePrefix, []byte(body)) }
+	v2 := func(extra string) string {
+		return strings.TrimSuffix(rawCert(guest, map[string]string{"v": "2"}), "}") + extra + "}"
+	}
+	cases := map[string]string{
+		"guest claims an account": strings.TrimSuffix(rawCert(guest, nil), "}") + `,"iss":"https://idp.example","sub":"x","email":""}`,
+		"v2 without account":      rawCert(guest, map[string]string{"v": "2"}),
+		"v2 without email":        v2(`,"iss":"https://idp.example","sub":"x"`),
+		"v2 blank subject":        v2(`,"iss":"https://idp.example","sub":" ","email":""`),
+		"v2 long subject":         v2(`,"iss":"https://idp.example","sub":"` + strings.Repeat("s", MaxSubLen+1) + `","email":""`),
+		"v2 control in email":     v2(`,"iss":"https://idp.example","sub":"x","email":"a\u0000@b"`),
+		"v2 unknown field":        v2(`,"iss":"https://idp.example","sub":"x","email":"","org2":"y"`),
+		"v2 repeated v":           v2(`,"iss":"https://idp.example","sub":"x","email":"","v":2`),
+		"version 3":               strings.Replace(v2(`,"iss":"https://idp.example","sub":"x","email":""`), `"v":2`, `"v":3`, 1),
+	}
+	for name, body := range cases {
+		if _, err := VerifyCertificate(signed(body), trustOnly(nk.PublicKey()), testRoom, certNow); !errors.Is(err, ErrBadCertificate) {
+			t.Errorf("%s: %v, want ErrBadCertificate", name, err)
+		}
+	}
+}

@@ -32,6 +32,15 @@
 // exp - iat <= 12 h; id and room are [A-Za-z0-9_-]{1,64}; name is 1-64 characters and org
 // 1-200 bytes, neither blank nor holding control characters.
 //
+// A participant their home node signed in with its organisation's identity provider gets a
+// version 2 body: the same fields with "v":2, plus the provider's issuer, the person's subject
+// there and their e-mail address (possibly empty), which the home node vouches for:
+//
+//	body: {"v":2,…,"iss":"https://idp.example","sub":"<subject>","email":"ada@example.org"}
+//
+// iss is 1-200 bytes, sub 1-255 bytes, email 0-254 bytes, none with control characters;
+// name is then the provider's. A version 1 body is a guest: its name is what they typed.
+//
 // The home node issues it on join after checking the participant's keys. tag is the sender
 // tag of the participant's KIDs in this room, unique in the room. A client accepts a
 // certificate only if node is a node key it trusts, the signature verifies, room is its room

@@ -18,12 +18,16 @@ import (
 // certify issues a participant's certificate; the meeting calls it when admitting.
 func (n *Node) certify(r meeting.CertRequest) (identity.SignedObject, error) {
 	now := time.Now()
-	return identity.IssueCertificate(n.key, identity.CertBody{
+	b := identity.CertBody{
 		V: 1, ID: r.ID, Tag: r.Tag, Name: r.Name, Org: n.cfg.Name,
 		Node: n.key.PublicKey(), Room: r.Room,
 		SigPub: r.Keys.SigPub, Age: r.Keys.Age,
 		IAT: now.Unix(), EXP: now.Add(identity.CertificateLifetime).Unix(),
-	})
+	}
+	if a := r.Account; a != nil {
+		b.V, b.Issuer, b.Subject, b.Email = 2, a.Issuer, a.Subject, a.Email
+	}
+	return identity.IssueCertificate(n.key, b)
 }
 
 // relayKey checks a key envelope from the session's client and hands it to the meeting,

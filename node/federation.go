@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -17,6 +18,7 @@ import (
 	"parley/identity"
 	"parley/media/signal"
 	"parley/mesh"
+	"parley/node/meeting"
 )
 
 // The node in a federation: its mesh host and federation, and how rooms cross nodes. A room
@@ -31,8 +33,9 @@ import (
 
 // Kinds of room log entries the node writes.
 const (
-	entryChat = "chat"
-	entryKey  = "key"
+	entryChat  = "chat"
+	entryKey   = "key"
+	entryEvent = "event" // a moderator's action or a reaction (meeting.Event)
 )
 
 // historyScan is how many log entries (of every kind) the node reads to find a room's recent
@@ -239,8 +242,52 @@ func (n *Node) entryAppended(e federation.Entry) {
 			return
 		}
 		n.meetings.RemoteKey(e.Room, e.Node, env)
+	case entryEvent:
+		if e.Node == n.fed.self {
+			return // applied here when it happened
+		}
+		var ev meeting.Event
+		dec := json.NewDecoder(bytes.NewReader(e.Data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ev); err != nil || len(ev.By) > signal.MaxIDLen || len(ev.Target) > signal.MaxIDLen {
+			n.log.Debug("event from another node refused", "room", e.Room, "node", e.Node, "err", err)
+			return
+		}
+		n.meetings.RemoteEvent(e.Room, e.Node, ev, e.Time)
 	}
 }
+
+// forwardEvent puts a moderator's action or a reaction in the room's log for its other nodes.
+func (n *Node) forwardEvent(room string, ev meeting.Event) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	if _, err := n.fed.fed.Append(room, entryEvent, data); err != nil {
+		n.log.Warn("forward a moderator's action to the other nodes", "room", room, "action", ev.Action, "err", err)
+	}
+}
+
+// addCohost names a signed-in person (federation.IdentityKey) a co-host in the record of a
+// room this node owns; every node then makes them a moderator when they join.
+func (n *Node) addCohost(room, key string) {
+	_, err := n.fed.fed.EditRoom(room, func(s *federation.RoomSpec) error {
+		switch {
+		case slices.Contains(s.Cohosts, key):
+			return errNoChange
+		case len(s.Cohosts) >= federation.MaxCohosts:
+			return fmt.Errorf("the room has %d co-hosts, the most it may have", federation.MaxCohosts)
+		}
+		s.Cohosts = append(s.Cohosts, key)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNoChange) {
+		n.log.Warn("record a co-host in the room", "room", room, "err", err)
+	}
+}
+
+// errNoChange is an edit of a room that changes nothing.
+var errNoChange = errors.New("no change")
 
 // chatMessage reads a chat entry strictly.
 func chatMessage(e federation.Entry) (signal.ChatMessage, error) {

@@ -316,7 +316,12 @@ func (n *Node) serveWS(w http.ResponseWriter, r *http.Request) {
 	s := newSession(n, conn, r.PathValue("id"), clientAddr(r))
 	s.owner = n.isOwner(r, s.roomID)
 	if u, ok := n.signedIn(r); ok {
-		s.verifiedName = clipRunes(u.Name, signal.MaxNameLen)
+		s.verifiedName, s.account = clipRunes(u.Name, signal.MaxNameLen), certAccount(u)
+		if s.account == nil {
+			n.log.Warn("a signed-in person joins as a guest: the identity provider's issuer or subject cannot go in a certificate",
+				"issuer", u.Issuer, "subject_bytes", len(u.Subject))
+			s.verifiedName = ""
+		}
 	}
 	if err := n.addSession(s); err != nil {
 		code := websocket.StatusGoingAway

@@ -55,8 +55,10 @@ type session struct {
 	addr   string // the client's address, for the per-address session limit
 	owner  bool   // signed in as the person who made the room: joins as its moderator
 	// verifiedName is the identity provider's name of the person signed in, "" for a guest:
-	// a signed-in person joins under it, whatever name the client sends.
+	// a signed-in person joins under it, whatever name the client sends. account is their
+	// account there, which their certificate names.
 	verifiedName string
+	account      *meeting.Account
 
 	ctx         context.Context
 	cancel      context.CancelFunc
@@ -386,6 +388,10 @@ func (s *session) handle(m *signal.Message) bool {
 		s.refused(s.live.Admit(s.id, m.ID))
 	case signal.TypeRemove:
 		s.refused(s.live.Remove(s.id, m.ID))
+	case signal.TypeModerate:
+		s.refused(s.live.Moderate(s.id, m.Action, m.ID))
+	case signal.TypeReact:
+		s.refused(s.live.React(s.id, m.Reaction))
 	case signal.TypeHand:
 		s.refused(s.live.Change(s.id, meeting.ChangeHand, *m.Raised))
 	case signal.TypeMute:
@@ -465,7 +471,7 @@ func (s *session) join(m *signal.Message) bool {
 	}
 	s.state.Store(stateWaiting) // until Admitted
 	if r := s.live.Join(meeting.JoinRequest{Conn: s, ID: s.id, Name: s.name, Keys: keys,
-		Moderator: moderator, Verified: s.verifiedName != "", History: history}); r != nil {
+		Moderator: moderator, Owner: s.owner, Account: s.account, History: history}); r != nil {
 		s.state.Store(stateEnded)
 		s.refused(r)
 		return true

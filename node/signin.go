@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"parley/identity"
 	"parley/node/auth"
+	"parley/node/meeting"
 )
 
 // Sign-in with the organisation's OpenID Connect provider (Config.OIDC) and the meetings
@@ -174,4 +179,21 @@ func (s *store) ownedRooms(id string) ([]string, error) {
 
 func (s *store) dropOwner(room string) error {
 	return s.db.Update(func(txn *badger.Txn) error { return txn.Delete(append(ownerPrefix, room...)) })
+}
+
+// certAccount is u's account as their certificate names it, or nil if the provider's issuer
+// or subject cannot go in one (too long, blank or with control characters). An e-mail
+// address that cannot is left out.
+func certAccount(u auth.User) *meeting.Account {
+	ok := func(s string, limit int) bool {
+		return strings.TrimSpace(s) != "" && len(s) <= limit && utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
+	}
+	if !ok(u.Issuer, identity.MaxIssLen) || !ok(u.Subject, identity.MaxSubLen) || strings.TrimSpace(u.Name) == "" {
+		return nil
+	}
+	a := &meeting.Account{Issuer: u.Issuer, Subject: u.Subject}
+	if ok(u.Email, identity.MaxMailLen) {
+		a.Email = u.Email
+	}
+	return a
 }

@@ -178,7 +178,7 @@ func (s *store) migrateRooms(fed *federation.Federation, log *slog.Logger) (int,
 		case cur.Owner == fed.ID() && len(r.Orgs) > 0 && !sameOrgs(cur.Orgs, r.Orgs, fed.Self().Org):
 			log.Warn("a room open to every organisation was restricted when created: restricting it again",
 				"room", r.ID, "orgs", r.Orgs)
-			if _, err := fed.UpdateRoom(federation.RoomSpec{ID: r.ID, Title: cur.Title, Lobby: cur.Lobby, Orgs: r.Orgs}); err != nil {
+			if _, err := fed.EditRoom(r.ID, func(s *federation.RoomSpec) error { s.Orgs = r.Orgs; return nil }); err != nil {
 				return moved, fmt.Errorf("restrict room %s again: %w", r.ID, err)
 			}
 		}

@@ -382,7 +382,7 @@ func testE2EECertificate(t *testing.T, b *Browser, w *e2eeWorld) {
 	want := map[string]any{
 		"v": 1.0, "id": gb.ID, "tag": float64(gb.Tag), "name": gb.Name, "org": gb.Org, "node": w.nodeB64,
 		"room": gb.Room, "sig_pub": base64.RawURLEncoding.EncodeToString(gb.SigPub), "age": gb.Age,
-		"iat": float64(gb.IAT), "exp": float64(gb.EXP),
+		"iat": float64(gb.IAT), "exp": float64(gb.EXP), "verified": false,
 	}
 	for k, v := range want {
 		if body[k] != v {
@@ -423,6 +423,21 @@ func testE2EECertificate(t *testing.T, b *Browser, w *e2eeWorld) {
 		t.Errorf("certificate 60 s before iat refused: %s", errText)
 	}
 	t.Logf("Go certificate accepted; %d tampered or misused ones refused", len(cases))
+
+	// A signed-in person's certificate (version 2) is verified, with its account.
+	now := time.Now()
+	signedIn, err := identity.IssueCertificate(w.node, identity.CertBody{
+		ID: "p-signed-in", Tag: 99, Name: "Camille Dupont", Org: "Ministry of Tests", Room: e2eeRoom,
+		SigPub: gb.SigPub, Age: gb.Age, IAT: now.Unix(), EXP: now.Add(identity.CertificateLifetime).Unix(),
+		Issuer: "https://idp.example", Subject: "camille", Email: "camille@example.org",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, errText = e2eeVerifyCert(t, b, signedIn, w.nodeB64, e2eeRoom, 0)
+	if errText != "" || body["verified"] != true || body["v"] != 2.0 || body["sub"] != "camille" || body["email"] != "camille@example.org" || body["iss"] != "https://idp.example" {
+		t.Errorf("signed-in certificate: %v %s", body, errText)
+	}
 }
 
 // testE2EECertificateStrict signs odd bodies with the node key: Go and the browser must both
@@ -457,10 +472,15 @@ func testE2EECertificateStrict(t *testing.T, b *Browser, w *e2eeWorld) {
 		"bad age checksum": body(with(8, field("age", e2eeFlipLast(gb.Age)))...),
 		"long lifetime":    body(with(10, field("exp", now+12*3600+1))...),
 		"version 2":        body(with(0, field("v", 2))...),
-		"bad room id":      body(with(6, field("room", "room E2EE"))...),
-		"short sig_pub":    body(with(7, field("sig_pub", base64.RawURLEncoding.EncodeToString(gb.SigPub[:31])))...),
-		"trailing data":    body(fields...) + "{}",
-		"array":            "[" + body(fields...) + "]",
+		"guest claims account": body(append(fields, field("iss", "https://idp.example"), field("sub", "camille"),
+			field("email", ""))...),
+		"v2 without email": body(append(with(0, field("v", 2)), field("iss", "https://idp.example"), field("sub", "camille"))...),
+		"v2 blank subject": body(append(with(0, field("v", 2)), field("iss", "https://idp.example"), field("sub", " "),
+			field("email", ""))...),
+		"bad room id":   body(with(6, field("room", "room E2EE"))...),
+		"short sig_pub": body(with(7, field("sig_pub", base64.RawURLEncoding.EncodeToString(gb.SigPub[:31])))...),
+		"trailing data": body(fields...) + "{}",
+		"array":         "[" + body(fields...) + "]",
 	}
 	sign := func(text string) identity.SignedObject {
 		return identity.SignedObject{Body: text, Sig: base64.RawURLEncoding.EncodeToString(w.node.Sign([]byte(identity.CertificatePrefix + text)))}

@@ -97,6 +97,14 @@ func DecodeFromNode(data []byte) (*Message, error) {
 		if m.ID == "" {
 			return nil, bad("waiting_remove without id")
 		}
+	case TypeModerated:
+		if m.Action == "" {
+			return nil, bad("moderated without action")
+		}
+	case TypeReaction:
+		if m.ID == "" || !ValidReaction(m.Reaction) {
+			return nil, bad("reaction without id or with an unknown reaction")
+		}
 	case TypeWaiting, TypeLobby, TypeSpeakers, TypeError, TypePong:
 	default:
 		return nil, bad("unknown type %q", m.Type)
@@ -197,6 +205,25 @@ func (m *Message) validateFromClient() error {
 			return nil
 		}
 		return bad("unknown quality %q", m.Quality)
+	case TypeModerate:
+		switch m.Action {
+		case ActionMute, ActionCohost:
+			if m.ID == "" || len(m.ID) > MaxIDLen {
+				return bad("moderate %s needs a participant id", m.Action)
+			}
+		case ActionMuteAll, ActionLowerHands, ActionEnd:
+			if m.ID != "" {
+				return bad("moderate %s takes no id", m.Action)
+			}
+		default:
+			return bad("unknown moderator action %q", m.Action)
+		}
+		return nil
+	case TypeReact:
+		if !ValidReaction(m.Reaction) {
+			return bad("unknown reaction %q", m.Reaction)
+		}
+		return nil
 	case TypeLeave, TypePing:
 		return nil
 	}
@@ -230,6 +257,16 @@ func (m *Message) validateCandidate() error {
 		return bad("candidate usernameFragment too long")
 	}
 	return nil
+}
+
+// ValidReaction reports whether r is one of Reactions.
+func ValidReaction(r string) bool {
+	for _, x := range Reactions {
+		if r == x {
+			return true
+		}
+	}
+	return false
 }
 
 func validSource(s string) bool {

@@ -71,6 +71,12 @@ func clientMessages(tb testing.TB) map[string]string {
 		"layer medium":        `{"type":"layer","track":"t1","quality":"medium"}`,
 		"layer high":          `{"type":"layer","track":"t1","quality":"high"}`,
 		"leave":               `{"type":"leave"}`,
+		"moderate mute":       `{"type":"moderate","action":"mute","id":"p1"}`,
+		"moderate cohost":     `{"type":"moderate","action":"cohost","id":"p1"}`,
+		"moderate mute all":   `{"type":"moderate","action":"mute_all"}`,
+		"moderate hands":      `{"type":"moderate","action":"lower_hands"}`,
+		"moderate end":        `{"type":"moderate","action":"end"}`,
+		"react":               `{"type":"react","reaction":"clap"}`,
 		"ping":                `{"type":"ping"}`,
 		"whitespace around":   " \n{\"type\":\"ping\"}\n ",
 		"name at max":         mustJSON(tb, map[string]any{"type": "join", "name": strings.Repeat("n", MaxNameLen), "keys": testKeys}),
@@ -104,7 +110,7 @@ func TestDecodeAcceptsEveryClientType(t *testing.T) {
 		})
 	}
 	for _, typ := range []string{TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeChat, TypeHand, TypeMute, TypeLayer,
-		TypeKey, TypeAdmit, TypeRemove, TypeLeave, TypePing} {
+		TypeKey, TypeAdmit, TypeRemove, TypeModerate, TypeReact, TypeLeave, TypePing} {
 		if !seen[typ] {
 			t.Errorf("no accepted sample of client type %q", typ)
 		}
@@ -163,6 +169,15 @@ func TestDecodeRejects(t *testing.T) {
 		"empty type":             `{"type":""}`,
 		"type not a string":      `{"type":7}`,
 		"unknown type":           `{"type":"dance"}`,
+		"moderate no action":     `{"type":"moderate"}`,
+		"moderate bad action":    `{"type":"moderate","action":"ban"}`,
+		"moderate mute no id":    `{"type":"moderate","action":"mute"}`,
+		"moderate end with id":   `{"type":"moderate","action":"end","id":"p1"}`,
+		"moderate long id":       `{"type":"moderate","action":"cohost","id":"` + strings.Repeat("p", MaxIDLen+1) + `"}`,
+		"react unknown":          `{"type":"react","reaction":"poop"}`,
+		"react emoji":            `{"type":"react","reaction":"👍"}`,
+		"node-only moderated":    `{"type":"moderated","action":"mute","name":"Ada"}`,
+		"node-only reaction":     `{"type":"reaction","id":"p1","reaction":"clap"}`,
 		"node-only joined":       `{"type":"joined","you":{"id":"a","name":"b","hand":false,"mic_muted":false,"camera_muted":false,"screen":false},"room":{"id":"r","title":"t"}}`,
 		"node-only error":        `{"type":"error","code":"internal","error":"x"}`,
 		"node-only pong":         `{"type":"pong"}`,
@@ -256,6 +271,8 @@ func nodeMessages(tb testing.TB) map[string]string {
 	sdp := chromeOffer(tb)
 	p := `{"id":"p1","name":"Ada","hand":false,"mic_muted":true,"camera_muted":false,"screen":false}`
 	return map[string]string{
+		"moderated": `{"type":"moderated","action":"mute","name":"Ada"}`,
+		"reaction":  `{"type":"reaction","id":"p2","reaction":"heart"}`,
 		"joined": `{"type":"joined","you":` + p + `,"room":{"id":"abcdefghijklmnopqrstuvwxyz","title":"Weekly sync"},` +
 			`"participants":[{"id":"p2","name":"Bob","hand":true,"mic_muted":false,"camera_muted":false,"screen":true}],` +
 			`"history":[{"seq":1,"from":"p2","name":"Bob","sframe":"aGk=","time":1700000000000}]}`,
@@ -294,7 +311,7 @@ func TestDecodeFromNodeAcceptsEveryNodeType(t *testing.T) {
 	}
 	for _, typ := range []string{TypeJoined, TypeAnswer, TypeOffer, TypeCandidate, TypeParticipantJoined,
 		TypeParticipantUpdated, TypeParticipantLeft, TypeChat, TypeSpeakers, TypeError, TypePong,
-		TypeKey, TypeLobby, TypeWaiting} {
+		TypeKey, TypeLobby, TypeWaiting, TypeModerated, TypeReaction} {
 		if !seen[typ] {
 			t.Errorf("no accepted sample of node type %q", typ)
 		}

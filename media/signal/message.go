@@ -35,10 +35,29 @@
 //	  | {"type":"candidate","pc":…,"candidate":{…}}   (both ways, any time)
 //
 // Every message is one JSON object with a "type". Client to node: join, offer (pc pub),
-// answer (pc sub), candidate, chat, hand, mute, layer, key, admit, remove, leave, ping. Node
-// to client: joined, lobby, waiting, answer (pc pub), offer (pc sub), candidate,
-// participant_joined, participant_updated, participant_left, chat, key, speakers, waiting,
-// waiting_add, waiting_remove, error, pong.
+// answer (pc sub), candidate, chat, hand, mute, layer, key, admit, remove, moderate, react,
+// leave, ping. Node to client: joined, lobby, waiting, answer (pc pub), offer (pc sub),
+// candidate, participant_joined, participant_updated, participant_left, chat, key, speakers,
+// waiting, waiting_add, waiting_remove, moderated, reaction, error, pong.
+//
+// # Moderation and reactions
+//
+// A moderator sends {"type":"moderate","action":A} with A one of the Action constants, and
+// "id" for the actions on one participant (mute, cohost); the node answers nothing on success
+// and an error with code not_allowed otherwise. Only the room's owner (the person who made it,
+// signed in) makes co-hosts. Every participant it concerns, on every node, gets
+// {"type":"moderated","action":A,"name":"<moderator's name>"}:
+//
+//	mute         the client is asked to turn its microphone off, and obeys (the node cannot
+//	             mute media it cannot read: with end-to-end encryption only the client can)
+//	mute_all     the same, for everyone but the moderator who asked
+//	lower_hands  the node has lowered the participant's hand
+//	cohost       the participant is a moderator from now on (participant_updated follows)
+//	end          the meeting is over for everyone: the connection ends with error code
+//	             meeting_ended
+//
+// Anyone admitted sends {"type":"react","reaction":R} (R one of Reactions); everyone gets
+// {"type":"reaction","id":"<participant>","reaction":R}.
 //
 // # End-to-end encryption
 //
@@ -96,7 +115,23 @@ const (
 	TypeWaitingRemove      = "waiting_remove"
 	TypeAdmit              = "admit"
 	TypeRemove             = "remove"
+	TypeModerate           = "moderate"
+	TypeModerated          = "moderated"
+	TypeReact              = "react"
+	TypeReaction           = "reaction"
 )
+
+// Moderator actions ("moderate", "moderated").
+const (
+	ActionMute       = "mute"
+	ActionMuteAll    = "mute_all"
+	ActionLowerHands = "lower_hands"
+	ActionCohost     = "cohost"
+	ActionEnd        = "end"
+)
+
+// Reactions are the reactions a participant may send, by name (clients show them as emoji).
+var Reactions = []string{"thumbs_up", "clap", "heart", "laugh", "surprised", "celebrate"}
 
 // Peer connection names.
 const (
@@ -120,16 +155,18 @@ const (
 
 // Error codes sent in "error" messages.
 const (
-	CodeBadMessage  = "bad_message"  // the message could not be decoded or failed validation
-	CodeNotJoined   = "not_joined"   // a message other than join arrived before join
-	CodeUnknownRoom = "unknown_room" // the room does not exist on this node
-	CodeBadSDP      = "bad_sdp"      // the SDP or ICE candidate was rejected
-	CodeRoomFull    = "room_full"    // the room reached its participant limit
-	CodeInternal    = "internal"     // the node failed; the client may retry
-	CodeBadKeys     = "bad_keys"     // the join's public keys or a key envelope were rejected
-	CodeRemoved     = "removed"      // a moderator removed the client (or refused it entry)
-	CodeNotAllowed  = "not_allowed"  // only moderators may do that
-	CodeRoomDeleted = "room_deleted" // the room's owner deleted it: the meeting is over for good
+	CodeBadMessage  = "bad_message"   // the message could not be decoded or failed validation
+	CodeNotJoined   = "not_joined"    // a message other than join arrived before join
+	CodeUnknownRoom = "unknown_room"  // the room does not exist on this node
+	CodeBadSDP      = "bad_sdp"       // the SDP or ICE candidate was rejected
+	CodeRoomFull    = "room_full"     // the room reached its participant limit
+	CodeInternal    = "internal"      // the node failed; the client may retry
+	CodeBadKeys     = "bad_keys"      // the join's public keys or a key envelope were rejected
+	CodeRemoved     = "removed"       // a moderator removed the client (or refused it entry)
+	CodeNotAllowed  = "not_allowed"   // only moderators may do that
+	CodeRoomDeleted = "room_deleted"  // the room's owner deleted it: the meeting is over for good
+	CodeEnded       = "meeting_ended" // a moderator ended the meeting for everyone
+	CodeSignIn      = "sign_in"       // the room takes only people signed in at their home node
 	// CodeRateLimited: over a per-participant rate limit (chat, keys, hand, mute, offers); a
 	// client refused too often is disconnected.
 	CodeRateLimited = "rate_limited"
@@ -148,7 +185,7 @@ const (
 type Message struct {
 	Type string `json:"type"`
 
-	// join: the display name. error: unused.
+	// join: the display name. moderated: the moderator's. error: unused.
 	Name string `json:"name,omitempty"`
 	// join: the client's public keys (required).
 	Keys *Keys `json:"keys,omitempty"`
@@ -187,7 +224,7 @@ type Message struct {
 
 	// participant_joined, participant_updated: the participant as it is now.
 	Participant *Participant `json:"participant,omitempty"`
-	// participant_left: who left. admit, remove: whom.
+	// participant_left: who left. admit, remove, moderate: whom. reaction: who reacted.
 	ID string `json:"id,omitempty"`
 	// participant_left: why (a Reason constant).
 	Reason string `json:"reason,omitempty"`
@@ -199,6 +236,11 @@ type Message struct {
 	// waiting (to moderators): who is in the lobby, in order of arrival. waiting_add: the one
 	// person who arrived. waiting_remove: unused (ID says who left the lobby).
 	Waiting []Waiting `json:"waiting,omitempty"`
+
+	// moderate, moderated: what a moderator does (an Action constant).
+	Action string `json:"action,omitempty"`
+	// react, reaction: one of Reactions.
+	Reaction string `json:"reaction,omitempty"`
 
 	// speakers: the participants currently speaking, loudest first.
 	Speakers []string `json:"speakers,omitempty"`
@@ -235,6 +277,8 @@ type Keys struct {
 type Waiting struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
+	// Verified: signed in at this node, and Name is the identity provider's; else a guest.
+	Verified bool `json:"verified,omitempty"`
 }
 
 // Participant is a participant as every client sees it.
@@ -243,6 +287,7 @@ type Participant struct {
 	Name      string `json:"name"`
 	Org       string `json:"org,omitempty"` // the organisation of the participant's home node
 	Moderator bool   `json:"moderator,omitempty"`
+	Owner     bool   `json:"owner,omitempty"` // made the room: makes co-hosts
 	// Verified: the participant's home node signed them in with its organisation's identity
 	// provider, and Name is the provider's; otherwise the name is what they typed (a guest).
 	Verified bool `json:"verified,omitempty"`
@@ -259,6 +304,8 @@ type Room struct {
 	ID    string `json:"id"`
 	Title string `json:"title"`
 	Lobby bool   `json:"lobby,omitempty"` // joiners wait until a moderator admits them
+	// Guests: who may join without signing in (a federation.Guests* policy: "", "lobby", "no").
+	Guests string `json:"guests,omitempty"`
 }
 
 // ChatMessage is one stored chat message. Its text is end-to-end encrypted: SFrame holds the

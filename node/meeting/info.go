@@ -31,6 +31,7 @@ type Info struct {
 	Name        string                 `json:"name"`
 	Org         string                 `json:"org,omitempty"`
 	Moderator   bool                   `json:"mod,omitempty"`
+	Owner       bool                   `json:"owner,omitempty"`    // made the room (shown from its owner node only)
 	Verified    bool                   `json:"verified,omitempty"` // signed in at its home node
 	Cert        *identity.SignedObject `json:"cert,omitempty"`
 	Hand        bool                   `json:"hand,omitempty"`
@@ -142,13 +143,13 @@ func validText(s string, max int) error {
 
 // participant is info as clients see it (signal.Participant), with id.
 func (info Info) participant(id string) signal.Participant {
-	return signal.Participant{ID: id, Name: info.Name, Org: info.Org, Moderator: info.Moderator, Verified: info.Verified, Cert: info.Cert,
+	return signal.Participant{ID: id, Name: info.Name, Org: info.Org, Moderator: info.Moderator, Owner: info.Owner, Verified: info.Verified, Cert: info.Cert,
 		Hand: info.Hand, MicMuted: info.MicMuted, CameraMuted: info.CameraMuted, Screen: info.Screen}
 }
 
 // sameView reports whether clients would see a and b alike (tracks are not shown).
 func sameView(a, b Info) bool {
-	return a.Name == b.Name && a.Org == b.Org && a.Moderator == b.Moderator && a.Verified == b.Verified && a.Hand == b.Hand &&
+	return a.Name == b.Name && a.Org == b.Org && a.Moderator == b.Moderator && a.Owner == b.Owner && a.Verified == b.Verified && a.Hand == b.Hand &&
 		a.MicMuted == b.MicMuted && a.CameraMuted == b.CameraMuted && a.Screen == b.Screen &&
 		(a.Cert == nil) == (b.Cert == nil) && (a.Cert == nil || *a.Cert == *b.Cert)
 }

@@ -18,11 +18,13 @@ type Limits struct {
 	MediaDeadline time.Duration
 
 	// Per participant: sustained messages a second and burst.
-	KeyRate, KeyBurst     float64 // key envelopes
-	HandRate, HandBurst   float64 // raise and lower hand
-	MuteRate, MuteBurst   float64 // mute and unmute (microphone, camera)
-	OfferRate, OfferBurst float64 // offers on the pub connection (screen share on and off)
-	ChatRate, ChatBurst   float64 // chat messages
+	KeyRate, KeyBurst           float64 // key envelopes
+	HandRate, HandBurst         float64 // raise and lower hand
+	MuteRate, MuteBurst         float64 // mute and unmute (microphone, camera)
+	OfferRate, OfferBurst       float64 // offers on the pub connection (screen share on and off)
+	ChatRate, ChatBurst         float64 // chat messages
+	ModerateRate, ModerateBurst float64 // moderator actions
+	ReactRate, ReactBurst       float64 // reactions
 
 	// FloodRefusals refused messages within FloodWindow disconnect the sender.
 	FloodRefusals int
@@ -40,6 +42,8 @@ var DefaultLimits = Limits{
 	MuteRate: 5, MuteBurst: 12,
 	OfferRate: 5, OfferBurst: 20,
 	ChatRate: 5, ChatBurst: 10,
+	ModerateRate: 2, ModerateBurst: 10,
+	ReactRate: 2, ReactBurst: 6,
 	FloodRefusals: 100,
 	FloodWindow:   10 * time.Second,
 }
@@ -80,6 +84,10 @@ func (l Limits) withDefaults() (Limits, error) {
 	setRate(&l.OfferBurst, d.OfferBurst)
 	setRate(&l.ChatRate, d.ChatRate)
 	setRate(&l.ChatBurst, d.ChatBurst)
+	setRate(&l.ModerateRate, d.ModerateRate)
+	setRate(&l.ModerateBurst, d.ModerateBurst)
+	setRate(&l.ReactRate, d.ReactRate)
+	setRate(&l.ReactBurst, d.ReactBurst)
 	setInt(&l.FloodRefusals, d.FloodRefusals)
 	setDur(&l.FloodWindow, d.FloodWindow)
 	if l.MaxParticipants < 1 || l.MaxParticipants > MaxRoomParticipants {

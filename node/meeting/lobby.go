@@ -25,9 +25,14 @@ func (m *meeting) waiting(id string) int {
 func (m *meeting) waitingList() []byte {
 	list := make([]signal.Waiting, len(m.lobby))
 	for i, w := range m.lobby {
-		list[i] = signal.Waiting{ID: w.id, Name: w.info.Name}
+		list[i] = w.waitingEntry()
 	}
 	return encode(&signal.Message{Type: signal.TypeWaiting, Waiting: list})
+}
+
+// waitingEntry is w as moderators see it in the lobby.
+func (w *member) waitingEntry() signal.Waiting {
+	return signal.Waiting{ID: w.id, Name: w.info.Name, Verified: w.account != nil}
 }
 
 // toModerators queues msg for every moderator in the meeting.
@@ -101,12 +106,5 @@ func (m *meeting) remove(by, id string) *Refusal {
 
 // audit records moderator by's action on w.
 func (m *meeting) audit(by, action string, w *member) {
-	if m.cfg.Audit == nil {
-		return
-	}
-	actor := "moderator " + by
-	if mod := m.members[by]; mod != nil {
-		actor += " (" + mod.info.Name + ")"
-	}
-	m.cfg.Audit(m.room.ID, actor, action, w.id+" ("+w.info.Name+")")
+	m.cfg.audit(m.room.ID, m.actor(by), action, w.id+" ("+w.info.Name+")")
 }

@@ -40,6 +40,7 @@ type CertRequest struct {
 	Room, ID, Name string
 	Tag            uint32
 	Keys           identity.PublicIdentity
+	Account        *Account // a signed-in participant's account; nil for a guest
 }
 
 // Metrics is what a meeting counts.
@@ -76,7 +77,7 @@ func newMeeting(cfg *Config, room federation.Room) *meeting {
 func (m *meeting) empty() bool { return len(m.members) == 0 && len(m.lobby) == 0 }
 
 func (m *meeting) signalRoom() *signal.Room {
-	return &signal.Room{ID: m.room.ID, Title: m.room.Title, Lobby: m.room.Lobby}
+	return &signal.Room{ID: m.room.ID, Title: m.room.Title, Lobby: m.room.Lobby, Guests: m.room.Guests}
 }
 
 // encode encodes one of our own messages, which always encode.
@@ -108,21 +109,28 @@ func (m *meeting) join(req JoinRequest, now time.Time) *Refusal {
 	if m.members[req.ID] != nil || m.waiting(req.ID) >= 0 {
 		return refuse(signal.CodeBadMessage, "participant id %s is taken", req.ID)
 	}
-	w := &member{id: req.ID, conn: req.Conn, keys: req.Keys, moderator: req.Moderator, history: req.History,
-		since: now, info: Info{Name: req.Name, Verified: req.Verified}}
+	moderator := req.Moderator || (req.Account != nil && m.room.IsCohost(req.Account.Key()))
+	if req.Account == nil && !moderator && m.room.Guests == federation.GuestsNo {
+		return refuse(signal.CodeSignIn, "this meeting is only for people signed in at their organisation's node: sign in, then open the link again")
+	}
+	w := &member{id: req.ID, conn: req.Conn, keys: req.Keys, moderator: moderator, owner: req.Owner,
+		account: req.Account, history: req.History, since: now, info: Info{Name: req.Name, Verified: req.Account != nil}}
 	l := m.cfg.Limits
 	w.key = Bucket{Rate: l.KeyRate, Burst: l.KeyBurst}
 	w.hand = Bucket{Rate: l.HandRate, Burst: l.HandBurst}
 	w.mute = Bucket{Rate: l.MuteRate, Burst: l.MuteBurst}
 	w.offer = Bucket{Rate: l.OfferRate, Burst: l.OfferBurst}
 	w.chat = Bucket{Rate: l.ChatRate, Burst: l.ChatBurst}
-	if m.room.Lobby && !req.Moderator {
+	w.moderate = Bucket{Rate: l.ModerateRate, Burst: l.ModerateBurst}
+	w.react = Bucket{Rate: l.ReactRate, Burst: l.ReactBurst}
+	guestWaits := req.Account == nil && m.room.Guests == federation.GuestsLobby
+	if (m.room.Lobby || guestWaits) && !moderator {
 		if len(m.lobby) >= l.MaxLobby {
 			return refuse(CodeLobbyFull, "the lobby is full (%d people are waiting); try again later", l.MaxLobby)
 		}
 		m.lobby = append(m.lobby, w)
 		w.conn.Send(encode(&signal.Message{Type: signal.TypeLobby, Room: m.signalRoom()}))
-		m.toModerators(&signal.Message{Type: signal.TypeWaitingAdd, Waiting: []signal.Waiting{{ID: w.id, Name: w.info.Name}}})
+		m.toModerators(&signal.Message{Type: signal.TypeWaitingAdd, Waiting: []signal.Waiting{w.waitingEntry()}})
 		m.log.Info("waiting in the lobby", "participant", w.id, "name", w.info.Name)
 		return nil
 	}
@@ -145,12 +153,12 @@ func (m *meeting) admit(w *member, now time.Time) *Refusal {
 		m.log.Info("an idle participant gives its place to a newcomer", "participant", idle.id)
 		m.sendAway(idle, CodeMediaTimeout, fmt.Sprintf("the room is full and you had no audio or video for %v: your place went to someone joining", l.MediaDeadline))
 	}
-	info := Info{Name: w.info.Name, Org: m.cfg.NodeName, Moderator: w.moderator, Verified: w.info.Verified}
+	info := Info{Name: w.info.Name, Org: m.cfg.NodeName, Moderator: w.moderator, Owner: w.owner, Verified: w.account != nil}
 	tag := randomTag()
 	for m.tags[tag] {
 		tag = randomTag()
 	}
-	cert, err := m.cfg.Certify(CertRequest{Room: m.room.ID, ID: w.id, Name: info.Name, Tag: tag, Keys: w.keys})
+	cert, err := m.cfg.Certify(CertRequest{Room: m.room.ID, ID: w.id, Name: info.Name, Tag: tag, Keys: w.keys, Account: w.account})
 	if err != nil {
 		m.log.Error("issue a certificate", "participant", w.id, "err", err)
 		return refuse(signal.CodeInternal, "the node could not certify your keys; try again later")

@@ -3,6 +3,7 @@ package meeting
 import (
 	"time"
 
+	"parley/federation"
 	"parley/identity"
 	"parley/media/signal"
 )
@@ -53,9 +54,22 @@ type JoinRequest struct {
 	ID        string // a fresh participant id
 	Name      string
 	Keys      identity.PublicIdentity
-	Moderator bool                 // holds the room's moderator token
-	Verified  bool                 // signed in: Name is the identity provider's
+	Moderator bool                 // holds the room's moderator token, or signed in as its owner
+	Owner     bool                 // signed in as the person who made the room: makes co-hosts
+	Account   *Account             // signed in at this node (Name is the provider's); nil: a guest
 	History   []signal.ChatMessage // the room's recent chat, read before joining
+}
+
+// Account is a signed-in participant's account at the node's identity provider, which the
+// node vouches for in the participant's certificate.
+type Account struct{ Issuer, Subject, Email string }
+
+// Key is how the room's record names the account among its co-hosts.
+func (a *Account) Key() string {
+	if a == nil {
+		return ""
+	}
+	return federation.IdentityKey(a.Issuer, a.Subject)
 }
 
 // member is a local participant, waiting in the lobby or admitted. Only the meeting's
@@ -65,6 +79,8 @@ type member struct {
 	conn      Conn
 	keys      identity.PublicIdentity
 	moderator bool
+	owner     bool
+	account   *Account
 	history   []signal.ChatMessage // until admitted
 	since     time.Time            // arrived in the lobby, or admitted
 	admitted  bool
@@ -75,10 +91,10 @@ type member struct {
 	connected bool      // media seen connected
 	started   time.Time // media seen set up, waiting to connect
 
-	key, hand, mute, offer, chat Bucket
-	kids                         kidSet // key IDs announced
-	refusedFrom                  time.Time
-	refused                      int
+	key, hand, mute, offer, chat, moderate, react Bucket
+	kids                                          kidSet // key IDs announced
+	refusedFrom                                   time.Time
+	refused                                       int
 }
 
 // kidSet remembers the last key IDs a sender announced, to drop repeats.

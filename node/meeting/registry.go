@@ -41,10 +41,28 @@ type Config struct {
 
 	// Audit records a moderator's action (admit, remove) without waiting; nil records none.
 	Audit func(room, actor, action, target string)
+	// Forward hands a moderator's action or a reaction to the room's other nodes (the node
+	// puts it in the room's log) without waiting; nil forwards nothing.
+	Forward func(room string, ev Event)
+	// AddCohost names a signed-in person (Account.Key) as a co-host in the record of a room
+	// this node owns, without waiting; nil keeps co-hosts for the meeting only.
+	AddCohost func(room, key string)
 
 	Metrics Metrics
 	Log     *slog.Logger
 	Now     func() time.Time // default time.Now
+}
+
+func (c *Config) audit(room, actor, action, target string) {
+	if c.Audit != nil {
+		c.Audit(room, actor, action, target)
+	}
+}
+
+func (c *Config) addCohost(room, key string) {
+	if c.AddCohost != nil {
+		c.AddCohost(room, key)
+	}
 }
 
 // DefaultPublishInterval is Config.PublishInterval's default.
@@ -181,6 +199,14 @@ func (g *Registry) RoomChanged(room federation.Room) {
 func (g *Registry) Chat(room string, c signal.ChatMessage) {
 	if r := g.room(room); r != nil {
 		r.chat(c)
+	}
+}
+
+// RemoteEvent applies to the members here a moderator's action or a reaction that node put
+// in room's log at time at.
+func (g *Registry) RemoteEvent(room string, node peer.ID, ev Event, at time.Time) {
+	if r := g.room(room); r != nil {
+		r.remoteEvent(node, ev, at)
 	}
 }
 

@@ -16,7 +16,8 @@ type remote struct {
 	node peer.ID
 	info Info
 	kids kidSet // key IDs it announced here
-	key  Bucket
+
+	key, moderate, react Bucket
 }
 
 // decodedRecord is one node's record with its participants' infos decoded.
@@ -88,15 +89,18 @@ func (m *meeting) refresh(recs []federation.StateRecord, hidden func(peer.ID) bo
 		old := m.remote.shown[id]
 		switch {
 		case old == nil:
-			r.key = Bucket{Rate: m.cfg.Limits.KeyRate, Burst: m.cfg.Limits.KeyBurst}
+			l := m.cfg.Limits
+			r.key = Bucket{Rate: l.KeyRate, Burst: l.KeyBurst}
+			r.moderate = Bucket{Rate: l.ModerateRate, Burst: l.ModerateBurst}
+			r.react = Bucket{Rate: l.ReactRate, Burst: l.ReactBurst}
 			p := r.info.participant(id)
 			m.broadcast(encode(&signal.Message{Type: signal.TypeParticipantJoined, Participant: &p}), "")
 		case old.node != r.node || !sameView(old.info, r.info):
-			r.kids, r.key = old.kids, old.key
+			r.kids, r.key, r.moderate, r.react = old.kids, old.key, old.moderate, old.react
 			p := r.info.participant(id)
 			m.broadcast(encode(&signal.Message{Type: signal.TypeParticipantUpdated, Participant: &p}), "")
 		default:
-			r.kids, r.key = old.kids, old.key
+			r.kids, r.key, r.moderate, r.react = old.kids, old.key, old.moderate, old.react
 		}
 	}
 	for id, old := range m.remote.shown {

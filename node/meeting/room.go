@@ -134,6 +134,33 @@ func (r *Room) Key(k Key) (forward bool, _ *Refusal) {
 	return forward, res
 }
 
+// Moderate applies moderator by's action (see package signal: moderate).
+func (r *Room) Moderate(by, action, target string) *Refusal {
+	var res *Refusal
+	if !r.call(func() { res = r.m.moderate(by, action, target, r.reg.now()) }) {
+		return errStopped
+	}
+	return res
+}
+
+// React shows id's reaction to everyone in the room.
+func (r *Room) React(id, reaction string) *Refusal {
+	var res *Refusal
+	if !r.call(func() { res = r.m.react(id, reaction, r.reg.now()) }) {
+		return errStopped
+	}
+	return res
+}
+
+// remoteEvent applies an event another node put in the room's log at time at.
+func (r *Room) remoteEvent(node peer.ID, ev Event, at time.Time) {
+	r.post(func() {
+		if res := r.m.remoteEvent(node, ev, at, r.reg.now()); res != nil {
+			r.m.log.Debug("event from another node refused", "node", node, "err", res)
+		}
+	})
+}
+
 // run is the room's goroutine.
 func (r *Room) run() {
 	defer close(r.done)
@@ -215,6 +242,8 @@ func (r *Room) policy(room federation.Room) {
 		r.m.room = room
 		if room.Deleted {
 			r.m.end(signal.CodeRoomDeleted, "the meeting is over: its host deleted the room")
+			return
 		}
+		r.m.policyCohosts()
 	})
 }

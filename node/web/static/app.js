@@ -27,19 +27,21 @@ import {
   switchDevice, tickClock, toggleCamera, toggleHand, toggleMic,
 } from './controls.js';
 import { addChat, sendChat } from './chat.js';
+import { onModerated, onReaction, renderModeratorTools, wireModeration } from './moderation.js';
 import { addWaiting, refreshRoster, removeWaiting, resetRoster, setWaiting, startRoster, stopRoster } from './roster.js';
 
 const MAX_RETRIES = 8;
-const FATAL_CODES = new Set(['unknown_room', 'room_full', 'bad_keys', 'lobby_full']);
+const FATAL_CODES = new Set(['unknown_room', 'room_full', 'bad_keys', 'lobby_full', 'sign_in']);
 // Codes with which the node ends a session, joined or not: the client stays out.
 const ENDING = {
   lobby_timeout: 'Nobody let you in',
   media_timeout: 'Your audio and video could not connect',
   flood: 'You were disconnected for sending too many messages',
   room_deleted: 'The meeting is over',
+  meeting_ended: 'The meeting is over',
 };
 // Ending codes after which rejoining cannot help.
-const FINAL = new Set(['flood', 'room_deleted']);
+const FINAL = new Set(['flood', 'room_deleted', 'meeting_ended']);
 const UNSUPPORTED = 'This browser cannot encrypt video calls end to end, so it cannot join: it lacks ';
 const SUPPORTED = 'Use a current version of Chrome, Edge or Firefox, or Safari 17 or later.';
 
@@ -204,10 +206,12 @@ function showLeft(title, text, rejoin = true) {
   S.camTrack = null;
   S.hand = false;
   S.moderator = false;
+  renderModeratorTools();
   banner('');
   $('left-title').textContent = title;
   $('left-text').textContent = text;
   $('left-text').hidden = !text;
+  $('left-sign-in').hidden = true;
   $('rejoin').hidden = !rejoin;
   show('left');
   if (rejoin) $('rejoin').focus();
@@ -263,6 +267,12 @@ function onMessage(sig, m) {
     case 'chat':
       if (m.chat && typeof m.chat === 'object') addChat(m.chat, true, unread);
       break;
+    case 'moderated':
+      onModerated(m);
+      break;
+    case 'reaction':
+      onReaction(m);
+      break;
     case 'speakers':
       setSpeakers(Array.isArray(m.speakers) ? m.speakers : []);
       break;
@@ -287,6 +297,7 @@ function onLobby(m) {
 function onJoined(sig, m) {
   S.you = m.you && typeof m.you === 'object' ? m.you : { id: '' };
   S.moderator = !!S.you.moderator;
+  renderModeratorTools();
   if (S.selfTile) {
     S.selfTile.setVerified(!!S.you.verified);
     if (S.you.verified && typeof S.you.name === 'string' && S.you.name) S.selfTile.setName(S.you.name);
@@ -374,12 +385,23 @@ function onNodeError(sig, m) {
     return;
   }
   if (!sig.joined && FATAL_CODES.has(m.code)) {
-    const titles = { room_full: 'This meeting is full', bad_keys: 'Your keys were refused', unknown_room: 'Meeting not found', lobby_full: 'The waiting room is full' };
-    showLeft(titles[m.code], text);
+    const titles = {
+      room_full: 'This meeting is full', bad_keys: 'Your keys were refused', unknown_room: 'Meeting not found',
+      lobby_full: 'The waiting room is full', sign_in: 'Sign in to join this meeting',
+    };
+    showLeft(titles[m.code], text, m.code !== 'sign_in');
+    if (m.code === 'sign_in') showSignIn();
     return;
   }
   if (m.code === 'bad_sdp' && S.call) S.call.nodeError(new Error(text));
   toast(`The node reported an error: ${text}`);
+}
+
+/** showSignIn offers, on the left screen, to sign in and come back to this meeting. */
+function showSignIn() {
+  const a = $('left-sign-in');
+  a.href = `/auth/login?next=${encodeURIComponent(location.pathname)}`;
+  a.hidden = false;
 }
 
 function unread() {
@@ -422,6 +444,7 @@ function wire() {
     for (const a of S.audios.values()) playAudio(a);
   });
   $('rejoin').addEventListener('click', () => rejoin());
+  wireModeration();
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && S.panel && !$('settings').open) openPanel(S.panel);
   });

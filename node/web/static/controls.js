@@ -198,6 +198,7 @@ export function renderControls() {
     S.screenTrack ? 'Stop sharing your screen' : 'Share your screen').classList.toggle('active', !!S.screenTrack);
   ctl('ctl-hand', 'hand', S.hand ? 'Lower hand' : 'Raise hand', S.hand, S.hand ? 'Lower your hand' : 'Raise your hand')
     .classList.toggle('active', S.hand);
+  ctl('ctl-react', 'react', 'React', null, 'Send a reaction');
   const chat = ctl('ctl-chat', 'chat', 'Chat', S.panel === 'chat', 'Show chat');
   if (S.unread > 0 && S.panel !== 'chat') {
     const badge = document.createElement('span');

@@ -1,19 +1,23 @@
 // people.js — Parley web client: the People panel. Everyone in the meeting with their
 // microphone, camera and hand, their organisation, their safety code (to compare aloud) or a
-// warning when their certificate did not verify; for moderators, a remove button per
-// participant and the lobby: who waits to join, each with admit and deny buttons.
+// warning when their certificate did not verify, and whether their home node signed them in
+// (their certificate names their account) or they are a guest; for moderators, mute and
+// remove buttons per participant (and, for the meeting's owner, make co-host) and the lobby:
+// who waits to join, each with admit and deny buttons.
 // Nothing here talks to the network: buttons call back.
 
 import { icon, paintAvatar } from './ui.js';
 
 /**
- * renderPeople redraws the participant list. people: [{id, name, self, org, moderator,
- * micMuted, cameraOff, hand, safety, verified, media}] where safety is the safety code (null
- * while it is computed), verified is false when the certificate was refused, and media is the
- * decryption state ('ok', 'failing', 'waiting' or 'none'). onRemove(id, name) is set for
- * moderators.
+ * renderPeople redraws the participant list. people: [{id, name, self, org, moderator, owner,
+ * micMuted, cameraOff, hand, safety, verified, signedIn, email, media}] where safety is the
+ * safety code (null while it is computed), verified is false when the certificate was
+ * refused, signedIn whether the certificate names an account (undefined until checked), and
+ * media is the decryption state ('ok', 'failing', 'waiting' or 'none'). actions, for
+ * moderators, holds onRemove(id, name) and onMute(id, name), and for the owner
+ * onCohost(id, name); null for everyone else.
  */
-export function renderPeople(list, people, onRemove) {
+export function renderPeople(list, people, actions) {
   list.replaceChildren(...people.map((p) => {
     const li = document.createElement('li');
     li.dataset.pid = p.id || '';
@@ -32,7 +36,17 @@ export function renderPeople(list, people, onRemove) {
     name.textContent = p.self ? `${p.name} (you)` : p.name;
     name.title = name.textContent;
     top.append(name);
-    if (p.moderator) top.append(tag('Moderator', 'role'));
+    if (p.owner) top.append(tag('Host', 'role'));
+    else if (p.moderator) top.append(tag('Co-host', 'role'));
+    if (p.signedIn === true) {
+      const v = tag('Verified', 'verified');
+      v.title = p.email ? `Signed in by their organisation as ${p.email}` : 'Signed in by their organisation';
+      top.append(v);
+    } else if (p.signedIn === false) {
+      const g = tag('Guest', 'guest');
+      g.title = 'Not signed in: the name is what they typed';
+      top.append(g);
+    }
     main.append(top);
     main.append(detail(p));
 
@@ -52,20 +66,30 @@ export function renderPeople(list, people, onRemove) {
       state.append(s);
     }
     li.append(av, main, state);
-    if (onRemove && !p.self && p.id) {
-      const rm = document.createElement('button');
-      rm.type = 'button';
-      rm.className = 'icon-btn remove';
-      rm.dataset.testid = 'remove';
-      rm.dataset.id = p.id;
-      rm.innerHTML = icon('remove');
-      rm.title = `Remove ${p.name} from the meeting`;
-      rm.setAttribute('aria-label', rm.title);
-      rm.addEventListener('click', () => onRemove(p.id, p.name));
-      li.append(rm);
+    if (actions && !p.self && p.id) {
+      const acts = document.createElement('span');
+      acts.className = 'pactions';
+      if (!p.micMuted) acts.append(action('mute', 'micOff', `Ask ${p.name} to mute their microphone`, p, actions.onMute));
+      if (actions.onCohost && !p.moderator) acts.append(action('make-cohost', 'cohost', `Make ${p.name} a co-host`, p, actions.onCohost));
+      acts.append(action('remove', 'remove', `Remove ${p.name} from the meeting`, p, actions.onRemove));
+      li.append(acts);
     }
     return li;
   }));
+}
+
+/** action is one moderator button of a person's entry. */
+function action(testid, ic, label, p, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = `icon-btn ${testid}`;
+  b.dataset.testid = testid;
+  b.dataset.id = p.id;
+  b.innerHTML = icon(ic);
+  b.title = label;
+  b.setAttribute('aria-label', label);
+  b.addEventListener('click', () => onClick(p.id, p.name));
+  return b;
 }
 
 /** detail is the second line of a person: organisation, then safety code or a warning. */
@@ -107,8 +131,8 @@ function tag(text, kind) {
 }
 
 /**
- * renderWaiting redraws the lobby list for moderators. waiting: [{id, name}]. The section is
- * hidden when nobody waits.
+ * renderWaiting redraws the lobby list for moderators. waiting: [{id, name, verified}]. The
+ * section is hidden when nobody waits.
  */
 export function renderWaiting(section, list, waiting, { onAdmit, onDeny }) {
   section.hidden = waiting.length === 0;
@@ -123,6 +147,7 @@ export function renderWaiting(section, list, waiting, { onAdmit, onDeny }) {
     name.className = 'pname';
     name.textContent = w.name;
     name.title = w.name;
+    const who = tag(w.verified ? 'Verified' : 'Guest', w.verified ? 'verified' : 'guest');
     const admit = document.createElement('button');
     admit.type = 'button';
     admit.className = 'small-btn admit';
@@ -145,7 +170,7 @@ export function renderWaiting(section, list, waiting, { onAdmit, onDeny }) {
       deny.disabled = true;
       onDeny(w.id, w.name);
     });
-    li.append(av, name, admit, deny);
+    li.append(av, name, who, admit, deny);
     return li;
   }));
 }

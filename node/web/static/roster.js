@@ -7,6 +7,7 @@ import { renderPeople, renderWaiting } from './people.js';
 import { describe } from './e2ee-status.js';
 import { S } from './state.js';
 import { renderControls } from './controls.js';
+import { makeCohost, muteParticipant } from './moderation.js';
 
 const NO_FRAMES_GRACE = 8000; // ms a participant's routed tracks may stay silent before we stop waiting
 const REFRESH_EVERY = 500;
@@ -21,7 +22,9 @@ function remoteState(id) {
   let media = S.monitor ? S.monitor.of(id) : 'none';
   const since = S.trackSince.get(id);
   if (media === 'none' && since !== undefined && performance.now() - since < NO_FRAMES_GRACE) media = 'waiting';
-  return { verified, media, safety: peer ? peer.safety : null };
+  const signedIn = peer && peer.cert ? !!peer.cert.verified : undefined;
+  const email = peer && peer.cert && peer.cert.verified ? peer.cert.email : '';
+  return { verified, signedIn, email, media, safety: peer ? peer.safety : null };
 }
 
 /** refreshRoster redraws the People panel, the encryption indicator and the tiles' states. */
@@ -29,7 +32,7 @@ export function refreshRoster() {
   const remote = [];
   for (const p of S.participants.values()) {
     remote.push({
-      id: p.id, name: p.name, org: p.org || '', moderator: !!p.moderator,
+      id: p.id, name: p.name, org: p.org || '', moderator: !!p.moderator, owner: !!p.owner,
       micMuted: !!p.mic_muted, cameraOff: !!p.camera_muted, hand: !!p.hand, ...remoteState(p.id),
     });
   }
@@ -38,19 +41,24 @@ export function refreshRoster() {
     if (t) {
       t.setUndecryptable(r.media === 'failing');
       t.el.classList.toggle('unverified', r.verified === false);
+      // Who is signed in is what their certificate says, once it has verified.
+      if (r.signedIn !== undefined) t.setVerified(r.signedIn);
     }
   }
   renderIndicator(remote);
   const people = [{
     id: S.you ? S.you.id : '', name: S.name, self: true, org: S.you && S.you.org ? S.you.org : '',
-    moderator: S.moderator, micMuted: !(S.micOn && S.micTrack), cameraOff: !(S.camOn && S.camTrack), hand: S.hand,
+    moderator: S.moderator, owner: !!(S.you && S.you.owner), signedIn: S.e2ee && S.e2ee.own ? !!S.e2ee.own.verified : undefined,
+    email: S.e2ee && S.e2ee.own && S.e2ee.own.verified ? S.e2ee.own.email : '', micMuted: !(S.micOn && S.micTrack), cameraOff: !(S.camOn && S.camTrack), hand: S.hand,
   }, ...remote];
   $('count').textContent = `${people.length} ${people.length === 1 ? 'person' : 'people'}`;
   // Redraw only on change: the list holds buttons a pointer may be over.
   const key = JSON.stringify([people, S.moderator]);
   if (key === lastPeople) return;
   lastPeople = key;
-  renderPeople($('people'), people, S.moderator ? removeFromMeeting : null);
+  const owner = !!(S.you && S.you.owner);
+  renderPeople($('people'), people, S.moderator
+    ? { onRemove: removeFromMeeting, onMute: muteParticipant, onCohost: owner ? makeCohost : null } : null);
   $('safety-help').hidden = remote.length === 0;
 }
 
@@ -101,7 +109,7 @@ let knockTimes = [];
 
 function waitingEntry(w) {
   if (!w || typeof w.id !== 'string' || !w.id) return null;
-  return { id: w.id, name: typeof w.name === 'string' ? w.name : '' };
+  return { id: w.id, name: typeof w.name === 'string' ? w.name : '', verified: w.verified === true };
 }
 
 function announceKnock(w) {

@@ -6,6 +6,11 @@
 //	       "org":"<node name>","node":"<b64u node public key>","room":"<room id>",
 //	       "sig_pub":"<b64u>","age":"age1…","iat":<s>,"exp":<s>}
 //
+// A person their home node signed in gets a version 2 body: "v":2 and the same fields plus
+// "iss", "sub" and "email" (the identity provider's issuer, the person's subject there, and
+// their e-mail address, possibly empty). Only a version 2 certificate makes a participant
+// "verified"; a version 1 body is a guest, whose name is what they typed.
+//
 // A client accepts a certificate only if its body is well formed, node is a node key it
 // trusts, the signature verifies with it, room is its room and iat-60 <= now <= exp. The body
 // names the key that signed it, so it is parsed (strictly, at most 4096 bytes) first; nothing
@@ -21,6 +26,9 @@ export const CLOCK_SKEW = 60; // seconds a certificate may be early
 export const MAX_ID_LEN = 64;
 export const MAX_NAME_LEN = 64; // code points
 export const MAX_ORG_LEN = 200; // UTF-8 bytes
+export const MAX_ISS_LEN = 200; // UTF-8 bytes
+export const MAX_SUB_LEN = 255; // UTF-8 bytes
+export const MAX_MAIL_LEN = 254; // UTF-8 bytes
 
 /** CertificateError is a certificate the client must not accept; reason says why. */
 export class CertificateError extends Error {
@@ -64,16 +72,34 @@ const schema = {
   v: T.int, id: T.string, tag: T.uint32, name: T.string, org: T.string, node: T.string,
   room: T.string, sig_pub: T.string, age: T.string, iat: T.int, exp: T.int,
 };
+const schemaV2 = { ...schema, iss: T.string, sub: T.string, email: T.string };
+
+// version reads the body's "v" leniently, only to choose the schema; the strict parse that
+// follows checks everything, a repeated "v" included.
+function version(text) {
+  try {
+    const o = JSON.parse(text);
+    return o && typeof o === 'object' ? o.v : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * parseCertBody reads a certificate body strictly and checks the form of every field, as
  * package parley/identity does; it checks no signature, room or time. The result has the
- * JSON's fields, plus nodeKey and sigPubKey as raw bytes.
+ * JSON's fields, plus nodeKey and sigPubKey as raw bytes and verified (a version 2 body).
  */
 export function parseCertBody(text) {
   if (utf8(text).length > MAX_BODY) throw new Error(`body is over ${MAX_BODY} bytes`);
-  const b = parseObject(text, schema);
-  if (b.v !== 1) throw new Error(`version ${b.v}, want 1`);
+  const b = parseObject(text, version(text) === 2 ? schemaV2 : schema);
+  if (b.v !== 1 && b.v !== 2) throw new Error(`version ${b.v}, want 1 or 2`);
+  if (b.v === 2) {
+    checkText('iss', b.iss, MAX_ISS_LEN, utf8(b.iss).length);
+    checkText('sub', b.sub, MAX_SUB_LEN, utf8(b.sub).length);
+    if (b.email !== '') checkText('email', b.email, MAX_MAIL_LEN, utf8(b.email).length);
+  }
+  b.verified = b.v === 2;
   checkID('id', b.id);
   checkID('room', b.room);
   checkText('name', b.name, MAX_NAME_LEN, [...b.name].length);

@@ -1,0 +1,155 @@
+// moderation.js — Parley web client: what moderators do beyond the lobby, what the client
+// does when a moderator acts on it, and reactions.
+//
+// Moderators mute one participant or everyone, lower every hand and end the meeting for all;
+// the meeting's owner makes co-hosts. A mute is a request this client obeys by turning its
+// microphone off: with end-to-end encryption the node cannot silence what it cannot read.
+// Reactions float over the sender's tile for everyone.
+
+import { $, toast } from './ui.js';
+import { S } from './state.js';
+import { refreshSelf, toggleMic } from './controls.js';
+import { refreshRoster } from './roster.js';
+
+// Reactions by the name the node knows them by, with the emoji shown and a label.
+export const REACTIONS = [
+  ['thumbs_up', '👍', 'Thumbs up'],
+  ['clap', '👏', 'Applause'],
+  ['heart', '❤️', 'Love'],
+  ['laugh', '😂', 'Laughter'],
+  ['surprised', '😮', 'Surprise'],
+  ['celebrate', '🎉', 'Celebration'],
+];
+const FLOAT_MS = 4000;
+
+/** send sends a moderator action; what says what failed if we are not connected. */
+function send(msg, what) {
+  if (!S.sig || !S.sig.send(msg)) toast(`Not connected: ${what}`);
+}
+
+export function muteParticipant(id, name) {
+  send({ type: 'moderate', action: 'mute', id }, `${name} was not muted.`);
+  toast(`You asked ${name} to mute their microphone.`, 'info', 3000);
+}
+
+export function makeCohost(id, name) {
+  send({ type: 'moderate', action: 'cohost', id }, `${name} is not a co-host.`);
+}
+
+function muteAll() {
+  send({ type: 'moderate', action: 'mute_all' }, 'nobody was muted.');
+  toast('You asked everyone to mute their microphone.', 'info', 3000);
+}
+
+function lowerHands() {
+  send({ type: 'moderate', action: 'lower_hands' }, 'no hand was lowered.');
+}
+
+function endMeeting() {
+  const dlg = $('end-dialog');
+  dlg.returnValue = '';
+  dlg.showModal();
+}
+
+function endDialogClosed() {
+  if ($('end-dialog').returnValue === 'end') send({ type: 'moderate', action: 'end' }, 'the meeting goes on.');
+}
+
+/** onModerated takes a "moderated" message: a moderator acted on us. */
+export function onModerated(m) {
+  const by = typeof m.name === 'string' && m.name ? m.name : 'A moderator';
+  switch (m.action) {
+    case 'mute':
+    case 'mute_all':
+      if (S.micOn && S.micTrack) toggleMic();
+      toast(`${by} muted your microphone. Unmute it when you want to speak.`, 'info', 6000);
+      break;
+    case 'lower_hands':
+      S.hand = false;
+      refreshSelf();
+      toast(`${by} lowered your hand.`, 'info', 4000);
+      break;
+    case 'cohost':
+      S.moderator = true;
+      renderModeratorTools();
+      refreshRoster();
+      toast(by === 'A moderator' ? 'You are now a co-host of this meeting.' : `${by} made you a co-host of this meeting.`, 'info', 6000);
+      break;
+    default:
+      console.warn('parley: unknown moderator action', m.action);
+  }
+}
+
+/** renderModeratorTools shows the room-wide moderator buttons to moderators only. */
+export function renderModeratorTools() {
+  $('moderator-tools').hidden = !S.moderator;
+}
+
+// ---- reactions ----
+
+function react(name) {
+  if (S.sig) S.sig.send({ type: 'react', reaction: name });
+  closePicker();
+}
+
+function closePicker() {
+  $('reactions').hidden = true;
+  $('ctl-react').setAttribute('aria-expanded', 'false');
+}
+
+function togglePicker() {
+  const open = $('reactions').hidden;
+  $('reactions').hidden = !open;
+  $('ctl-react').setAttribute('aria-expanded', String(open));
+  if (open) $('reactions').querySelector('button').focus();
+}
+
+/** onReaction takes a "reaction" message: float it over its sender's tile. */
+export function onReaction(m) {
+  const r = REACTIONS.find(([name]) => name === m.reaction);
+  if (!r || typeof m.id !== 'string') return;
+  const self = S.you && m.id === S.you.id;
+  const tile = self ? S.selfTile : S.tiles.get(m.id);
+  if (!tile) return;
+  const who = self ? 'You' : (S.participants.get(m.id) || {}).name || 'Someone';
+  const el = document.createElement('span');
+  el.className = 'reaction-float';
+  el.dataset.testid = 'reaction-float';
+  el.dataset.reaction = r[0];
+  el.textContent = r[1];
+  el.setAttribute('role', 'img');
+  el.setAttribute('aria-label', `${who}: ${r[2]}`);
+  tile.el.append(el);
+  setTimeout(() => el.remove(), FLOAT_MS);
+  const live = $('reaction-live');
+  live.textContent = `${who}: ${r[2]}`;
+}
+
+/** wireModeration connects the moderator buttons and the reaction picker. */
+export function wireModeration() {
+  $('mute-all').addEventListener('click', muteAll);
+  $('lower-hands').addEventListener('click', lowerHands);
+  $('end-meeting').addEventListener('click', endMeeting);
+  $('end-dialog').addEventListener('close', endDialogClosed);
+  const picker = $('reactions');
+  for (const [name, emoji, label] of REACTIONS) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'reaction';
+    b.dataset.testid = 'reaction';
+    b.dataset.reaction = name;
+    b.textContent = emoji;
+    b.title = label;
+    b.setAttribute('aria-label', label);
+    b.addEventListener('click', () => react(name));
+    picker.append(b);
+  }
+  $('ctl-react').addEventListener('click', togglePicker);
+  picker.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') {
+      closePicker();
+      $('ctl-react').focus();
+    }
+  });
+  renderModeratorTools();
+}
