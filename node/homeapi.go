@@ -14,7 +14,7 @@ import (
 //
 //	GET    /api/me                 {"sign_in":bool,"user":{"name","email","organisation"}|null}
 //	GET    /api/meetings           the signed-in person's meetings, newest first
-//	POST   /api/meetings           {"title","lobby"} -> the new meeting
+//	POST   /api/meetings           {"title","lobby","guests","start","orgs"} -> the new meeting
 //	DELETE /api/meetings/{id}      deletes one of their meetings on every node
 //	POST   /auth/logout            ends the session -> {"location": where to go next}
 //
@@ -35,8 +35,11 @@ type apiMeeting struct {
 	Title        string    `json:"title"`
 	URL          string    `json:"url"`
 	ModeratorURL string    `json:"moderator_url"`
-	Created      time.Time `json:"created"`
-	Lobby        bool      `json:"lobby"`
+	Created      time.Time  `json:"created"`
+	Lobby        bool       `json:"lobby"`
+	Guests       string     `json:"guests"` // "" (guests join), "lobby" or "no"
+	Start        *time.Time `json:"start,omitempty"`
+	Orgs         []string   `json:"orgs,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -55,11 +58,25 @@ func (n *Node) serveMe(w http.ResponseWriter, r *http.Request) {
 		SignIn bool     `json:"sign_in"`
 		User   *apiUser `json:"user"`
 		Node   string   `json:"node"`
-	}{SignIn: n.auth != nil, Node: n.cfg.Name}
+		// Organisations are those of the federation's nodes, which a meeting may be opened to.
+		Organisations []string `json:"organisations"`
+	}{SignIn: n.auth != nil, Node: n.cfg.Name, Organisations: n.organisations()}
 	if u, ok := n.signedIn(r); ok {
 		out.User = &apiUser{Name: u.Name, Email: u.Email, Organisation: n.cfg.Organisation}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// organisations are this node's and its federated peers' organisations, sorted.
+func (n *Node) organisations() []string {
+	orgs := []string{n.cfg.Organisation}
+	for _, p := range n.fed.fed.Peers() {
+		if p.Record.Org != "" {
+			orgs = append(orgs, p.Record.Org)
+		}
+	}
+	slices.Sort(orgs)
+	return slices.Compact(orgs)
 }
 
 // writer checks a state-changing request: from the node's own pages, by someone signed in.
@@ -76,8 +93,12 @@ func (n *Node) writer(w http.ResponseWriter, r *http.Request) (auth.User, bool) 
 }
 
 func (n *Node) apiMeeting(r Room) apiMeeting {
-	return apiMeeting{ID: r.ID, Title: r.Title, URL: RoomURL(n.publicURL, r.ID), ModeratorURL: n.ModeratorURL(r.ID),
-		Created: r.Created, Lobby: r.Lobby}
+	m := apiMeeting{ID: r.ID, Title: r.Title, URL: RoomURL(n.publicURL, r.ID), ModeratorURL: n.ModeratorURL(r.ID),
+		Created: r.Created, Lobby: r.Lobby, Guests: r.Guests, Orgs: r.Orgs}
+	if !r.Start.IsZero() {
+		m.Start = &r.Start
+	}
+	return m
 }
 
 func (n *Node) serveMyMeetings(w http.ResponseWriter, r *http.Request) {
@@ -108,8 +129,11 @@ func (n *Node) serveCreateMeeting(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		Title string `json:"title"`
-		Lobby bool   `json:"lobby"`
+		Title  string    `json:"title"`
+		Lobby  bool      `json:"lobby"`
+		Guests string    `json:"guests"`
+		Start  time.Time `json:"start"`
+		Orgs   []string  `json:"orgs"`
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -117,7 +141,7 @@ func (n *Node) serveCreateMeeting(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "the request is not a meeting: "+err.Error())
 		return
 	}
-	room, err := n.NewRoom(RoomOptions{Title: req.Title, Lobby: req.Lobby})
+	room, err := n.NewRoom(RoomOptions{Title: req.Title, Lobby: req.Lobby, Guests: req.Guests, Start: req.Start, Orgs: req.Orgs})
 	if err != nil {
 		apiError(w, http.StatusBadRequest, err.Error())
 		return

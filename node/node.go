@@ -301,11 +301,23 @@ func (n *Node) NewRoom(o RoomOptions) (Room, error) {
 			orgs = append(orgs, org)
 		}
 	}
-	r, err := n.fed.fed.CreateRoom(federation.RoomSpec{Title: title, Lobby: o.Lobby, Orgs: orgs})
+	switch o.Guests {
+	case federation.GuestsAllowed, federation.GuestsLobby, federation.GuestsNo:
+	default:
+		return Room{}, fmt.Errorf("guests %q: say %q (guests wait in the lobby), %q (only people signed in) or nothing (guests join)",
+			o.Guests, federation.GuestsLobby, federation.GuestsNo)
+	}
+	if !o.Start.IsZero() {
+		now := time.Now()
+		if o.Start.Before(now.Add(-time.Hour)) || o.Start.After(now.Add(maxScheduleAhead)) {
+			return Room{}, fmt.Errorf("a meeting is scheduled from now to two years ahead, not for %s", o.Start.Format(time.RFC3339))
+		}
+	}
+	r, err := n.fed.fed.CreateRoom(federation.RoomSpec{Title: title, Lobby: o.Lobby, Orgs: orgs, Guests: o.Guests, Start: o.Start})
 	if err != nil {
 		return Room{}, fmt.Errorf("create the room: %w", err)
 	}
-	n.log.Info("room created", "room", r.ID, "title", r.Title, "lobby", r.Lobby, "orgs", r.Orgs)
+	n.log.Info("room created", "room", r.ID, "title", r.Title, "lobby", r.Lobby, "orgs", r.Orgs, "guests", r.Guests)
 	return r, nil
 }
 

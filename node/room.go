@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -32,7 +33,15 @@ type RoomOptions struct {
 	// Orgs restricts the room to participants of nodes of these organisations (the node's own
 	// is added); empty opens it to every federated node.
 	Orgs []string
+	// Guests says who may join without signing in: federation.GuestsAllowed, GuestsLobby or
+	// GuestsNo.
+	Guests string
+	// Start is when a scheduled meeting begins; zero for none.
+	Start time.Time
 }
+
+// maxScheduleAhead bounds how far ahead a meeting may be scheduled.
+const maxScheduleAhead = 2 * 366 * 24 * time.Hour
 
 // openTo reports whether the room's policy lets participants of this node in.
 func (n *Node) openTo(r Room) bool { return r.Owner == n.fed.self || r.Allows(n.cfg.Organisation) }

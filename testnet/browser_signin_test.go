@@ -17,32 +17,11 @@ import (
 // name, starts a new meeting and lands on its prejoin, finds it under their meetings, and
 // signs out.
 func TestBrowserSignInNewMeeting(t *testing.T) {
-	p, err := testprovider.Start(nil, []testprovider.Account{
-		{Username: "camille", Password: "pw-camille", GivenName: "Camille", Family: "Martin", Email: "camille.martin@interieur.gouv.fr"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	secret := filepath.Join(t.TempDir(), "oidc-secret")
-	if err := os.WriteFile(secret, []byte("s3cret"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	n := StartNodeWith(t, "Ministère de l'Intérieur", func(c *node.Config) {
-		c.OIDC = &node.OIDCConfig{Issuer: p.Issuer, ClientID: "parley", ClientSecretFile: secret,
-			Scopes: []string{"openid", "email", "profile"}}
-	})
-	p.Register(testprovider.Client{ID: "parley", Secret: "s3cret", RedirectURIs: []string{n.URL() + auth.CallbackPath},
-		PostLogoutRedirectURIs: []string{n.URL() + "/"}})
-
+	n, _ := signInNode(t, testprovider.Account{Username: "camille", Password: "pw-camille", GivenName: "Camille",
+		Family: "Martin", Email: "camille.martin@interieur.gouv.fr"})
 	forEachBrowser(t, func(t *testing.T, kind string) {
 		b := NewBrowserOf(t, kind, "Camille")
-		b.Open(n.URL() + "/")
-		b.Click(`[data-testid=sign-in]`)
-		b.WaitVisible(`#username`, 20*time.Second)
-		b.Type(`#username`, "camille")
-		b.Type(`#password`, "pw-camille\n")
-		b.WaitText(`[data-testid=user-name]`, "Camille Martin", 20*time.Second)
+		signIn(b, n, "camille", "pw-camille", "Camille Martin")
 
 		b.Click(`[data-testid=new-meeting]`)
 		b.WaitVisible(`[data-testid=join]`, 20*time.Second)
@@ -73,4 +52,37 @@ func TestBrowserSignInNewMeeting(t *testing.T) {
 			t.Fatalf("after sign-out the browser is at %q (%v)", at, err)
 		}
 	})
+}
+
+// signInNode starts a real OpenID provider on loopback with accounts and a node that signs
+// people in with it.
+func signInNode(t *testing.T, accounts ...testprovider.Account) (*TestNode, *testprovider.Provider) {
+	t.Helper()
+	p, err := testprovider.Start(nil, accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	secret := filepath.Join(t.TempDir(), "oidc-secret")
+	if err := os.WriteFile(secret, []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := StartNodeWith(t, "Ministère de l'Intérieur", func(c *node.Config) {
+		c.OIDC = &node.OIDCConfig{Issuer: p.Issuer, ClientID: "parley", ClientSecretFile: secret,
+			Scopes: []string{"openid", "email", "profile"}}
+	})
+	p.Register(testprovider.Client{ID: "parley", Secret: "s3cret", RedirectURIs: []string{n.URL() + auth.CallbackPath},
+		PostLogoutRedirectURIs: []string{n.URL() + "/"}})
+	return n, p
+}
+
+// signIn signs b in on n's home page through the provider's login form.
+func signIn(b *Browser, n *TestNode, user, password, name string) {
+	b.t.Helper()
+	b.Open(n.URL() + "/")
+	b.Click(`[data-testid=sign-in]`)
+	b.WaitVisible(`#username`, 20*time.Second)
+	b.Type(`#username`, user)
+	b.Type(`#password`, password+"\n")
+	b.WaitText(`[data-testid=user-name]`, name, 20*time.Second)
 }

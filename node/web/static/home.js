@@ -43,8 +43,12 @@ function meetingItem(m) {
   a.href = m.url;
   a.textContent = m.title;
   const when = document.createElement('time');
-  when.dateTime = m.created;
-  when.textContent = new Date(m.created).toLocaleString();
+  when.dateTime = m.start || m.created;
+  const at = new Date(m.start || m.created).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  when.textContent = m.start ? at : `created ${at}`;
+  const policy = document.createElement('span');
+  policy.className = 'muted';
+  policy.textContent = GUESTS[m.guests] || '';
   const copy = document.createElement('button');
   copy.type = 'button';
   copy.className = 'small-btn';
@@ -72,40 +76,72 @@ function meetingItem(m) {
       showError('home-error', err);
     }
   });
-  li.append(a, when, copy, del);
+  li.append(a, when, policy, copy, del);
   return li;
 }
 
+const GUESTS = { '': 'guests join directly', lobby: 'guests wait in the lobby', no: 'signed-in people only' };
+
+// A meeting counts as upcoming until an hour after its start.
+const UPCOMING_GRACE = 60 * 60 * 1000;
+
 async function loadMeetings() {
   const list = await api('GET', '/api/meetings');
-  $('my-meetings').replaceChildren(...list.map(meetingItem));
-  $('no-meetings').hidden = list.length > 0;
+  const now = Date.now();
+  const upcoming = list.filter((m) => m.start && Date.parse(m.start) + UPCOMING_GRACE > now)
+    .sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+  const recent = list.filter((m) => !upcoming.includes(m));
+  $('upcoming').replaceChildren(...upcoming.map(meetingItem));
+  $('recent').replaceChildren(...recent.map(meetingItem));
+  $('no-upcoming').hidden = upcoming.length > 0;
+  $('no-recent').hidden = recent.length > 0;
 }
 
-const create = (title, lobby) => api('POST', '/api/meetings', { title, lobby });
+const create = (spec) => api('POST', '/api/meetings', spec);
+
+function orgChoices(orgs, own) {
+  const box = $('schedule-orgs');
+  box.replaceChildren(...orgs.map((o) => {
+    const label = document.createElement('label');
+    label.className = 'check';
+    const cb = document.createElement('input');
+    cb.type = 'checkbox';
+    cb.value = o;
+    label.append(cb, ' ', document.createTextNode(o === own ? `${o} (yours)` : o));
+    return label;
+  }));
+  $('schedule-orgs-field').hidden = orgs.length < 2;
+}
 
 function defaultTitle(name) {
   return `Meeting of ${name}`;
 }
 
+let me = null;
+
 async function main() {
-  const me = await api('GET', '/api/me');
+  wire();
+  me = await api('GET', '/api/me');
   $('node-name').textContent = me.node;
   if (!me.user) {
     $('signed-out').hidden = false;
     $('sign-in').hidden = !me.sign_in;
     $('sign-in-off').hidden = me.sign_in;
     if (me.sign_in) $('sign-in').href = `/auth/login?next=${encodeURIComponent('/')}`;
-  } else {
-    $('user').hidden = false;
-    $('user-name').textContent = me.user.name;
-    $('signed-in').hidden = false;
-    await loadMeetings();
+    return;
   }
+  orgChoices(me.organisations || [], me.user.organisation);
+  await loadMeetings();
+  $('user').hidden = false;
+  $('user-name').textContent = me.user.name;
+  $('signed-in').hidden = false;
+}
 
+// wire connects the page's controls; they act once /api/me has said who is signed in.
+function wire() {
   $('new-meeting').addEventListener('click', async () => {
     try {
-      const m = await create(defaultTitle(me.user.name), false);
+      const m = await create({ title: defaultTitle(me.user.name), guests: 'lobby' });
       window.location.assign(new URL(m.url).pathname);
     } catch (err) {
       showError('home-error', err);
@@ -120,7 +156,13 @@ async function main() {
   $('schedule').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     try {
-      await create($('schedule-title').value, $('schedule-lobby').checked);
+      const start = new Date($('schedule-start').value);
+      if (Number.isNaN(start.getTime())) throw new Error('Choose the date and time of the meeting.');
+      const orgs = [...$('schedule-orgs').querySelectorAll('input:checked')].map((cb) => cb.value);
+      await create({
+        title: $('schedule-title').value, lobby: $('schedule-lobby').checked, guests: $('schedule-guests').value,
+        start: start.toISOString(), orgs,
+      });
       $('schedule').reset();
       $('schedule').hidden = true;
       await loadMeetings();
