@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"parley/identity"
 	"parley/media/signal"
 	"parley/node/auth"
 	"parley/node/auth/testprovider"
@@ -238,5 +240,62 @@ func TestOIDCConfig(t *testing.T) {
 	t.Setenv(OIDCSecretEnv, "from-env")
 	if s, err := c.OIDC.secret(t.TempDir()); err != nil || s != "from-env" {
 		t.Fatalf("secret from the environment: %q, %v", s, err)
+	}
+}
+
+// TestScheduledMeetingPolicy: a meeting scheduled on the home page keeps its start, guest
+// policy and organisations; in a meeting closed to guests a guest is refused with sign_in and
+// a signed-in person joins with a certificate that names their account.
+func TestScheduledMeetingPolicy(t *testing.T) {
+	n, p := startSignInNode(t)
+	camille := signInAs(t, n, p, "camille", "pw-camille")
+	start := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Minute)
+	var m apiMeeting
+	body := `{"title":"Comité","guests":"no","start":"` + start.Format(time.RFC3339) + `","orgs":["Défense"]}`
+	if st := call(t, camille, n, "POST", "/api/meetings", body, &m); st != http.StatusCreated {
+		t.Fatalf("schedule: %d", st)
+	}
+	if m.Guests != "no" || m.Start == nil || !m.Start.Equal(start) || len(m.Orgs) != 2 {
+		t.Fatalf("scheduled %+v", m)
+	}
+	for _, bad := range []string{
+		`{"title":"x","guests":"maybe"}`,
+		`{"title":"x","start":"` + time.Now().Add(-48*time.Hour).Format(time.RFC3339) + `"}`,
+		`{"title":"x","start":"` + time.Now().Add(5*366*24*time.Hour).Format(time.RFC3339) + `"}`,
+		`{"title":"x","start":"tomorrow"}`,
+	} {
+		var e struct{ Error string }
+		if st := call(t, camille, n, "POST", "/api/meetings", bad, &e); st != http.StatusBadRequest || e.Error == "" {
+			t.Errorf("%s: %d %q", bad, st, e.Error)
+		}
+	}
+
+	guest := mustDial(t, n, m.ID)
+	guest.send(guest.joinMessage("Visiteur", ""))
+	if e := guest.must(signal.TypeError); e.Code != signal.CodeSignIn {
+		t.Fatalf("a guest in a meeting closed to guests: %+v", e)
+	}
+
+	dominique := signInAs(t, n, p, "dominique", "pw-dominique")
+	h := http.Header{}
+	h.Set("Origin", n.URL())
+	u, _ := url.Parse(n.URL())
+	for _, ck := range dominique.Jar.Cookies(u) {
+		h.Add("Cookie", ck.String())
+	}
+	ws, _, err := dialWSHeader(t, n.URL(), m.ID, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := ws.join("anything")
+	if j.You == nil || !j.You.Verified || j.You.Moderator || j.Room.Guests != "no" {
+		t.Fatalf("Dominique joined as %+v in %+v", j.You, j.Room)
+	}
+	cert, err := identity.VerifyCertificate(*j.You.Cert, func(k ed25519.PublicKey) bool { return k.Equal(n.key.PublicKey()) }, m.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cert.Verified() || cert.Issuer != p.Issuer || cert.Subject == "" || cert.Email != "dominique.bernard@interieur.gouv.fr" || cert.Name != "Dominique Bernard" {
+		t.Fatalf("Dominique's certificate: %+v", cert)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -167,6 +168,8 @@ type Client struct {
 	participants map[string]signal.Participant // others, by id
 	chat         []ChatMessage
 	waiting      []signal.Waiting // the lobby, when the client is a moderator
+	moderated    []Moderation     // what moderators did to the client, oldest first
+	reactions    []Reaction       // reactions seen, oldest first
 	speakers     []string
 	subTracks    map[string]signal.Track  // sub mid -> track, from the node's latest offer
 	received     map[string]*trackCounter // by remote track id
@@ -379,6 +382,44 @@ func (c *Client) Waiting() []signal.Waiting {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]signal.Waiting(nil), c.waiting...)
+}
+
+// Moderation is a moderator's action on the client ("moderated").
+type Moderation struct {
+	Action string // a signal.Action constant
+	By     string // the moderator's name
+}
+
+// Reaction is a participant's reaction as the client saw it.
+type Reaction struct{ From, Reaction string }
+
+// Moderated is what moderators did to the client so far, oldest first.
+func (c *Client) Moderated() []Moderation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.moderated)
+}
+
+// Reactions are the reactions the client has seen, oldest first.
+func (c *Client) Reactions() []Reaction {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.reactions)
+}
+
+// Moderate sends a moderator action (a signal.Action constant; id for mute and cohost).
+func (c *Client) Moderate(action, id string) error {
+	return c.send(&signal.Message{Type: signal.TypeModerate, Action: action, ID: id})
+}
+
+// React sends a reaction (one of signal.Reactions).
+func (c *Client) React(reaction string) error {
+	return c.send(&signal.Message{Type: signal.TypeReact, Reaction: reaction})
+}
+
+// Mute tells the node that source (mic or camera) is muted or not.
+func (c *Client) Mute(source string, muted bool) error {
+	return c.send(&signal.Message{Type: signal.TypeMute, Source: source, Muted: &muted})
 }
 
 // Admit lets someone waiting in the lobby in (moderators only).

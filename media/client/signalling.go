@@ -258,6 +258,19 @@ func (c *Client) handle(m *signal.Message) error {
 		c.mu.Lock()
 		c.speakers = append([]string(nil), m.Speakers...)
 		c.mu.Unlock()
+	case signal.TypeModerated:
+		c.mu.Lock()
+		c.moderated = append(c.moderated, Moderation{Action: m.Action, By: m.Name})
+		c.mu.Unlock()
+		if m.Action == signal.ActionMute || m.Action == signal.ActionMuteAll {
+			// Obey: the node cannot mute end-to-end encrypted media, so the client says it
+			// is muted (and a client with a real microphone would stop sending it).
+			return c.Mute(signal.SourceMic, true)
+		}
+	case signal.TypeReaction:
+		c.mu.Lock()
+		c.reactions = append(c.reactions, Reaction{From: m.ID, Reaction: m.Reaction})
+		c.mu.Unlock()
 	case signal.TypeError:
 		return &NodeError{Code: m.Code, Message: m.Error}
 	case signal.TypeJoined, signal.TypePong:

@@ -148,7 +148,7 @@ func (r *rig) mustJoin(id string, moderator bool) *fakeConn {
 }
 
 func (r *rig) refresh() {
-	r.m.refresh(r.recs, func(n peer.ID) bool { return r.hidden[n] })
+	r.m.refresh(r.recs, func(n peer.ID) bool { return r.hidden[n] }, r.now)
 }
 
 // remoteRecord is a state record of node with participants ids.

@@ -178,8 +178,8 @@ func (m *meeting) remoteEvent(node peer.ID, ev Event, at, now time.Time) *Refusa
 	if now.Sub(at) > EventFreshness {
 		return refuse(signal.CodeBadMessage, "event of %v ago: too old to apply", now.Sub(at).Round(time.Second))
 	}
-	by := m.remote.shown[ev.By]
-	if by == nil || by.node != node {
+	by := m.remote.author(node, ev.By)
+	if by == nil {
 		return refuse(signal.CodeNotAllowed, "%q is not a participant of node %s", ev.By, node)
 	}
 	ev.Name = by.info.Name // as its node vouches for it, not as the event says

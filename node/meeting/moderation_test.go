@@ -238,7 +238,19 @@ func TestRemoteEvents(t *testing.T) {
 	if !r.m.members["a"].moderator {
 		t.Error("the owner's co-host event did not make a a moderator")
 	}
-	// Another node's end sends everyone here away.
+	// Another node's end sends everyone here away, even when the record without its author
+	// (who left by ending it) came first; not so once they are long gone.
+	r.recs = []federation.StateRecord{{Node: "nodeB", Version: 2}}
+	r.refresh()
+	r.now = r.now.Add(EventFreshness + time.Second)
+	r.refresh()
+	if ref := r.m.remoteEvent("nodeB", Event{By: "bmod", Action: signal.ActionMute, Target: "a"}, r.now, r.now); ref == nil {
+		t.Fatal("an event by someone who left long ago was applied")
+	}
+	r.recs = []federation.StateRecord{rec}
+	r.refresh()
+	r.recs = []federation.StateRecord{{Node: "nodeB", Version: 3}}
+	r.refresh()
 	if ref := r.m.remoteEvent("nodeB", Event{By: "bmod", Action: signal.ActionEnd}, r.now, r.now); ref != nil || a.ended != signal.CodeEnded {
 		t.Fatalf("remote end: %v, a ended %q", ref, a.ended)
 	}

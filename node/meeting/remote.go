@@ -1,6 +1,8 @@
 package meeting
 
 import (
+	"time"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"parley/federation"
@@ -15,7 +17,8 @@ import (
 type remote struct {
 	node peer.ID
 	info Info
-	kids kidSet // key IDs it announced here
+	kids kidSet    // key IDs it announced here
+	left time.Time // when it left, in remoteSet.gone
 
 	key, moderate, react Bucket
 }
@@ -31,10 +34,25 @@ type decodedRecord struct {
 type remoteSet struct {
 	cache map[peer.ID]decodedRecord
 	shown map[string]*remote
+	// gone are the participants who left within EventFreshness: an event they wrote just
+	// before leaving (a moderator ending the meeting) may arrive after the record without them.
+	gone map[string]*remote
 }
 
 func newRemoteSet() remoteSet {
-	return remoteSet{cache: map[peer.ID]decodedRecord{}, shown: map[string]*remote{}}
+	return remoteSet{cache: map[peer.ID]decodedRecord{}, shown: map[string]*remote{}, gone: map[string]*remote{}}
+}
+
+// author returns the participant of node who wrote an event as id: shown, or gone lately.
+func (s *remoteSet) author(node peer.ID, id string) *remote {
+	r := s.shown[id]
+	if r == nil {
+		r = s.gone[id]
+	}
+	if r == nil || r.node != node {
+		return nil
+	}
+	return r
 }
 
 func (s *remoteSet) len() int { return len(s.shown) }
@@ -61,7 +79,7 @@ func (m *meeting) decode(rec federation.StateRecord) decodedRecord {
 
 // refresh makes the shown participants of other nodes those of recs, but for nodes that
 // hidden reports out of reach, telling members who came, changed and went.
-func (m *meeting) refresh(recs []federation.StateRecord, hidden func(peer.ID) bool) {
+func (m *meeting) refresh(recs []federation.StateRecord, hidden func(peer.ID) bool, now time.Time) {
 	want := map[string]*remote{}
 	present := map[peer.ID]bool{}
 	for _, rec := range recs {
@@ -112,6 +130,13 @@ func (m *meeting) refresh(recs []federation.StateRecord, hidden func(peer.ID) bo
 			reason = signal.ReasonUnreachable
 		}
 		m.broadcast(encode(&signal.Message{Type: signal.TypeParticipantLeft, ID: id, Reason: reason}), "")
+		old.left = now
+		m.remote.gone[id] = old
+	}
+	for id, r := range m.remote.gone {
+		if want[id] != nil || now.Sub(r.left) > EventFreshness {
+			delete(m.remote.gone, id)
+		}
 	}
 	m.remote.shown = want
 }

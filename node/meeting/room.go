@@ -168,7 +168,7 @@ func (r *Room) run() {
 		<-r.prev // its last record is handed to the publisher before ours
 	}
 	cfg := r.reg.cfg
-	r.m.refresh(cfg.State(r.id), cfg.Hidden)
+	r.m.refresh(cfg.State(r.id), cfg.Hidden, r.reg.now())
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -220,7 +220,7 @@ func (r *Room) Release() { r.reg.release(r) }
 
 // stateChanged asks the room to follow the federation's state records again.
 func (r *Room) stateChanged() {
-	r.post(func() { r.m.refresh(r.reg.cfg.State(r.id), r.reg.cfg.Hidden) })
+	r.post(func() { r.m.refresh(r.reg.cfg.State(r.id), r.reg.cfg.Hidden, r.reg.now()) })
 }
 
 // chat hands a chat message of the room's log to its members.
