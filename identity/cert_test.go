@@ -203,6 +203,11 @@ func FuzzVerifyCertificate(f *testing.F) {
 	f.Add(rawCert(*b, map[string]string{"tag": "7,\"tag\":8"}), false)
 	f.Add(rawCert(*b, map[string]string{"name": `"\ud800"`}), false)
 	f.Add(`{"v":1}`, false)
+	v2 := *b
+	v2.V, v2.Issuer, v2.Subject, v2.Email = 2, "https://idp.example", "sub", "a@b.example"
+	raw, _ := v2.MarshalJSON()
+	f.Add(string(raw), false)
+	f.Add(strings.Replace(string(raw), `"v":2`, `"v":1`, 1), false)
 	trusted := trustOnly(nk.PublicKey())
 	f.Fuzz(func(t *testing.T, body string, unsigned bool) {
 		o := signObject(nk.PrivateKey(), CertificatePrefix, []byte(body))

@@ -246,15 +246,34 @@ func (n *Node) entryAppended(e federation.Entry) {
 		if e.Node == n.fed.self {
 			return // applied here when it happened
 		}
-		var ev meeting.Event
-		dec := json.NewDecoder(bytes.NewReader(e.Data))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&ev); err != nil || len(ev.By) > signal.MaxIDLen || len(ev.Target) > signal.MaxIDLen {
+		ev, err := decodeEvent(e.Data)
+		if err != nil {
 			n.log.Debug("event from another node refused", "room", e.Room, "node", e.Node, "err", err)
 			return
 		}
 		n.meetings.RemoteEvent(e.Room, e.Node, ev, e.Time)
 	}
+}
+
+// decodeEvent reads an event entry strictly: known fields only, ids of at most
+// signal.MaxIDLen bytes, and a known action or reaction (the meeting checks who may).
+func decodeEvent(data []byte) (meeting.Event, error) {
+	var ev meeting.Event
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		return meeting.Event{}, err
+	}
+	if dec.More() {
+		return meeting.Event{}, errors.New("data after the event")
+	}
+	if ev.By == "" || len(ev.By) > signal.MaxIDLen || len(ev.Target) > signal.MaxIDLen || len(ev.Name) > 4*signal.MaxNameLen {
+		return meeting.Event{}, errors.New("event with a bad participant id or name")
+	}
+	if (ev.Action == "") == (ev.Reaction == "") {
+		return meeting.Event{}, errors.New("an event is an action or a reaction")
+	}
+	return ev, nil
 }
 
 // forwardEvent puts a moderator's action or a reaction in the room's log for its other nodes.

@@ -31,10 +31,10 @@ type apiUser struct {
 
 // apiMeeting is one meeting on the home page.
 type apiMeeting struct {
-	ID           string    `json:"id"`
-	Title        string    `json:"title"`
-	URL          string    `json:"url"`
-	ModeratorURL string    `json:"moderator_url"`
+	ID           string     `json:"id"`
+	Title        string     `json:"title"`
+	URL          string     `json:"url"`
+	ModeratorURL string     `json:"moderator_url"`
 	Created      time.Time  `json:"created"`
 	Lobby        bool       `json:"lobby"`
 	Guests       string     `json:"guests"` // "" (guests join), "lobby" or "no"

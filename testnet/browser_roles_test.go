@@ -66,6 +66,7 @@ func TestBrowserRoles(t *testing.T) {
 		if visible, _ := Eval[bool](dominique, `!document.getElementById('moderator-tools').hidden`); visible {
 			t.Fatal("Dominique has moderator tools before being made a co-host")
 		}
+		peopleSettled(camille, dominiqueID, guestID)
 		camille.Click(`[data-testid=make-cohost][data-id="` + dominiqueID + `"]`)
 		dominique.Click(`#ctl-people`)
 		dominique.WaitVisible(`[data-testid=mute-all]`, 20*time.Second)
@@ -73,6 +74,7 @@ func TestBrowserRoles(t *testing.T) {
 
 		// The co-host mutes the guest; the guest's client obeys.
 		guest.waitJS("the guest's microphone on", `document.querySelector('[data-testid=mic]').getAttribute('aria-pressed') === 'true'`, 10*time.Second)
+		peopleSettled(dominique, camilleID, guestID)
 		dominique.Click(`[data-testid=mute][data-id="` + guestID + `"]`)
 		guest.waitJS("the guest's microphone muted by the co-host", `document.querySelector('[data-testid=mic]').getAttribute('aria-pressed') === 'false'`, 20*time.Second)
 		camille.WaitVisible(`.tile[data-pid="`+guestID+`"] .mic-state`, 20*time.Second)
@@ -107,6 +109,19 @@ func TestBrowserRoles(t *testing.T) {
 		guest.Open(n.URL() + "/auth/callback?state=forged-state-forged-state-forged-state-1234&code=forged")
 		guest.waitJS("a page refusing the forged sign-in", `/sign-in|sign in/i.test(document.body.innerText) && /expired|unknown|not valid|again/i.test(document.body.innerText)`, 10*time.Second)
 	})
+}
+
+// peopleSettled waits until b's People panel has stopped changing shape: nobody waits in the
+// lobby, each of ids is marked verified or guest from their certificate, and every safety
+// code is computed. Buttons do not move under the pointer after that.
+func peopleSettled(b *Browser, ids ...string) {
+	b.t.Helper()
+	var checks []string
+	for _, id := range ids {
+		li := `document.querySelector('#people li[data-pid="` + id + `"]')`
+		checks = append(checks, `(`+li+` && `+li+`.querySelector('.ptag.verified, .ptag.guest') && !/…/.test(`+li+`.querySelector('.safety-code').textContent))`)
+	}
+	b.waitJS("the People panel settled", `document.getElementById('lobby-section').hidden && `+strings.Join(checks, " && "), 20*time.Second)
 }
 
 // waitSignedInName waits until the prejoin shows the signed-in person's name, read-only.

@@ -5,14 +5,19 @@
 //
 // Who talks to a room, and how:
 //
-//   - signalling sessions call Room.Join, Leave, Admit, Remove, Change, Allow and Key;
+//   - signalling sessions call Room.Join, Leave, Admit, Remove, Moderate, React, Change,
+//     Allow and Key;
 //     each posts a message to the mailbox and waits for the answer, so a flooding client
 //     slows only its own read loop, and is refused (rate_limited) and at last sent away;
-//   - the federation's events (state records changed, chat and key entries of the room's
-//     log, nodes out of reach and back) reach the Registry, which posts to the live room
-//     without waiting;
+//   - the federation's events (state records changed, chat, key and event entries of the
+//     room's log, nodes out of reach and back) reach the Registry, which posts to the live
+//     room without waiting;
 //   - the meeting answers clients through Conn, whose Send only queues: a slow client never
 //     holds a meeting up, and is disconnected for its own slowness by its session.
+//
+// Moderation and reactions are in moderation.go: what a moderator here does to members here
+// happens at once; what must reach other nodes is an Event handed to Config.Forward, and
+// another node's Event is applied only if that node shows its author as a moderator.
 //
 // The meeting does no I/O. This node's state record of the room is built from snapshots
 // that the room hands to the publisher's goroutine, which writes the latest one of each room
