@@ -66,6 +66,8 @@ type AdminRequest struct {
 	Room  string `json:"room,omitempty"`  // room.delete: the room's ID
 	Title string `json:"title,omitempty"` // room.create
 	Lobby bool   `json:"lobby,omitempty"` // room.create
+	// room.create: who may join without signing in: "" (guests join), "lobby" or "no".
+	Guests string `json:"guests,omitempty"`
 	// room.create: the organisations whose nodes may take part; none opens the room to
 	// every federated node.
 	Orgs []string `json:"orgs,omitempty"`
@@ -87,6 +89,7 @@ type AdminRoom struct {
 	Title   string    `json:"title"`
 	Created time.Time `json:"created"`
 	Lobby   bool      `json:"lobby,omitempty"`
+	Guests  string    `json:"guests,omitempty"` // "" (guests join), "lobby" or "no"
 	// Orgs are the organisations whose nodes may take part; empty: every federated node.
 	Orgs []string `json:"orgs,omitempty"`
 	URL  string   `json:"url"`
@@ -130,13 +133,13 @@ func DecodeAdminRequest(line []byte) (AdminRequest, error) {
 			return AdminRequest{}, fmt.Errorf("room.create: %w", err)
 		}
 		if req.federationArgs() || req.Room != "" {
-			return AdminRequest{}, errors.New("room.create takes only a title, lobby and orgs")
+			return AdminRequest{}, errors.New("room.create takes only a title, lobby, guests and orgs")
 		}
 	case OpRoomDelete:
 		if !ValidRoomID(req.Room) {
 			return AdminRequest{}, fmt.Errorf("room.delete: %q is not a room ID", req.Room)
 		}
-		if req.Title != "" || req.Lobby || req.Orgs != nil || req.federationArgs() || req.Path != "" || req.Limit != 0 {
+		if req.Title != "" || req.Lobby || req.Guests != "" || req.Orgs != nil || req.federationArgs() || req.Path != "" || req.Limit != 0 {
 			return AdminRequest{}, errors.New("room.delete takes only a room ID")
 		}
 	case OpRoomList, OpStatus, OpFederationList:
@@ -169,7 +172,7 @@ func DecodeAdminRequest(line []byte) (AdminRequest, error) {
 
 // roomArgs reports whether req carries any argument of room.create (or room.delete's room).
 func (req AdminRequest) roomArgs() bool {
-	return req.Title != "" || req.Lobby || req.Orgs != nil || req.Room != ""
+	return req.Title != "" || req.Lobby || req.Guests != "" || req.Orgs != nil || req.Room != ""
 }
 
 // federationArgs reports whether req carries any argument of the federation ops.
@@ -326,7 +329,7 @@ func (a *adminServer) audit(req AdminRequest, resp adminResponse) {
 		if resp.Room != nil {
 			e.Room = resp.Room.ID
 		}
-		e.Detail = fmt.Sprintf("%q lobby=%v orgs=%v", req.Title, req.Lobby, req.Orgs)
+		e.Detail = fmt.Sprintf("%q lobby=%v guests=%q orgs=%v", req.Title, req.Lobby, req.Guests, req.Orgs)
 	case OpRoomDelete:
 		e.Room = req.Room
 		if resp.Room != nil {
@@ -353,7 +356,7 @@ func (a *adminServer) do(req AdminRequest) adminResponse {
 	n := a.node
 	switch req.Op {
 	case OpRoomCreate:
-		r, err := n.NewRoom(RoomOptions{Title: req.Title, Lobby: req.Lobby, Orgs: req.Orgs})
+		r, err := n.NewRoom(RoomOptions{Title: req.Title, Lobby: req.Lobby, Guests: req.Guests, Orgs: req.Orgs})
 		if err != nil {
 			a.log.Error("create room", "err", err)
 			return adminResponse{Error: "create room: " + err.Error()}
@@ -402,7 +405,7 @@ func (a *adminServer) do(req AdminRequest) adminResponse {
 }
 
 func (n *Node) adminRoom(r Room) AdminRoom {
-	return AdminRoom{ID: r.ID, Title: r.Title, Created: r.Created, Lobby: r.Lobby, Orgs: r.Orgs,
+	return AdminRoom{ID: r.ID, Title: r.Title, Created: r.Created, Lobby: r.Lobby, Guests: r.Guests, Orgs: r.Orgs,
 		URL: RoomURL(n.publicURL, r.ID), ModeratorURL: n.ModeratorURL(r.ID)}
 }
 

@@ -48,7 +48,7 @@ func (c *AdminClient) Close() error { return c.conn.Close() }
 
 // CreateRoom creates a room and returns it with its URLs.
 func (c *AdminClient) CreateRoom(o RoomOptions) (AdminRoom, error) {
-	resp, err := c.call(AdminRequest{Op: OpRoomCreate, Title: o.Title, Lobby: o.Lobby, Orgs: o.Orgs})
+	resp, err := c.call(AdminRequest{Op: OpRoomCreate, Title: o.Title, Lobby: o.Lobby, Guests: o.Guests, Orgs: o.Orgs})
 	if err != nil {
 		return AdminRoom{}, err
 	}

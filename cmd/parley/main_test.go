@@ -155,13 +155,21 @@ func TestServeAndRoomCreate(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, base+"/r/") {
 		t.Fatalf("room create --org: exit %d, %q %q", code, out, errOut)
 	}
+	code, out, errOut = runCmd("room", "create", "--data", dir, "--title", "Signed in only", "--guests", "no")
+	if code != 0 || !strings.HasPrefix(out, base+"/r/") {
+		t.Fatalf("room create --guests no: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, errOut = runCmd("room", "create", "--data", dir, "--title", "Bad", "--guests", "maybe")
+	if code == 0 || !strings.Contains(errOut, `--guests "maybe"`) {
+		t.Fatalf("room create with a bad --guests: exit %d, %q %q", code, out, errOut)
+	}
 	code, out, errOut = runCmd("room", "create", "--data", dir, "--title", "Bad", "--org", "tab\there")
 	if code == 0 || !strings.Contains(errOut, "organisation contains a control character") {
 		t.Fatalf("room create with a bad --org: exit %d, %q %q", code, out, errOut)
 	}
 	code, out, _ = runCmd("room", "list", "--data", dir)
 	if code != 0 || !strings.Contains(out, "Weekly sync") || !strings.Contains(out, base+"/r/") || !strings.Contains(out, "yes") ||
-		!strings.Contains(out, "every federated node") || !strings.Contains(out, "Défense, cmd test") || strings.Contains(out, "Bad") {
+		!strings.Contains(out, "every federated node") || !strings.Contains(out, "Défense, cmd test") || strings.Contains(out, "Bad") || !strings.Contains(out, "refused") {
 		t.Fatalf("room list: exit %d, %q", code, out)
 	}
 	// A backup while it serves, restored into a new directory, lists the same rooms.

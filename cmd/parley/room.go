@@ -21,15 +21,18 @@ func runRoom(args []string, stdout, stderr io.Writer) error {
 }
 
 func runRoomCreate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("room create", "room create --data DIR --title TITLE [--lobby] [--org ORGANISATION]...",
+	fs := newFlags("room create", "room create --data DIR --title TITLE [--lobby] [--guests lobby|no] [--org ORGANISATION]...",
 		"Creates a room on the node running on DIR and prints its link, then its moderator link\n"+
 			"(moderators admit people from the lobby and remove participants; keep it to yourself).\n"+
 			"Without --org every federated node's participants may join; with it, only those of\n"+
-			"nodes of the organisations named (this node's own is always included).",
+			"nodes of the organisations named (this node's own is always included). With sign-in\n"+
+			"enabled, --guests lobby makes people who are not signed in wait in the lobby and\n"+
+			"--guests no keeps them out.",
 		`parley room create --data /var/lib/parley --title "Weekly sync" --org "Ministère B"`, stderr)
 	dir := fs.String("data", "", "data directory of the running node (required)")
 	title := fs.String("title", "", "the room's title (required)")
 	lobby := fs.Bool("lobby", false, "joiners wait in a lobby until a moderator admits them")
+	guests := fs.String("guests", "", `people not signed in: "lobby" (they wait to be admitted) or "no" (they may not join); default: they join`)
 	var orgs stringList
 	fs.Var(&orgs, "org", "an organisation whose nodes' participants may join (repeatable; default: all federated)")
 	if err := parse(fs, args); err != nil {
@@ -43,7 +46,12 @@ func runRoomCreate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer c.Close()
-	r, err := c.CreateRoom(node.RoomOptions{Title: *title, Lobby: *lobby, Orgs: orgs})
+	switch *guests {
+	case "", "lobby", "no":
+	default:
+		return usagef(`--guests %q: want "lobby" or "no"`, *guests)
+	}
+	r, err := c.CreateRoom(node.RoomOptions{Title: *title, Lobby: *lobby, Guests: *guests, Orgs: orgs})
 	if err != nil {
 		return err
 	}
@@ -74,7 +82,7 @@ func runRoomList(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CREATED\tTITLE\tLOBBY\tOPEN TO\tURL\tMODERATOR URL")
+	fmt.Fprintln(tw, "CREATED\tTITLE\tLOBBY\tGUESTS\tOPEN TO\tURL\tMODERATOR URL")
 	for _, r := range rooms {
 		lobby := "no"
 		if r.Lobby {
@@ -84,7 +92,8 @@ func runRoomList(args []string, stdout, stderr io.Writer) error {
 		if len(r.Orgs) > 0 {
 			open = strings.Join(r.Orgs, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Created.Local().Format("2006-01-02 15:04"), r.Title, lobby, open, r.URL, r.ModeratorURL)
+		guests := map[string]string{"": "join", "lobby": "wait", "no": "refused"}[r.Guests]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Created.Local().Format("2006-01-02 15:04"), r.Title, lobby, guests, open, r.URL, r.ModeratorURL)
 	}
 	return tw.Flush()
 }
