@@ -282,3 +282,27 @@ func TestReactions(t *testing.T) {
 		t.Fatalf("third reaction at once: %v, want rate_limited", ref)
 	}
 }
+
+// Only the room's own node may show someone as the person who made it.
+func TestOwnerOnlyFromTheRoomsNode(t *testing.T) {
+	r := newRig(t, federation.Room{Title: "Sync", Owner: "nodeB"}, Limits{})
+	a := r.mustJoin("a", false)
+	var recs []federation.StateRecord
+	for _, node := range []peer.ID{"nodeB", "nodeC"} {
+		raw, _ := EncodeInfo(Info{Name: "Owner at " + string(node), Moderator: true, Owner: true})
+		recs = append(recs, federation.StateRecord{Node: node, Version: 1,
+			Participants: []federation.Participant{{ID: "o-" + string(node), Info: raw}}})
+	}
+	r.recs = recs
+	r.refresh()
+	owners := map[string]bool{}
+	for _, m := range a.take(signal.TypeParticipantJoined) {
+		owners[m.Participant.ID] = m.Participant.Owner
+	}
+	if !owners["o-nodeB"] || owners["o-nodeC"] {
+		t.Fatalf("shown as owners: %v", owners)
+	}
+	if ref := r.m.remoteEvent("nodeC", Event{By: "o-nodeC", Action: signal.ActionCohost, Target: "a"}, r.now, r.now); ref == nil {
+		t.Fatal("a co-host made by another node's self-proclaimed owner")
+	}
+}

@@ -70,6 +70,9 @@ func (m *meeting) decode(rec federation.StateRecord) decodedRecord {
 			m.log.Debug("participant info of another node refused", "node", rec.Node, "participant", p.ID, "err", err)
 			continue
 		}
+		if rec.Node != m.room.Owner {
+			info.Owner = false // only the room's node knows who made it
+		}
 		d.ids = append(d.ids, p.ID)
 		d.infos = append(d.infos, info)
 	}
