@@ -238,7 +238,8 @@ func TestSignInAgainstProvider(t *testing.T) {
 }
 
 // TestCallbackRefusals: a callback whose state is not this browser's, one replayed, a
-// provider error, and an acr weaker than asked are refused with a page that says why.
+// provider error, an ID token with another nonce, and an acr weaker than asked are refused
+// with a page that says why.
 func TestCallbackRefusals(t *testing.T) {
 	r := startRP(t)
 	p := startProvider(t, r.srv.URL+CallbackPath)
@@ -310,6 +311,31 @@ func TestCallbackRefusals(t *testing.T) {
 	}
 	if body := readAll(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "access_denied") {
 		t.Fatalf("provider error: %d %s", resp.StatusCode, body)
+	}
+
+	// An ID token made for another sign-in (its nonce is not the one this login sent) is
+	// refused: the node's record of the login is given another nonce before the callback.
+	c2 := browser(t)
+	resp, err = c2.Get(r.srv.URL + LoginPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = loginIDRE.FindStringSubmatch(readAll(t, resp))
+	if m == nil {
+		t.Fatal("no login form")
+	}
+	r.auth.pending.mu.Lock()
+	for k, l := range r.auth.pending.m {
+		l.nonce = newSecret()
+		r.auth.pending.m[k] = l
+	}
+	r.auth.pending.mu.Unlock()
+	resp, err = c2.PostForm(p.Issuer+"/login/username", url.Values{"username": {"camille"}, "password": {"pw-camille"}, "id": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode == http.StatusOK || !strings.Contains(body, "nonce does not match") {
+		t.Fatalf("wrong nonce: %d %s", resp.StatusCode, body)
 	}
 
 	// A node asking for eidas1 refuses a sign-in the provider did not rate so.
