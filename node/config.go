@@ -91,6 +91,10 @@ type Config struct {
 	Name string `json:"name"`
 	// Organisation is who runs the node. Default: Name.
 	Organisation string `json:"organisation,omitempty"`
+	// DefaultLanguage is the web client's language for browsers that ask for none it has:
+	// "fr" or "en". A person's own choice, and their browser's languages, come first.
+	// Default: "en".
+	DefaultLanguage string `json:"default_language,omitempty"`
 	// HTTPAddr is the host:port the web client, API and signalling listen on.
 	// Default 127.0.0.1:8443. Plain HTTP is served only when the host is a loopback address;
 	// any other address requires TLSCert and TLSKey.
@@ -230,6 +234,11 @@ func (c Config) validate() error {
 	}
 	if strings.IndexFunc(c.Name+c.Organisation, unicode.IsControl) >= 0 || !utf8.ValidString(c.Name+c.Organisation) {
 		return errors.New(`fields "name" and "organisation": no control characters, valid UTF-8 (they appear in participants' certificates)`)
+	}
+	switch c.DefaultLanguage {
+	case "", "fr", "en":
+	default:
+		return fmt.Errorf(`field "default_language": %q is not one the web client has; say "fr" or "en"`, c.DefaultLanguage)
 	}
 	if c.HTTPAddr != "" {
 		if _, _, err := splitHostPort(c.HTTPAddr); err != nil {

@@ -227,7 +227,7 @@ func (n *Node) servePage(w http.ResponseWriter, status int, title, text string) 
 // serveLanding serves the home page (static/home.html): sign in, start and list meetings,
 // join by link or code.
 func (n *Node) serveLanding(w http.ResponseWriter, r *http.Request) {
-	f := n.static["home.html"]
+	f := n.page("home.html")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("Content-Type", f.contentType)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.data))
@@ -257,10 +257,22 @@ func (n *Node) serveRoomPage(w http.ResponseWriter, r *http.Request) {
 		n.servePage(w, http.StatusInternalServerError, "Error", "The node could not read this room. Try again later.")
 		return
 	}
-	f := n.static["index.html"]
+	f := n.page("index.html")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("Content-Type", f.contentType)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.data))
+}
+
+// page is a page of the web client with the node's default language on its <html>, which
+// the client falls back to when the browser asks for no language it has.
+func (n *Node) page(name string) staticFile {
+	f := n.static[name]
+	if n.cfg.DefaultLanguage == "" {
+		return f
+	}
+	f.data = bytes.Replace(f.data, []byte(`<html lang="en">`),
+		[]byte(`<html lang="`+n.cfg.DefaultLanguage+`" data-default-lang="`+n.cfg.DefaultLanguage+`">`), 1)
+	return f
 }
 
 func (n *Node) serveStatic(w http.ResponseWriter, r *http.Request) {

@@ -1,5 +1,7 @@
 // The node's home page: who is signed in, their meetings, starting one, joining by code.
-// Talks to /api/me and /api/meetings (node/homeapi.go).
+// Talks to /api/me and /api/meetings (node/homeapi.go). Its words are in static/i18n.
+
+import { applyDOM, formatDateTime, languageSwitch, t } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -44,31 +46,31 @@ function meetingItem(m) {
   a.textContent = m.title;
   const when = document.createElement('time');
   when.dateTime = m.start || m.created;
-  const at = new Date(m.start || m.created).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-  when.textContent = m.start ? at : `created ${at}`;
+  const at = formatDateTime(new Date(m.start || m.created));
+  when.textContent = m.start ? at : t('home.createdAt', { time: at });
   const policy = document.createElement('span');
   policy.className = 'muted';
-  policy.textContent = GUESTS[m.guests] || '';
+  policy.textContent = t(GUESTS[m.guests] || GUESTS['']);
   const copy = document.createElement('button');
   copy.type = 'button';
   copy.className = 'small-btn';
-  copy.textContent = 'Copy link';
-  copy.setAttribute('aria-label', `Copy the link of ${m.title}`);
+  copy.textContent = t('home.copyLink');
+  copy.setAttribute('aria-label', t('home.copyLinkOf', { title: m.title }));
   copy.addEventListener('click', async () => {
     try {
       await navigator.clipboard.writeText(m.url);
-      copy.textContent = 'Copied';
+      copy.textContent = t('home.copied');
     } catch {
-      window.prompt('Meeting link', m.url);
+      window.prompt(t('home.meetingLink'), m.url);
     }
   });
   const del = document.createElement('button');
   del.type = 'button';
   del.className = 'small-btn deny';
-  del.textContent = 'Delete';
-  del.setAttribute('aria-label', `Delete ${m.title}`);
+  del.textContent = t('home.delete');
+  del.setAttribute('aria-label', t('home.deleteOf', { title: m.title }));
   del.addEventListener('click', async () => {
-    if (!window.confirm(`Delete “${m.title}” for everyone? Its chat is erased.`)) return;
+    if (!window.confirm(t('home.deleteConfirm', { title: m.title }))) return;
     try {
       await api('DELETE', `/api/meetings/${m.id}`);
       await loadMeetings();
@@ -80,7 +82,7 @@ function meetingItem(m) {
   return li;
 }
 
-const GUESTS = { '': 'guests join directly', lobby: 'guests wait in the lobby', no: 'signed-in people only' };
+const GUESTS = { '': 'home.policyAllowed', lobby: 'home.policyLobby', no: 'home.policyNo' };
 
 // A meeting counts as upcoming until an hour after its start.
 const UPCOMING_GRACE = 60 * 60 * 1000;
@@ -107,19 +109,21 @@ function orgChoices(orgs, own) {
     const cb = document.createElement('input');
     cb.type = 'checkbox';
     cb.value = o;
-    label.append(cb, ' ', document.createTextNode(o === own ? `${o} (yours)` : o));
+    label.append(cb, ' ', document.createTextNode(o === own ? t('home.yourOrg', { org: o }) : o));
     return label;
   }));
   $('schedule-orgs-field').hidden = orgs.length < 2;
 }
 
 function defaultTitle(name) {
-  return `Meeting of ${name}`;
+  return t('home.defaultTitle', { name });
 }
 
 let me = null;
 
 async function main() {
+  applyDOM();
+  languageSwitch($('language'));
   wire();
   me = await api('GET', '/api/me');
   $('node-name').textContent = me.node;
@@ -157,7 +161,7 @@ function wire() {
     ev.preventDefault();
     try {
       const start = new Date($('schedule-start').value);
-      if (Number.isNaN(start.getTime())) throw new Error('Choose the date and time of the meeting.');
+      if (Number.isNaN(start.getTime())) throw new Error(t('home.chooseStart'));
       const orgs = [...$('schedule-orgs').querySelectorAll('input:checked')].map((cb) => cb.value);
       await create({
         title: $('schedule-title').value, lobby: $('schedule-lobby').checked, guests: $('schedule-guests').value,
@@ -182,7 +186,7 @@ function wire() {
     ev.preventDefault();
     const path = roomPath($('join-code').value);
     if (!path) {
-      showError('join-error', new Error('This is neither a meeting link nor a meeting code.'));
+      showError('join-error', new Error(t('home.badCode')));
       return;
     }
     window.location.assign(path);

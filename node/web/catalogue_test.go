@@ -1,0 +1,165 @@
+package web
+
+import (
+	"encoding/json"
+	"io/fs"
+	"maps"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The web client's catalogues (static/i18n): every language has exactly English's keys
+// with the same placeholders, every key the client names exists, every key is used, and the
+// French follows French typography.
+
+var (
+	placeholderRE = regexp.MustCompile(`\{(\w+)\}`)
+	htmlKeyRE     = regexp.MustCompile(`data-i18n="([^"]+)"`)
+	htmlAttrRE    = regexp.MustCompile(`data-i18n-attr="([^"]+)"`)
+	jsKeyRE       = regexp.MustCompile(`'([a-z][a-zA-Z]*\.[a-zA-Z][a-zA-Z.]*)'`)
+)
+
+// catalogue is one language's messages: a string, or plural forms.
+type catalogue map[string]json.RawMessage
+
+func loadCatalogues(t *testing.T) map[string]catalogue {
+	t.Helper()
+	files, err := fs.Glob(Static, "static/i18n/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no catalogues: %v", err)
+	}
+	out := map[string]catalogue{}
+	for _, f := range files {
+		data, err := Static.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c catalogue
+		if err := json.Unmarshal(data, &c); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		out[strings.TrimSuffix(path.Base(f), ".json")] = c
+	}
+	return out
+}
+
+// forms returns a message's texts: one, or its plural forms by category.
+func forms(t *testing.T, lang, key string, raw json.RawMessage) map[string]string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return map[string]string{"": s}
+	}
+	var p map[string]string
+	if err := json.Unmarshal(raw, &p); err != nil || p["other"] == "" {
+		t.Errorf("%s %s: neither a string nor plural forms with \"other\"", lang, key)
+	}
+	return p
+}
+
+func placeholders(s string) []string {
+	var out []string
+	for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
+		out = append(out, m[1])
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func TestCataloguesMatch(t *testing.T) {
+	cats := loadCatalogues(t)
+	en := cats["en"]
+	if en == nil || cats["fr"] == nil {
+		t.Fatalf("want en and fr catalogues, have %v", slices.Sorted(maps.Keys(cats)))
+	}
+	for lang, c := range cats {
+		for key := range en {
+			if _, ok := c[key]; !ok {
+				t.Errorf("%s: no %q", lang, key)
+			}
+		}
+		for key, raw := range c {
+			want, ok := en[key]
+			if !ok {
+				t.Errorf("%s: %q is not in English", lang, key)
+				continue
+			}
+			ph := placeholders(strings.Join(slices.Collect(maps.Values(forms(t, "en", key, want))), " "))
+			for form, text := range forms(t, lang, key, raw) {
+				if strings.TrimSpace(text) == "" {
+					t.Errorf("%s %s: empty", lang, key)
+				}
+				if got := placeholders(text); !slices.Equal(got, ph) && !(form == "one" && len(got) == 0) {
+					t.Errorf("%s %s %s: placeholders %v, English has %v", lang, key, form, got, ph)
+				}
+			}
+		}
+	}
+}
+
+func TestCataloguesUsed(t *testing.T) {
+	en := loadCatalogues(t)["en"]
+	used := map[string]string{}
+	err := fs.WalkDir(Static, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.Contains(p, "/vendor/") || strings.Contains(p, "/i18n/") {
+			return err
+		}
+		data, err := Static.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		text := string(data)
+		switch path.Ext(p) {
+		case ".html":
+			for _, m := range htmlKeyRE.FindAllStringSubmatch(text, -1) {
+				used[m[1]] = p
+			}
+			for _, m := range htmlAttrRE.FindAllStringSubmatch(text, -1) {
+				for _, pair := range strings.Split(m[1], ";") {
+					if _, key, ok := strings.Cut(pair, "="); ok {
+						used[strings.TrimSpace(key)] = p
+					}
+				}
+			}
+		case ".js":
+			for _, m := range jsKeyRE.FindAllStringSubmatch(text, -1) {
+				used[m[1]] = p
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, where := range used {
+		if strings.HasPrefix(key, "parley.") || strings.HasSuffix(key, ".js") || strings.HasSuffix(key, ".json") {
+			continue // a storage key or a file, not a message
+		}
+		if _, ok := en[key]; !ok {
+			t.Errorf("%s names %q, which no catalogue has", where, key)
+		}
+	}
+	for key := range en {
+		if _, ok := used[key]; !ok {
+			t.Errorf("%q is in the catalogues but nothing shows it", key)
+		}
+	}
+}
+
+// French typography: a no-break space before ":" and a narrow one before "?", "!" and ";";
+// typographic apostrophes; guillemets with no-break spaces inside.
+func TestFrenchTypography(t *testing.T) {
+	fr := loadCatalogues(t)["fr"]
+	bad := regexp.MustCompile(`( [:;?!])|([^\x{00a0}\x{202f} ][;?!])|([^\x{00a0}\s]:\s)|'|«[^\x{00a0}]|[^\x{00a0}]»|"`)
+	for key, raw := range fr {
+		for _, text := range forms(t, "fr", key, raw) {
+			clean := placeholderRE.ReplaceAllString(text, "X")
+			clean = regexp.MustCompile(`https?://\S+|<code>.*?</code>`).ReplaceAllString(clean, "")
+			if m := bad.FindString(clean); m != "" {
+				t.Errorf("fr %s: %q breaks French typography at %q", key, text, m)
+			}
+		}
+	}
+}
