@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"html"
 	"io/fs"
 	"maps"
 	"path"
@@ -12,14 +13,15 @@ import (
 )
 
 // The web client's catalogues (static/i18n): every language has exactly English's keys
-// with the same placeholders, every key the client names exists, every key is used, and the
-// French follows French typography.
+// with the same placeholders, every key the client names exists, every key is used, the
+// static pages' own text is the English message, and the French follows French typography.
 
 var (
 	placeholderRE = regexp.MustCompile(`\{(\w+)\}`)
 	htmlKeyRE     = regexp.MustCompile(`data-i18n="([^"]+)"`)
+	htmlTextRE    = regexp.MustCompile(`data-i18n="([^"]+)"[^>]*>([^<]*)<`)
 	htmlAttrRE    = regexp.MustCompile(`data-i18n-attr="([^"]+)"`)
-	jsKeyRE       = regexp.MustCompile(`'([a-z][a-zA-Z]*\.[a-zA-Z][a-zA-Z.]*)'`)
+	jsKeyRE       = regexp.MustCompile(`'([a-z][a-zA-Z0-9]*\.[a-zA-Z][a-zA-Z0-9.]*)'`)
 )
 
 // catalogue is one language's messages: a string, or plural forms.
@@ -27,7 +29,7 @@ type catalogue map[string]json.RawMessage
 
 func loadCatalogues(t *testing.T) map[string]catalogue {
 	t.Helper()
-	files, err := fs.Glob(Static, "static/i18n/*.json")
+	files, err := fs.Glob(Static, "static/i18n/*.js")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no catalogues: %v", err)
 	}
@@ -37,11 +39,17 @@ func loadCatalogues(t *testing.T) map[string]catalogue {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The module is a comment, "export default", a JSON object and ";".
+		text := string(data)
+		start, end := strings.Index(text, "export default {"), strings.LastIndex(text, "};")
+		if start < 0 || end < start {
+			t.Fatalf("%s: not `export default {…};`", f)
+		}
 		var c catalogue
-		if err := json.Unmarshal(data, &c); err != nil {
+		if err := json.Unmarshal([]byte(text[start+len("export default "):end+1]), &c); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		out[strings.TrimSuffix(path.Base(f), ".json")] = c
+		out[strings.TrimSuffix(path.Base(f), ".js")] = c
 	}
 	return out
 }
@@ -115,6 +123,14 @@ func TestCataloguesUsed(t *testing.T) {
 		case ".html":
 			for _, m := range htmlKeyRE.FindAllStringSubmatch(text, -1) {
 				used[m[1]] = p
+			}
+			// The page's own text is English's, so nothing moves when the client fills it in.
+			for _, m := range htmlTextRE.FindAllStringSubmatch(text, -1) {
+				var want string
+				_ = json.Unmarshal(en[m[1]], &want)
+				if got := html.UnescapeString(m[2]); got != want {
+					t.Errorf("%s: %q shows %q, English says %q", p, m[1], got, want)
+				}
 			}
 			for _, m := range htmlAttrRE.FindAllStringSubmatch(text, -1) {
 				for _, pair := range strings.Split(m[1], ";") {

@@ -20,6 +20,7 @@ import { generateIdentity, loadIdentity } from './e2ee/identity.js';
 import { E2EESession } from './e2ee-session.js';
 import { DecryptionMonitor } from './e2ee-status.js';
 import { S } from './state.js';
+import { applyDOM, t } from './i18n.js';
 import { missingFeatures } from './support.js';
 import { onTrack, onTrackGone, playAudio, removeParticipant, scheduleLayers, setSpeakers, upsertParticipant } from './remote.js';
 import {
@@ -34,16 +35,14 @@ const MAX_RETRIES = 8;
 const FATAL_CODES = new Set(['unknown_room', 'room_full', 'bad_keys', 'lobby_full', 'sign_in']);
 // Codes with which the node ends a session, joined or not: the client stays out.
 const ENDING = {
-  lobby_timeout: 'Nobody let you in',
-  media_timeout: 'Your audio and video could not connect',
-  flood: 'You were disconnected for sending too many messages',
-  room_deleted: 'The meeting is over',
-  meeting_ended: 'The meeting is over',
+  lobby_timeout: 'end.lobbyTimeout',
+  media_timeout: 'end.mediaTimeout',
+  flood: 'end.flood',
+  room_deleted: 'end.over',
+  meeting_ended: 'end.over',
 };
 // Ending codes after which rejoining cannot help.
 const FINAL = new Set(['flood', 'room_deleted', 'meeting_ended']);
-const UNSUPPORTED = 'This browser cannot encrypt video calls end to end, so it cannot join: it lacks ';
-const SUPPORTED = 'Use a current version of Chrome, Edge or Firefox, or Safari 17 or later.';
 
 S.mod = takeModeratorToken();
 const prejoin = new Prejoin(S, () => enterMeeting());
@@ -67,7 +66,7 @@ function takeModeratorToken() {
 async function loadKeys() {
   const missing = await missingFeatures();
   if (missing.length > 0) {
-    prejoin.refuse(`${UNSUPPORTED}${missing.join(', ')}. ${SUPPORTED}`);
+    prejoin.refuse(t('support.lacks', { features: missing.join(', ') }));
     return;
   }
   try {
@@ -78,34 +77,34 @@ async function loadKeys() {
       S.identity = await generateIdentity();
     } catch (err2) {
       S.identityError = err2;
-      prejoin.refuse(`This browser cannot make encryption keys (${err2.message || err2}), so it cannot join. ${SUPPORTED}`);
+      prejoin.refuse(t('support.noKeys', { error: err2.message || err2 }));
     }
   }
 }
 
 async function loadRoom() {
   if (!S.roomId) {
-    prejoin.setRoom('No room in this link', true);
+    prejoin.setRoom(t('prejoin.noRoom'), true);
     return;
   }
   try {
     const r = await fetch(`/api/rooms/${encodeURIComponent(S.roomId)}`, { headers: { Accept: 'application/json' } });
     if (r.status === 404) {
-      prejoin.setRoom('Meeting not found', true);
+      prejoin.setRoom(t('prejoin.notFound'), true);
       return;
     }
     const room = r.ok ? await r.json() : null;
-    setTitle(room && typeof room.title === 'string' && room.title ? room.title : 'Meeting');
+    setTitle(room && typeof room.title === 'string' && room.title ? room.title : t('meeting.defaultTitle'));
   } catch (err) {
     console.warn('parley: room lookup', err);
-    setTitle('Meeting');
+    setTitle(t('meeting.defaultTitle'));
   }
 }
 
 function setTitle(title) {
   prejoin.setRoom(title, false);
   $('meeting-title').textContent = title;
-  $('lobby-room').textContent = title;
+  $('lobby-text').textContent = t('lobby.text', { title });
   document.title = `${title} · Parley`;
 }
 
@@ -157,11 +156,11 @@ function lost(why) {
   if (!inMeeting()) return;
   S.retries++;
   if (S.retries > MAX_RETRIES) {
-    showLeft('Connection lost', `Parley could not reach the node (${why}). Check your network, then rejoin.`);
+    showLeft(t('left.lost'), t('left.lostText', { why }));
     return;
   }
   const delay = Math.min(500 * 2 ** (S.retries - 1), 15000) * (0.8 + Math.random() * 0.4);
-  banner(`Reconnecting… (attempt ${S.retries} of ${MAX_RETRIES})`);
+  banner(t('meeting.reconnecting', { n: S.retries, max: MAX_RETRIES }));
   S.retryTimer = setTimeout(() => { if (inMeeting() && !S.sig) connect(); }, delay);
 }
 
@@ -188,7 +187,7 @@ function leave() {
     sig.send({ type: 'leave' });
     sig.close();
   }
-  showLeft('You left the meeting', `You can rejoin “${$('meeting-title').textContent}” at any time.`);
+  showLeft(t('left.left'), t('left.leftText', { title: $('meeting-title').textContent }));
 }
 
 /** showLeft ends the meeting on our side and says why; rejoin offers to join again. */
@@ -305,7 +304,7 @@ function onJoined(sig, m) {
   if (S.phase === 'lobby') {
     S.phase = 'meeting';
     show('meeting');
-    toast('A moderator let you in.', 'info', 4000);
+    toast(t('lobby.admitted'), 'info', 4000);
   }
   // Count the reconnection as a success only once the session has held for a while, so a
   // failure that recurs right after every join still ends in "Connection lost".
@@ -335,7 +334,7 @@ function onJoined(sig, m) {
     mic: S.micTrack,
     camera: S.camOn ? S.camTrack : null,
     screen: S.screenTrack,
-  }).catch((err) => toast(`Could not publish your media: ${err.message || err}`));
+  }).catch((err) => toast(t('media.publishFailed', { error: err.message || err })));
   refreshSelf();
   scheduleLayers();
 }
@@ -352,7 +351,7 @@ function startE2EE(sig, m) {
       onStats: (ev) => { if (S.media === media && S.monitor) S.monitor.stats(ev); },
     });
   } catch (err) {
-    showLeft('This browser cannot join', `${UNSUPPORTED} (${err.message || err})`, false);
+    showLeft(t('support.cannotJoin'), t('support.lacks', { features: err.message || err }), false);
     return false;
   }
   const session = new E2EESession({
@@ -364,8 +363,7 @@ function startE2EE(sig, m) {
   session.start(m).catch((err) => {
     if (S.e2ee !== session) return;
     console.error('parley e2ee: own certificate', err);
-    showLeft('Could not set up end-to-end encryption',
-      `The node's certificate for your keys did not verify (${err.message || err}). Nothing was sent.`);
+    showLeft(t('e2ee.setupFailed'), t('e2ee.setupFailedText', { error: err.message || err }));
   });
   return true;
 }
@@ -374,27 +372,27 @@ function onNodeError(sig, m) {
   const text = typeof m.error === 'string' && m.error ? m.error : String(m.code || 'unknown error');
   if (m.code === 'removed') {
     if (!sig.joined) {
-      showLeft('A moderator did not let you in', 'You were not admitted to this meeting.', false);
+      showLeft(t('left.denied'), t('left.deniedText'), false);
     } else {
-      showLeft('A moderator removed you from the meeting', 'You no longer receive this meeting’s media or keys.', false);
+      showLeft(t('left.removed'), t('left.removedText'), false);
     }
     return;
   }
   if (ENDING[m.code]) {
-    showLeft(ENDING[m.code], text, !FINAL.has(m.code));
+    showLeft(t(ENDING[m.code]), text, !FINAL.has(m.code));
     return;
   }
   if (!sig.joined && FATAL_CODES.has(m.code)) {
     const titles = {
-      room_full: 'This meeting is full', bad_keys: 'Your keys were refused', unknown_room: 'Meeting not found',
-      lobby_full: 'The waiting room is full', sign_in: 'Sign in to join this meeting',
+      room_full: 'left.full', bad_keys: 'left.badKeys', unknown_room: 'prejoin.notFound',
+      lobby_full: 'left.lobbyFull', sign_in: 'left.signIn',
     };
-    showLeft(titles[m.code], text, m.code !== 'sign_in');
+    showLeft(t(titles[m.code]), text, m.code !== 'sign_in');
     if (m.code === 'sign_in') showSignIn();
     return;
   }
   if (m.code === 'bad_sdp' && S.call) S.call.nodeError(new Error(text));
-  toast(`The node reported an error: ${text}`);
+  toast(t('meeting.nodeError', { error: text }));
 }
 
 /** showSignIn offers, on the left screen, to sign in and come back to this meeting. */
@@ -455,6 +453,7 @@ function wire() {
   renderControls();
 }
 
+applyDOM();
 wire();
 show('prejoin');
 const keysReady = loadKeys();

@@ -3,6 +3,7 @@
 // side panel, our own tile, the control bar, the banner and the meeting clock.
 
 import { $, icon, screenBox, toast } from './ui.js';
+import { t } from './i18n.js';
 import { acquire, canPickSpeaker, describeMediaError, listDevices } from './media.js';
 import { fillSelect, store } from './prejoin.js';
 import { S } from './state.js';
@@ -22,7 +23,7 @@ export async function toggleMic() {
     }
     S.micTrack = res.audio;
     S.micOn = true;
-    if (S.call) S.call.setTrack('mic', S.micTrack).catch((err) => toast(`Microphone: ${err.message || err}`));
+    if (S.call) S.call.setTrack('mic', S.micTrack).catch((err) => toast(t('controls.micError', { error: err.message || err })));
   } else {
     S.micOn = !S.micOn;
   }
@@ -50,7 +51,7 @@ export async function toggleCamera() {
     }
     S.camTrack = res.video;
     S.camOn = true;
-    if (S.call) S.call.setTrack('camera', S.camTrack).catch((err) => toast(`Camera: ${err.message || err}`));
+    if (S.call) S.call.setTrack('camera', S.camTrack).catch((err) => toast(t('controls.cameraError', { error: err.message || err })));
     sendMute('camera', false);
   }
   store.set('camOn', S.camOn);
@@ -59,14 +60,14 @@ export async function toggleCamera() {
 
 export async function startScreen() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) {
-    toast('This browser cannot share its screen.');
+    toast(t('controls.noScreenShare'));
     return;
   }
   let stream;
   try {
     stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
   } catch (err) {
-    if (err && err.name !== 'NotAllowedError' && err.name !== 'AbortError') toast(`Could not share your screen: ${err.message || err}`);
+    if (err && err.name !== 'NotAllowedError' && err.name !== 'AbortError') toast(t('controls.screenFailed', { error: err.message || err }));
     return;
   }
   const track = stream.getVideoTracks()[0];
@@ -79,7 +80,7 @@ export async function startScreen() {
   video.srcObject = new MediaStream([track]);
   S.selfScreen = { el: box, self: false, setPinned() {} };
   S.stage.addTile(S.selfScreen);
-  if (S.call) S.call.setTrack('screen', track).catch((err) => toast(`Screen share: ${err.message || err}`));
+  if (S.call) S.call.setTrack('screen', track).catch((err) => toast(t('controls.screenError', { error: err.message || err })));
   renderControls();
 }
 
@@ -92,7 +93,7 @@ export function stopScreen(renegotiate) {
     S.stage.removeTile(S.selfScreen);
     S.selfScreen = null;
   }
-  if (renegotiate && S.call) S.call.stopSending('screen').catch((err) => toast(`Screen share: ${err.message || err}`));
+  if (renegotiate && S.call) S.call.stopSending('screen').catch((err) => toast(t('controls.screenError', { error: err.message || err })));
   renderControls();
 }
 
@@ -125,11 +126,11 @@ export function openPanel(which) {
 
 export async function openSettings() {
   const devs = await listDevices();
-  fillSelect($('set-camera'), devs.videoinput, S.camTrack ? S.camTrack.getSettings().deviceId : S.camId, 'Camera');
-  fillSelect($('set-mic'), devs.audioinput, S.micTrack ? S.micTrack.getSettings().deviceId : S.micId, 'Microphone');
+  fillSelect($('set-camera'), devs.videoinput, S.camTrack ? S.camTrack.getSettings().deviceId : S.camId, 'camera');
+  fillSelect($('set-mic'), devs.audioinput, S.micTrack ? S.micTrack.getSettings().deviceId : S.micId, 'mic');
   const speakers = canPickSpeaker() && devs.audiooutput.length > 0;
   $('set-speaker-field').hidden = !speakers;
-  if (speakers) fillSelect($('set-speaker'), devs.audiooutput, S.speakerId, 'Speaker');
+  if (speakers) fillSelect($('set-speaker'), devs.audiooutput, S.speakerId, 'speaker');
   const dlg = $('settings');
   if (typeof dlg.showModal === 'function') dlg.showModal();
 }
@@ -149,7 +150,7 @@ export async function switchDevice(kind, id) {
     if (!res.video) { toast(describeMediaError(res.videoError, 'camera')); return; }
     const old = S.camTrack;
     S.camTrack = res.video;
-    if (S.call) await S.call.setTrack('camera', S.camTrack).catch((err) => toast(`Camera: ${err.message || err}`));
+    if (S.call) await S.call.setTrack('camera', S.camTrack).catch((err) => toast(t('controls.cameraError', { error: err.message || err })));
     if (old) old.stop();
   } else {
     S.micId = id;
@@ -159,7 +160,7 @@ export async function switchDevice(kind, id) {
     const old = S.micTrack;
     S.micTrack = res.audio;
     S.micTrack.enabled = S.micOn;
-    if (S.call) await S.call.setTrack('mic', S.micTrack).catch((err) => toast(`Microphone: ${err.message || err}`));
+    if (S.call) await S.call.setTrack('mic', S.micTrack).catch((err) => toast(t('controls.micError', { error: err.message || err })));
     if (old) old.stop();
   }
   refreshSelf();
@@ -192,32 +193,32 @@ function ctl(id, iconName, label, pressed, title) {
 export function renderControls() {
   const micOn = !!(S.micOn && S.micTrack);
   const camOn = !!(S.camOn && S.camTrack);
-  ctl('ctl-mic', micOn ? 'mic' : 'micOff', 'Mic', micOn, micOn ? 'Mute microphone' : 'Unmute microphone').classList.toggle('off', !micOn);
-  ctl('ctl-camera', camOn ? 'cam' : 'camOff', 'Camera', camOn, camOn ? 'Turn camera off' : 'Turn camera on').classList.toggle('off', !camOn);
-  ctl('ctl-screen', S.screenTrack ? 'screenStop' : 'screen', S.screenTrack ? 'Stop sharing' : 'Share', !!S.screenTrack,
-    S.screenTrack ? 'Stop sharing your screen' : 'Share your screen').classList.toggle('active', !!S.screenTrack);
-  ctl('ctl-hand', 'hand', S.hand ? 'Lower hand' : 'Raise hand', S.hand, S.hand ? 'Lower your hand' : 'Raise your hand')
+  ctl('ctl-mic', micOn ? 'mic' : 'micOff', t('controls.mic'), micOn, t(micOn ? 'controls.micMute' : 'controls.micUnmute')).classList.toggle('off', !micOn);
+  ctl('ctl-camera', camOn ? 'cam' : 'camOff', t('media.camera'), camOn, t(camOn ? 'controls.cameraOff' : 'controls.cameraOn')).classList.toggle('off', !camOn);
+  ctl('ctl-screen', S.screenTrack ? 'screenStop' : 'screen', t(S.screenTrack ? 'controls.stopSharing' : 'controls.share'), !!S.screenTrack,
+    t(S.screenTrack ? 'controls.stopSharingTitle' : 'controls.shareTitle')).classList.toggle('active', !!S.screenTrack);
+  ctl('ctl-hand', 'hand', t(S.hand ? 'controls.lowerHand' : 'controls.raiseHand'), S.hand, t(S.hand ? 'controls.lowerHandTitle' : 'controls.raiseHandTitle'))
     .classList.toggle('active', S.hand);
-  ctl('ctl-react', 'react', 'React', null, 'Send a reaction');
-  const chat = ctl('ctl-chat', 'chat', 'Chat', S.panel === 'chat', 'Show chat');
+  ctl('ctl-react', 'react', t('controls.react'), null, t('controls.reactTitle'));
+  const chat = ctl('ctl-chat', 'chat', t('meeting.chat'), S.panel === 'chat', t('controls.chatTitle'));
   if (S.unread > 0 && S.panel !== 'chat') {
     const badge = document.createElement('span');
     badge.className = 'badge';
     badge.textContent = S.unread > 9 ? '9+' : String(S.unread);
     chat.append(badge);
-    chat.setAttribute('aria-label', `Chat, ${S.unread} unread`);
+    chat.setAttribute('aria-label', t('controls.chatUnread', { count: S.unread }));
   }
-  const people = ctl('ctl-people', 'people', 'People', S.panel === 'people', 'Show participants and safety codes');
+  const people = ctl('ctl-people', 'people', t('meeting.people'), S.panel === 'people', t('controls.peopleTitle'));
   const waiting = S.moderator ? S.waiting.length : 0;
   if (waiting > 0) {
     const badge = document.createElement('span');
     badge.className = 'badge knock';
     badge.textContent = waiting > 9 ? '9+' : String(waiting);
     people.append(badge);
-    people.setAttribute('aria-label', `People, ${waiting} waiting to join`);
+    people.setAttribute('aria-label', t('controls.peopleWaiting', { count: waiting }));
   }
-  ctl('ctl-settings', 'settings', 'Devices', null, 'Camera, microphone and speaker');
-  ctl('ctl-leave', 'leave', 'Leave', null, 'Leave the meeting');
+  ctl('ctl-settings', 'settings', t('media.devices'), null, t('controls.devicesTitle'));
+  ctl('ctl-leave', 'leave', t('common.leave'), null, t('controls.leaveTitle'));
 }
 
 export function banner(text) {

@@ -1,9 +1,11 @@
 // i18n.js — Parley web client: the language shown and its catalogue.
 //
-// Every visible string comes from a catalogue, static/i18n/<language>.json: one JSON object
-// of key -> message. A message is a string with {name} placeholders, or, for a count, an
-// object of Intl.PluralRules categories ("one", "other", …) each a string with {count}. A
-// language is a file: adding German is adding de.json (and its name to LANGUAGES).
+// Every visible string comes from a catalogue, static/i18n/<language>.js: a module whose
+// default export is one JSON object of key -> message. A message is a string with {name}
+// placeholders, or, for a count, an object of Intl.PluralRules categories ("one", "other", …)
+// each a string with {count}. A language is a file: adding German is adding de.js and its
+// line in CATALOGUES. The catalogues are imported, not fetched, so every string is there
+// before the page first draws.
 //
 // The language is, in order: the one chosen with the switch (kept in this browser), the
 // first of the browser's languages that has a catalogue, the node's default (its
@@ -12,6 +14,10 @@
 // Static HTML names its strings with data-i18n="key" (the element's text) and
 // data-i18n-attr="attr=key;attr2=key2" (attributes: aria-label, title, placeholder…).
 
+import en from './i18n/en.js';
+import fr from './i18n/fr.js';
+
+const CATALOGUES = { fr, en };
 export const LANGUAGES = { fr: 'Français', en: 'English' };
 const FALLBACK = 'en';
 const STORE_KEY = 'parley.language';
@@ -28,18 +34,9 @@ function chooseLanguage() {
   return LANGUAGES[def] ? def : FALLBACK;
 }
 
-async function load(lang) {
-  const r = await fetch(`/static/i18n/${lang}.json`, { headers: { Accept: 'application/json' } });
-  if (!r.ok) throw new Error(`catalogue ${lang}: ${r.status}`);
-  return r.json();
-}
-
 export const lang = chooseLanguage();
-const fallback = await load(FALLBACK);
-const catalogue = lang === FALLBACK ? fallback : await load(lang).catch((err) => {
-  console.error('parley i18n:', err);
-  return fallback;
-});
+const fallback = CATALOGUES[FALLBACK];
+const catalogue = CATALOGUES[lang];
 document.documentElement.lang = lang;
 const plurals = new Intl.PluralRules(lang);
 

@@ -3,6 +3,7 @@
 // camera off. It owns the local tracks until the meeting takes them over.
 
 import { $, icon, paintAvatar } from './ui.js';
+import { t } from './i18n.js';
 import { acquire, canPickSpeaker, describeMediaError, listDevices, mediaSupported } from './media.js';
 
 const store = {
@@ -62,7 +63,7 @@ export class Prejoin {
       const field = $('name');
       field.value = me.user.name.slice(0, 64);
       field.readOnly = true;
-      field.title = 'The name your organisation signed you in with';
+      field.title = t('prejoin.signedInName');
       $('name-error').hidden = true;
       paintAvatar($('preview-avatar'), field.value);
     } catch { /* not signed in, or the node is unreachable: the typed name stands */ }
@@ -71,7 +72,7 @@ export class Prejoin {
   /** start shows the screen and asks for the devices. */
   start() {
     $('join').disabled = !this.roomOK || this.refused;
-    $('join').textContent = 'Join now';
+    $('join').textContent = t('prejoin.join');
     this.pending = this.acquireAll();
     return this.pending;
   }
@@ -175,16 +176,16 @@ export class Prejoin {
     const devs = await listDevices();
     const camNow = S.camTrack ? S.camTrack.getSettings().deviceId : S.camId;
     const micNow = S.micTrack ? S.micTrack.getSettings().deviceId : S.micId;
-    fillSelect($('sel-camera'), devs.videoinput, camNow, 'Camera');
-    fillSelect($('sel-mic'), devs.audioinput, micNow, 'Microphone');
+    fillSelect($('sel-camera'), devs.videoinput, camNow, 'camera');
+    fillSelect($('sel-mic'), devs.audioinput, micNow, 'mic');
     // The speaker field is always there (the layout must not move while devices load); a
     // browser that cannot choose the output plays through the system's default.
     if (canPickSpeaker() && devs.audiooutput.length > 0) {
-      fillSelect($('sel-speaker'), devs.audiooutput, S.speakerId, 'Speaker');
+      fillSelect($('sel-speaker'), devs.audiooutput, S.speakerId, 'speaker');
     } else {
       const o = document.createElement('option');
       o.value = '';
-      o.textContent = 'System default';
+      o.textContent = t('media.systemDefault');
       $('sel-speaker').replaceChildren(o);
       $('sel-speaker').disabled = true;
     }
@@ -203,10 +204,10 @@ export class Prejoin {
       video.srcObject = null;
     }
     $('preview-off').hidden = !!camShown;
-    $('preview-off-text').textContent = S.camOn ? 'Camera unavailable' : 'Camera is off';
+    $('preview-off-text').textContent = S.camOn ? t('prejoin.cameraUnavailable') : t('prejoin.cameraOff');
     if (S.micTrack) S.micTrack.enabled = S.micOn;
-    setToggle($('pre-mic'), S.micOn && !!S.micTrack, 'mic', 'micOff', 'Microphone');
-    setToggle($('pre-camera'), !!camShown, 'cam', 'camOff', 'Camera');
+    setToggle($('pre-mic'), S.micOn && !!S.micTrack, 'mic', 'micOff', t('media.microphone'));
+    setToggle($('pre-camera'), !!camShown, 'cam', 'camOff', t('media.camera'));
     this.runMeter();
   }
 
@@ -262,7 +263,7 @@ export class Prejoin {
     this.S.name = name;
     store.set('name', name);
     $('join').disabled = true;
-    $('join').textContent = 'Joining…';
+    $('join').textContent = t('prejoin.joining');
     // Let a device request that is still running finish, but do not wait forever on it.
     await Promise.race([this.pending.catch(() => {}), new Promise((r) => setTimeout(r, 8000))]);
     this.stopMeter();
@@ -288,9 +289,9 @@ export class Prejoin {
     if (missing) {
       this.roomOK = false;
       $('join').disabled = true;
-      $('room-sub').textContent = 'This meeting link is not valid on this node. Check the link or ask the organiser for a new one.';
+      $('room-sub').textContent = t('prejoin.badLink');
     } else {
-      $('room-sub').textContent = 'Check your camera and microphone, then join.';
+      $('room-sub').textContent = t('prejoin.check');
     }
   }
 }
@@ -300,21 +301,29 @@ export function setToggle(btn, on, onIcon, offIcon, label) {
   btn.innerHTML = icon(on ? onIcon : offIcon);
   btn.setAttribute('aria-pressed', String(!!on));
   btn.classList.toggle('off', !on);
-  btn.title = `${label}: ${on ? 'on' : 'off'}`;
+  btn.title = t(on ? 'media.labelOn' : 'media.labelOff', { label });
 }
 
-/** fillSelect lists devices in a <select>, keeping the chosen one selected. */
-export function fillSelect(sel, devices, chosen, fallback) {
+// DEVICE_TEXT names the devices of each kind when the browser gives no label, and their absence.
+const DEVICE_TEXT = {
+  camera: ['media.cameraN', 'media.noCamera'],
+  mic: ['media.microphoneN', 'media.noMicrophone'],
+  speaker: ['media.speakerN', 'media.noSpeaker'],
+};
+
+/** fillSelect lists devices of kind (camera, mic, speaker) in a <select>, keeping the chosen one selected. */
+export function fillSelect(sel, devices, chosen, kind) {
+  const [nth, none] = DEVICE_TEXT[kind];
   const opts = devices.map((d, i) => {
     const o = document.createElement('option');
     o.value = d.deviceId;
-    o.textContent = d.label || `${fallback} ${i + 1}`;
+    o.textContent = d.label || t(nth, { n: i + 1 });
     return o;
   });
   if (opts.length === 0) {
     const o = document.createElement('option');
     o.value = '';
-    o.textContent = `No ${fallback.toLowerCase()} found`;
+    o.textContent = t(none);
     opts.push(o);
   }
   sel.replaceChildren(...opts);
