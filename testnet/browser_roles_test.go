@@ -111,9 +111,10 @@ func TestBrowserRoles(t *testing.T) {
 	})
 }
 
-// peopleSettled waits until b's People panel has stopped changing shape: nobody waits in the
-// lobby, each of ids is marked verified or guest from their certificate, and every safety
-// code is computed. Buttons do not move under the pointer after that.
+// peopleSettled waits until b's People panel has stopped changing shape and nothing covers
+// it: nobody waits in the lobby, each of ids is marked verified or guest from their
+// certificate, every safety code is computed, and no toast (which comes and goes over the
+// page's top) is showing. Buttons do not move or hide under the pointer after that.
 func peopleSettled(b *Browser, ids ...string) {
 	b.t.Helper()
 	var checks []string
@@ -121,7 +122,8 @@ func peopleSettled(b *Browser, ids ...string) {
 		li := `document.querySelector('#people li[data-pid="` + id + `"]')`
 		checks = append(checks, `(`+li+` && `+li+`.querySelector('.ptag.verified, .ptag.guest') && !/…/.test(`+li+`.querySelector('.safety-code').textContent))`)
 	}
-	b.waitJS("the People panel settled", `document.getElementById('lobby-section').hidden && `+strings.Join(checks, " && "), 20*time.Second)
+	b.waitJS("the People panel settled", `document.getElementById('lobby-section').hidden && `+
+		`document.querySelectorAll('#toasts .toast').length === 0 && `+strings.Join(checks, " && "), 30*time.Second)
 }
 
 // waitSignedInName waits until the prejoin shows the signed-in person's name, read-only.

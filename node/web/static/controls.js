@@ -36,10 +36,10 @@ export async function toggleMic() {
 export async function toggleCamera() {
   if (S.camOn && S.camTrack) {
     S.camOn = false;
-    const t = S.camTrack;
+    const track = S.camTrack;
     S.camTrack = null;
     if (S.call) await S.call.setTrack('camera', null).catch(() => {});
-    t.stop();
+    track.stop();
     sendMute('camera', true);
   } else {
     $('ctl-camera').disabled = true;

@@ -6,6 +6,7 @@
 // microphone off: with end-to-end encryption the node cannot silence what it cannot read.
 // Reactions float over the sender's tile for everyone.
 
+import { t } from './i18n.js';
 import { $, toast } from './ui.js';
 import { S } from './state.js';
 import { refreshSelf, toggleMic } from './controls.js';
@@ -13,36 +14,36 @@ import { refreshRoster } from './roster.js';
 
 // Reactions by the name the node knows them by, with the emoji shown and a label.
 export const REACTIONS = [
-  ['thumbs_up', '👍', 'Thumbs up'],
-  ['clap', '👏', 'Applause'],
-  ['heart', '❤️', 'Love'],
-  ['laugh', '😂', 'Laughter'],
-  ['surprised', '😮', 'Surprise'],
-  ['celebrate', '🎉', 'Celebration'],
+  ['thumbs_up', '👍', 'react.thumbsUp'],
+  ['clap', '👏', 'react.clap'],
+  ['heart', '❤️', 'react.heart'],
+  ['laugh', '😂', 'react.laugh'],
+  ['surprised', '😮', 'react.surprised'],
+  ['celebrate', '🎉', 'react.celebrate'],
 ];
 const FLOAT_MS = 4000;
 
-/** send sends a moderator action; what says what failed if we are not connected. */
-function send(msg, what) {
-  if (!S.sig || !S.sig.send(msg)) toast(`Not connected: ${what}`);
+/** send sends a moderator action; failed says what did not happen if we are not connected. */
+function send(msg, failed) {
+  if (!S.sig || !S.sig.send(msg)) toast(failed);
 }
 
 export function muteParticipant(id, name) {
-  send({ type: 'moderate', action: 'mute', id }, `${name} was not muted.`);
-  toast(`You asked ${name} to mute their microphone.`, 'info', 3000);
+  send({ type: 'moderate', action: 'mute', id }, t('mod.notMuted', { name }));
+  toast(t('mod.askedMute', { name }), 'info', 3000);
 }
 
 export function makeCohost(id, name) {
-  send({ type: 'moderate', action: 'cohost', id }, `${name} is not a co-host.`);
+  send({ type: 'moderate', action: 'cohost', id }, t('mod.notCohost', { name }));
 }
 
 function muteAll() {
-  send({ type: 'moderate', action: 'mute_all' }, 'nobody was muted.');
-  toast('You asked everyone to mute their microphone.', 'info', 3000);
+  send({ type: 'moderate', action: 'mute_all' }, t('mod.noneMuted'));
+  toast(t('mod.askedMuteAll'), 'info', 3000);
 }
 
 function lowerHands() {
-  send({ type: 'moderate', action: 'lower_hands' }, 'no hand was lowered.');
+  send({ type: 'moderate', action: 'lower_hands' }, t('mod.noHandLowered'));
 }
 
 function endMeeting() {
@@ -52,28 +53,29 @@ function endMeeting() {
 }
 
 function endDialogClosed() {
-  if ($('end-dialog').returnValue === 'end') send({ type: 'moderate', action: 'end' }, 'the meeting goes on.');
+  if ($('end-dialog').returnValue === 'end') send({ type: 'moderate', action: 'end' }, t('mod.notEnded'));
 }
 
 /** onModerated takes a "moderated" message: a moderator acted on us. */
 export function onModerated(m) {
-  const by = typeof m.name === 'string' && m.name ? m.name : 'A moderator';
+  const named = typeof m.name === 'string' && m.name;
+  const by = named ? m.name : t('mod.someModerator');
   switch (m.action) {
     case 'mute':
     case 'mute_all':
       if (S.micOn && S.micTrack) toggleMic();
-      toast(`${by} muted your microphone. Unmute it when you want to speak.`, 'info', 6000);
+      toast(t('mod.mutedYou', { name: by }), 'info', 6000);
       break;
     case 'lower_hands':
       S.hand = false;
       refreshSelf();
-      toast(`${by} lowered your hand.`, 'info', 4000);
+      toast(t('mod.loweredYourHand', { name: by }), 'info', 4000);
       break;
     case 'cohost':
       S.moderator = true;
       renderModeratorTools();
       refreshRoster();
-      toast(by === 'A moderator' ? 'You are now a co-host of this meeting.' : `${by} made you a co-host of this meeting.`, 'info', 6000);
+      toast(named ? t('mod.madeYouCohost', { name: by }) : t('mod.youAreCohost'), 'info', 6000);
       break;
     default:
       console.warn('parley: unknown moderator action', m.action);
@@ -111,18 +113,18 @@ export function onReaction(m) {
   const self = S.you && m.id === S.you.id;
   const tile = self ? S.selfTile : S.tiles.get(m.id);
   if (!tile) return;
-  const who = self ? 'You' : (S.participants.get(m.id) || {}).name || 'Someone';
+  const who = self ? t('react.you') : (S.participants.get(m.id) || {}).name || t('react.someone');
   const el = document.createElement('span');
   el.className = 'reaction-float';
   el.dataset.testid = 'reaction-float';
   el.dataset.reaction = r[0];
   el.textContent = r[1];
   el.setAttribute('role', 'img');
-  el.setAttribute('aria-label', `${who}: ${r[2]}`);
+  el.setAttribute('aria-label', t('react.said', { name: who, reaction: t(r[2]) }));
   tile.el.append(el);
   setTimeout(() => el.remove(), FLOAT_MS);
   const live = $('reaction-live');
-  live.textContent = `${who}: ${r[2]}`;
+  live.textContent = t('react.said', { name: who, reaction: t(r[2]) });
 }
 
 /** wireModeration connects the moderator buttons and the reaction picker. */
@@ -139,8 +141,8 @@ export function wireModeration() {
     b.dataset.testid = 'reaction';
     b.dataset.reaction = name;
     b.textContent = emoji;
-    b.title = label;
-    b.setAttribute('aria-label', label);
+    b.title = t(label);
+    b.setAttribute('aria-label', t(label));
     b.addEventListener('click', () => react(name));
     picker.append(b);
   }

@@ -6,6 +6,7 @@
 // who waits to join, each with admit and deny buttons.
 // Nothing here talks to the network: buttons call back.
 
+import { t } from './i18n.js';
 import { icon, paintAvatar } from './ui.js';
 
 /**
@@ -33,18 +34,18 @@ export function renderPeople(list, people, actions) {
     top.className = 'ptop';
     const name = document.createElement('span');
     name.className = 'pname';
-    name.textContent = p.self ? `${p.name} (you)` : p.name;
+    name.textContent = p.self ? t('people.you', { name: p.name }) : p.name;
     name.title = name.textContent;
     top.append(name);
-    if (p.owner) top.append(tag('Host', 'role'));
-    else if (p.moderator) top.append(tag('Co-host', 'role'));
+    if (p.owner) top.append(tag(t('people.host'), 'role'));
+    else if (p.moderator) top.append(tag(t('people.cohost'), 'role'));
     if (p.signedIn === true) {
-      const v = tag('Verified', 'verified');
-      v.title = p.email ? `Signed in by their organisation as ${p.email}` : 'Signed in by their organisation';
+      const v = tag(t('people.verified'), 'verified');
+      v.title = p.email ? t('people.signedInAs', { email: p.email }) : t('people.signedIn');
       top.append(v);
     } else if (p.signedIn === false) {
-      const g = tag('Guest', 'guest');
-      g.title = 'Not signed in: the name is what they typed';
+      const g = tag(t('people.guest'), 'guest');
+      g.title = t('people.guestTitle');
       top.append(g);
     }
     main.append(top);
@@ -53,9 +54,9 @@ export function renderPeople(list, people, actions) {
     const state = document.createElement('span');
     state.className = 'pstate';
     const bits = [];
-    if (p.hand) bits.push(['hand', 'Hand raised']);
-    bits.push(p.micMuted ? ['micOff', 'Microphone muted'] : ['mic', 'Microphone on']);
-    bits.push(p.cameraOff ? ['camOff', 'Camera off'] : ['cam', 'Camera on']);
+    if (p.hand) bits.push(['hand', t('people.handRaised')]);
+    bits.push(p.micMuted ? ['micOff', t('people.micMuted')] : ['mic', t('people.micOn')]);
+    bits.push(p.cameraOff ? ['camOff', t('people.cameraOff')] : ['cam', t('people.cameraOn')]);
     for (const [ic, label] of bits) {
       const s = document.createElement('span');
       s.setAttribute('role', 'img');
@@ -69,9 +70,9 @@ export function renderPeople(list, people, actions) {
     if (actions && !p.self && p.id) {
       const acts = document.createElement('span');
       acts.className = 'pactions';
-      if (!p.micMuted) acts.append(action('mute', 'micOff', `Ask ${p.name} to mute their microphone`, p, actions.onMute));
-      if (actions.onCohost && !p.moderator) acts.append(action('make-cohost', 'cohost', `Make ${p.name} a co-host`, p, actions.onCohost));
-      acts.append(action('remove', 'remove', `Remove ${p.name} from the meeting`, p, actions.onRemove));
+      if (!p.micMuted) acts.append(action('mute', 'micOff', t('people.askMute', { name: p.name }), p, actions.onMute));
+      if (actions.onCohost && !p.moderator) acts.append(action('make-cohost', 'cohost', t('people.makeCohost', { name: p.name }), p, actions.onCohost));
+      acts.append(action('remove', 'remove', t('people.remove', { name: p.name }), p, actions.onRemove));
       li.append(acts);
     }
     return li;
@@ -104,30 +105,30 @@ function detail(p) {
   }
   if (p.self) return d;
   if (p.verified === false) {
-    d.append(tag('Not verified: do not trust this identity', 'warn'));
+    d.append(tag(t('people.notVerified'), 'warn'));
     return d;
   }
-  if (p.media === 'failing') d.append(tag('Cannot decrypt their media', 'warn'));
+  if (p.media === 'failing') d.append(tag(t('people.cannotDecrypt'), 'warn'));
   const code = document.createElement('span');
   code.className = 'safety';
   const label = document.createElement('span');
   label.className = 'safety-label';
-  label.textContent = 'Safety code';
+  label.textContent = t('people.safetyCode');
   const digits = document.createElement('span');
   digits.className = 'safety-code';
   digits.dataset.testid = 'safety-code';
   digits.textContent = p.safety || '…';
   code.append(label, ' ', digits);
-  code.title = `Read this code aloud with ${p.name}: if you both see the same digits, nobody stands between you.`;
+  code.title = t('people.safetyTitle', { name: p.name });
   d.append(code);
   return d;
 }
 
 function tag(text, kind) {
-  const t = document.createElement('span');
-  t.className = `ptag ${kind}`;
-  t.textContent = text;
-  return t;
+  const el = document.createElement('span');
+  el.className = `ptag ${kind}`;
+  el.textContent = text;
+  return el;
 }
 
 /**
@@ -147,14 +148,14 @@ export function renderWaiting(section, list, waiting, { onAdmit, onDeny }) {
     name.className = 'pname';
     name.textContent = w.name;
     name.title = w.name;
-    const who = tag(w.verified ? 'Verified' : 'Guest', w.verified ? 'verified' : 'guest');
+    const who = tag(w.verified ? t('people.verified') : t('people.guest'), w.verified ? 'verified' : 'guest');
     const admit = document.createElement('button');
     admit.type = 'button';
     admit.className = 'small-btn admit';
     admit.dataset.testid = 'lobby-admit';
     admit.dataset.id = w.id;
-    admit.textContent = 'Admit';
-    admit.setAttribute('aria-label', `Admit ${w.name}`);
+    admit.textContent = t('lobby.admit');
+    admit.setAttribute('aria-label', t('lobby.admitName', { name: w.name }));
     admit.addEventListener('click', () => {
       admit.disabled = true;
       onAdmit(w.id, w.name);
@@ -164,8 +165,8 @@ export function renderWaiting(section, list, waiting, { onAdmit, onDeny }) {
     deny.className = 'small-btn deny';
     deny.dataset.testid = 'lobby-deny';
     deny.dataset.id = w.id;
-    deny.textContent = 'Deny';
-    deny.setAttribute('aria-label', `Do not let ${w.name} in`);
+    deny.textContent = t('lobby.deny');
+    deny.setAttribute('aria-label', t('lobby.denyName', { name: w.name }));
     deny.addEventListener('click', () => {
       deny.disabled = true;
       onDeny(w.id, w.name);

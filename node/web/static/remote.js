@@ -3,6 +3,7 @@
 // speaking, and the simulcast layer asked for each remote camera from the size its tile is
 // drawn at.
 
+import { t } from './i18n.js';
 import { $, Tile, playQuietly, screenBox, toast } from './ui.js';
 import { canPickSpeaker } from './media.js';
 import { S } from './state.js';
@@ -30,16 +31,16 @@ export function upsertParticipant(p, announce) {
   const name = typeof p.name === 'string' ? p.name : '';
   S.participants.set(p.id, { ...p, name });
   if (!before && S.e2ee) S.e2ee.joinedParticipant(p);
-  const t = remoteTile(p.id);
-  t.setName(name);
-  t.setVerified(!!p.verified);
-  t.setMicMuted(!!p.mic_muted);
-  t.setCameraOff(!!p.camera_muted);
-  t.setHand(!!p.hand);
+  const tile = remoteTile(p.id);
+  tile.setName(name);
+  tile.setVerified(!!p.verified);
+  tile.setMicMuted(!!p.mic_muted);
+  tile.setCameraOff(!!p.camera_muted);
+  tile.setHand(!!p.hand);
   for (const s of S.screens.values()) if (s.pid === p.id) s.video.dataset.screenOf = name;
   for (const a of S.audios.values()) if (a.dataset.pid === p.id) a.dataset.participantAudio = name;
-  if (announce && !before) toast(`${name} joined`, 'info', 3000);
-  if (before && !before.hand && p.hand) toast(`${name} raised their hand`, 'info', 4000);
+  if (announce && !before) toast(t('meeting.joined', { name }), 'info', 3000);
+  if (before && !before.hand && p.hand) toast(t('meeting.raisedHand', { name }), 'info', 4000);
   refreshRoster();
   scheduleLayers();
 }
@@ -73,9 +74,9 @@ export function removeParticipant(id, quiet, reason = '') {
 /** leftText says why a participant is no longer in the meeting. */
 function leftText(name, reason) {
   switch (reason) {
-    case 'removed': return `A moderator removed ${name} from the meeting`;
-    case 'unreachable': return `${name} left: connection to their organisation was lost`;
-    default: return `${name} left`;
+    case 'removed': return t('meeting.removedOther', { name });
+    case 'unreachable': return t('meeting.unreachable', { name });
+    default: return t('meeting.left', { name });
   }
 }
 

@@ -2,6 +2,7 @@
 // The People panel (with safety codes and, for moderators, the lobby and remove buttons), the
 // end-to-end encryption indicator in the header, and each tile's "cannot decrypt" state.
 
+import { t } from './i18n.js';
 import { $, icon, toast } from './ui.js';
 import { renderPeople, renderWaiting } from './people.js';
 import { describe } from './e2ee-status.js';
@@ -51,7 +52,7 @@ export function refreshRoster() {
     moderator: S.moderator, owner: !!(S.you && S.you.owner), signedIn: S.e2ee && S.e2ee.own ? !!S.e2ee.own.verified : undefined,
     email: S.e2ee && S.e2ee.own && S.e2ee.own.verified ? S.e2ee.own.email : '', micMuted: !(S.micOn && S.micTrack), cameraOff: !(S.camOn && S.camTrack), hand: S.hand,
   }, ...remote];
-  $('count').textContent = `${people.length} ${people.length === 1 ? 'person' : 'people'}`;
+  $('count').textContent = t('meeting.count', { count: people.length });
   // Redraw only on change: the list holds buttons a pointer may be over.
   const key = JSON.stringify([people, S.moderator]);
   if (key === lastPeople) return;
@@ -119,7 +120,7 @@ function announceKnock(w) {
   knockTimes = knockTimes.filter((t) => now - t < KNOCK_WINDOW);
   if (knockTimes.length >= KNOCK_TOASTS) return;
   knockTimes.push(now);
-  toast(`${w.name} is waiting to join`, 'info', 15000, { label: 'Admit', onClick: () => admit(w.id, w.name) });
+  toast(t('lobby.knock', { name: w.name }), 'info', 15000, { label: t('lobby.admit'), onClick: () => admit(w.id, w.name) });
 }
 
 /** setWaiting takes a "waiting" message: who is in the lobby now. */
@@ -154,13 +155,13 @@ function renderWaitingList() {
 }
 
 function admit(id, name) {
-  if (!S.sig || !S.sig.send({ type: 'admit', id })) toast(`Not connected: ${name} was not admitted.`);
+  if (!S.sig || !S.sig.send({ type: 'admit', id })) toast(t('lobby.notAdmitted', { name }));
 }
 
 function deny(id, name) {
-  if (!S.sig || !S.sig.send({ type: 'remove', id })) toast(`Not connected: ${name} is still waiting.`);
+  if (!S.sig || !S.sig.send({ type: 'remove', id })) toast(t('lobby.stillWaiting', { name }));
 }
 
 function removeFromMeeting(id, name) {
-  if (!S.sig || !S.sig.send({ type: 'remove', id })) toast(`Not connected: ${name} was not removed.`);
+  if (!S.sig || !S.sig.send({ type: 'remove', id })) toast(t('people.notRemoved', { name }));
 }

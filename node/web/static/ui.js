@@ -2,6 +2,8 @@
 // layout (grid, or spotlight with a filmstrip) and the chat log (people.js draws the people
 // list). Nothing here talks to the network.
 
+import { t } from './i18n.js';
+
 const SVG_ATTRS = 'viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="1.8" ' +
   'stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false"';
 
@@ -77,7 +79,7 @@ export function toast(text, kind = 'error', ms = 6000, action = null) {
   const close = document.createElement('button');
   close.type = 'button';
   close.className = 'icon-btn';
-  close.setAttribute('aria-label', 'Dismiss');
+  close.setAttribute('aria-label', t('common.dismiss'));
   close.innerHTML = icon('close');
   close.addEventListener('click', () => el.remove());
   el.append(span);
@@ -131,7 +133,7 @@ export class Tile {
     mic.className = 'mic-state';
     mic.innerHTML = icon('micOff');
     mic.setAttribute('role', 'img');
-    mic.setAttribute('aria-label', 'Microphone muted');
+    mic.setAttribute('aria-label', t('people.micMuted'));
     mic.hidden = true;
     const label = document.createElement('span');
     label.className = 'name';
@@ -142,7 +144,7 @@ export class Tile {
     hand.className = 'hand-badge';
     hand.innerHTML = icon('hand');
     hand.setAttribute('role', 'img');
-    hand.setAttribute('aria-label', 'Hand raised');
+    hand.setAttribute('aria-label', t('people.handRaised'));
     hand.hidden = true;
     el.append(video, avatar, plate, hand);
     let alert = null;
@@ -172,13 +174,13 @@ export class Tile {
 
   setName(name) {
     this.name = String(name || '');
-    const shown = this.self ? `${this.name} (you)` : this.name;
+    const shown = this.self ? t('people.you', { name: this.name }) : this.name;
     this.label.textContent = shown;
     this.label.title = shown;
     paintAvatar(this.avatar, this.name);
     this.el.setAttribute('aria-label', shown);
     if (!this.self) this.video.dataset.participantName = this.name;
-    if (this.pinBtn) this.pinBtn.setAttribute('aria-label', `Pin ${this.name}`);
+    if (this.pinBtn) this.pinBtn.setAttribute('aria-label', t('tile.pin', { name: this.name }));
     if (this.undecryptable) this.drawAlert();
   }
 
@@ -195,9 +197,9 @@ export class Tile {
       this.el.dataset.guest = 'true';
       delete this.el.dataset.verified;
     }
-    this.who.textContent = this.verified ? '' : 'guest';
+    this.who.textContent = this.verified ? '' : t('tile.guest');
     this.who.hidden = this.verified;
-    this.who.title = this.verified ? '' : 'Not signed in: the name is what they typed';
+    this.who.title = this.verified ? '' : t('people.guestTitle');
   }
 
   /** setStream shows a MediaStream in the tile's video, or the avatar when null. */
@@ -234,9 +236,9 @@ export class Tile {
     this.alert.hidden = !on;
     this.alert.innerHTML = on ? icon('lockAlert') : '';
     if (on) {
-      const t = document.createElement('span');
-      t.textContent = `Cannot decrypt ${this.name}'s media`;
-      this.alert.append(t);
+      const msg = document.createElement('span');
+      msg.textContent = t('tile.cannotDecrypt', { name: this.name });
+      this.alert.append(msg);
     }
   }
 
@@ -245,7 +247,7 @@ export class Tile {
   setSpeaking(on) { this.el.classList.toggle('speaking', !!on); }
   setPinned(on) {
     this.el.classList.toggle('pinned', !!on);
-    if (this.pinBtn) this.pinBtn.setAttribute('aria-label', `${on ? 'Unpin' : 'Pin'} ${this.name}`);
+    if (this.pinBtn) this.pinBtn.setAttribute('aria-label', t(on ? 'tile.unpin' : 'tile.pin', { name: this.name }));
   }
 }
 
@@ -380,7 +382,7 @@ export function screenBox(name, self = false) {
   const cap = document.createElement('figcaption');
   cap.innerHTML = icon('screen');
   const span = document.createElement('span');
-  span.textContent = self ? 'You are presenting' : `${name} is presenting`;
+  span.textContent = self ? t('screen.youPresent') : t('screen.presenting', { name });
   cap.append(span);
   box.setAttribute('aria-label', span.textContent);
   box.append(video, cap);
