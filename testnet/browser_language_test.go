@@ -37,3 +37,51 @@ func TestBrowserHomeLanguage(t *testing.T) {
 		}
 	})
 }
+
+// TestBrowserMeetingInFrench: with French chosen on the prejoin's switch, the prejoin, the
+// lobby and the meeting speak French (<html lang="fr">), encryption reaches its "encrypted"
+// state (data-state, the same in every language), the moderator admits from a French People
+// panel, and no message is missing from the catalogue.
+func TestBrowserMeetingInFrench(t *testing.T) {
+	n := StartNode(t, "Ministère des Armées")
+	room, err := n.Node.NewRoom(node.RoomOptions{Title: "Point hebdomadaire", Lobby: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forEachBrowser(t, func(t *testing.T, kind string) {
+		mod := NewBrowserOf(t, kind, "Mod")
+		mod.Open(n.Node.ModeratorURL(room.ID) + "&name=Claire")
+		if _, err := Eval[bool](mod, `(() => { const s = document.querySelector('[data-testid=language]');
+			s.value = 'fr'; s.dispatchEvent(new Event('change')); return true; })()`); err != nil {
+			t.Fatal(err)
+		}
+		mod.WaitText(`[data-testid=join]`, "Participer", 15*time.Second)
+		if l, _ := Eval[string](mod, `document.documentElement.lang`); l != "fr" {
+			t.Fatalf("html lang %q, want fr", l)
+		}
+		mod.Click(`[data-testid=join]`)
+		mod.WaitText(`#ctl-leave .lbl`, "Quitter", 20*time.Second)
+
+		guest := NewBrowserOf(t, kind, "Guest")
+		guest.Open(n.URL() + "/r/" + room.ID + "?name=Paul")
+		if _, err := Eval[bool](guest, `(localStorage.setItem('parley.language', 'fr'), true)`); err != nil {
+			t.Fatal(err)
+		}
+		guest.Open(n.URL() + "/r/" + room.ID + "?name=Paul")
+		guest.Click(`[data-testid=join]`)
+		guest.WaitText(`[data-testid=lobby-waiting]`, "En attente qu’un modérateur vous fasse entrer", 20*time.Second)
+		mod.Click(`#ctl-people`)
+		mod.WaitText(`[data-testid=lobby-admit]`, "Faire entrer", 20*time.Second)
+		mod.Click(`[data-testid=lobby-admit]`)
+		for _, b := range []*Browser{mod, guest} {
+			b.waitJS("encryption in its encrypted state", `document.querySelector('[data-testid=e2ee-status]').dataset.state === 'encrypted'`, 30*time.Second)
+			b.WaitText(`[data-testid=e2ee-status]`, "chiffré", 5*time.Second)
+			b.WaitText(`#count`, "2 personnes", 10*time.Second)
+			for _, e := range b.ConsoleErrors() {
+				if strings.Contains(e, "parley i18n") {
+					t.Errorf("%s console: %s", b.name, e)
+				}
+			}
+		}
+	})
+}

@@ -22,9 +22,11 @@
 //	[data-testid=chat-input]              chat input, Enter sends
 //	[data-testid=chat-log]                chat log, one element per message, text "NAME: message"
 //	                                      ("NAME: 🔒 sent before you joined" for one it cannot read)
-//	[data-testid=e2ee-status]             encryption status: exactly "encrypted" once every remote
-//	                                      participant's frames decrypt; else "waiting for keys",
-//	                                      "not decrypting: NAME…" or "not verified: NAME…"
+//	[data-testid=e2ee-status]             encryption status: data-state is "encrypted" once every
+//	                                      remote participant's frames decrypt, else "waiting",
+//	                                      "not-decrypting" or "not-verified", in every language; in
+//	                                      English the text is exactly "encrypted", "waiting for
+//	                                      keys", "not decrypting: NAME…" or "not verified: NAME…"
 //	[data-testid=undecryptable]           on a remote tile: "Cannot decrypt NAME's media"
 //	[data-testid=safety-code]             People panel: the safety code shown for a participant
 //	#lobby                                the screen while waiting: "Waiting for a moderator to let you in"
@@ -33,6 +35,9 @@
 //	[data-testid=lobby-admit|lobby-deny]  moderators, People panel: one per waiting person, data-id
 //	                                      is the person's participant id, the name beside it
 //	[data-testid=remove]                  moderators, People panel: one per participant, data-id
+//
+// Every visible string is in static/i18n (English and French); the selectors above do not
+// depend on the language shown, and the texts quoted are the English ones.
 //
 // This package must not know about rooms, stores or the SFU: it is files only.
 package web

@@ -20,7 +20,7 @@ import { generateIdentity, loadIdentity } from './e2ee/identity.js';
 import { E2EESession } from './e2ee-session.js';
 import { DecryptionMonitor } from './e2ee-status.js';
 import { S } from './state.js';
-import { applyDOM, t } from './i18n.js';
+import { applyDOM, languageSwitch, onLanguageReload, t } from './i18n.js';
 import { missingFeatures } from './support.js';
 import { onTrack, onTrackGone, playAudio, removeParticipant, scheduleLayers, setSpeakers, upsertParticipant } from './remote.js';
 import {
@@ -44,7 +44,11 @@ const ENDING = {
 // Ending codes after which rejoining cannot help.
 const FINAL = new Set(['flood', 'room_deleted', 'meeting_ended']);
 
+const MOD_KEY = 'parley.mod';
 S.mod = takeModeratorToken();
+onLanguageReload(() => {
+  try { if (S.mod) sessionStorage.setItem(MOD_KEY, S.mod); } catch { /* storage off */ }
+});
 const prejoin = new Prejoin(S, () => enterMeeting());
 
 /**
@@ -53,8 +57,15 @@ const prejoin = new Prejoin(S, () => enterMeeting());
  */
 function takeModeratorToken() {
   const url = new URL(location.href);
-  const mod = url.searchParams.get('mod');
-  if (mod === null) return '';
+  let mod = url.searchParams.get('mod');
+  if (mod === null) {
+    // Kept over a reload in another language, in this tab only.
+    try {
+      mod = sessionStorage.getItem(MOD_KEY);
+      sessionStorage.removeItem(MOD_KEY);
+    } catch { /* storage off */ }
+    return (mod || '').slice(0, 64);
+  }
   url.searchParams.delete('mod');
   history.replaceState(history.state, '', url.pathname + url.search + url.hash);
   return mod.slice(0, 64);
@@ -222,7 +233,7 @@ async function rejoin() {
   S.micTrack = res.audio;
   S.camTrack = res.video;
   if (res.audioError || res.videoError) {
-    toast(describeMediaError(res.videoError || res.audioError, res.videoError ? 'camera' : 'microphone'));
+    toast(describeMediaError(res.videoError || res.audioError, res.videoError ? 'camera' : 'mic'));
   }
   $('rejoin').disabled = false;
   enterMeeting();
@@ -454,6 +465,7 @@ function wire() {
 }
 
 applyDOM();
+languageSwitch($('language'));
 wire();
 show('prejoin');
 const keysReady = loadKeys();

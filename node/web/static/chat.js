@@ -3,15 +3,16 @@
 // arrived. A message under a key we never held (history from before we joined) shows locked.
 // Each chat-log entry's text is "NAME: message".
 
+import { t } from './i18n.js';
 import { $, appendChat, toast } from './ui.js';
 import { LOCK_BEFORE, LOCK_NO_KEY } from './e2ee-session.js';
 import { S } from './state.js';
 
 const LOCKED_TEXT = {
-  [LOCK_BEFORE]: '🔒 sent before you joined',
-  [LOCK_NO_KEY]: '🔒 sent with a key you were not given',
+  [LOCK_BEFORE]: 'chat.lockedBefore',
+  [LOCK_NO_KEY]: 'chat.lockedNoKey',
 };
-const BROKEN_TEXT = '🔒 could not be decrypted';
+const BROKEN_TEXT = 'chat.broken';
 
 /**
  * addChat decrypts and shows one chat message (signal ChatMessage); live says it arrived now
@@ -34,11 +35,11 @@ export function addChat(c, live, onUnread) {
     }
     const mine = !!S.you && c.from === S.you.id;
     const locked = r.text === undefined;
-    const text = locked ? (LOCKED_TEXT[r.locked] || BROKEN_TEXT) : r.text;
+    const text = locked ? t(LOCKED_TEXT[r.locked] || BROKEN_TEXT) : r.text;
     appendChat($('chat-log'), { name, text, time: c.time, mine, locked });
     if (live && !mine && !locked && S.panel !== 'chat') {
       onUnread();
-      toast(`${name}: ${text.length > 80 ? `${text.slice(0, 80)}…` : text}`, 'info', 4000);
+      toast(t('chat.toast', { name, text: text.length > 80 ? `${text.slice(0, 80)}…` : text }), 'info', 4000);
     }
   }).catch((err) => console.warn('parley chat:', err && err.message ? err.message : err));
 }
@@ -51,7 +52,7 @@ export async function sendChat() {
   const sig = S.sig;
   const session = S.e2ee;
   if (!sig || !session) {
-    toast('Not connected: your message was not sent.');
+    toast(t('chat.notConnected'));
     return;
   }
   input.value = '';
@@ -60,11 +61,11 @@ export async function sendChat() {
     sframe = await session.encryptChat(text);
   } catch (err) {
     if (!input.value) input.value = text;
-    toast(`Your message was not sent: ${err.message || err}`);
+    toast(t('chat.notSent', { error: err.message || err }));
     return;
   }
   if (S.sig !== sig || !sig.send({ type: 'chat', sframe })) {
     if (!input.value) input.value = text;
-    toast('Not connected: your message was not sent.');
+    toast(t('chat.notConnected'));
   }
 }

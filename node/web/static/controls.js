@@ -18,7 +18,7 @@ export async function toggleMic() {
   if (!S.micTrack) {
     const res = await acquire({ audio: true, micId: S.micId });
     if (!res.audio) {
-      toast(describeMediaError(res.audioError, 'microphone'));
+      toast(describeMediaError(res.audioError, 'mic'));
       return;
     }
     S.micTrack = res.audio;
@@ -156,7 +156,7 @@ export async function switchDevice(kind, id) {
     S.micId = id;
     store.set('micId', id);
     const res = await acquire({ audio: true, micId: id });
-    if (!res.audio) { toast(describeMediaError(res.audioError, 'microphone')); return; }
+    if (!res.audio) { toast(describeMediaError(res.audioError, 'mic')); return; }
     const old = S.micTrack;
     S.micTrack = res.audio;
     S.micTrack.enabled = S.micOn;

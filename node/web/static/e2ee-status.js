@@ -15,6 +15,9 @@
 // The status text is exactly "encrypted" when our own key is in use and no verified remote
 // participant is failing or waiting, and no participant is unverified.
 
+
+import { t } from './i18n.js';
+
 export const FAILING_AFTER = 1500; // ms of failures, with no success, before a tile says so
 const STALE = 2500; // ms after the last failure report that a failing state lasts
 
@@ -80,36 +83,31 @@ export class DecryptionMonitor {
 }
 
 /**
- * describe turns the meeting's state into the indicator: {text, kind, detail} where kind is
- * 'ok', 'wait' or 'bad'. people: [{name, verified, media}] for the remote participants.
+ * describe turns the meeting's state into the indicator: {state, text, kind, detail} where
+ * state is 'not-verified', 'not-decrypting', 'waiting' or 'encrypted' (the same in every
+ * language: [data-testid=e2ee-status] carries it as data-state), text and detail are in the
+ * language shown, and kind is 'ok', 'wait' or 'bad'. people: [{name, verified, media}] for
+ * the remote participants.
  */
 export function describe({ sending, people }) {
   const unverified = people.filter((p) => p.verified === false).map((p) => p.name);
   if (unverified.length > 0) {
-    return {
-      text: `not verified: ${list(unverified)}`, kind: 'bad',
-      detail: `The identity of ${list(unverified)} could not be verified: they get no keys from you, ` +
-        'and you cannot see or hear them.',
-    };
+    const names = list(unverified);
+    return { state: 'not-verified', text: t('e2ee.notVerified', { names }), kind: 'bad', detail: t('e2ee.notVerifiedDetail', { names }) };
   }
   const failing = people.filter((p) => p.media === 'failing').map((p) => p.name);
   if (failing.length > 0) {
-    return {
-      text: `not decrypting: ${list(failing)}`, kind: 'bad',
-      detail: `The media of ${list(failing)} cannot be decrypted; it is not shown.`,
-    };
+    const names = list(failing);
+    return { state: 'not-decrypting', text: t('e2ee.notDecrypting', { names }), kind: 'bad', detail: t('e2ee.notDecryptingDetail', { names }) };
   }
   if (!sending || people.some((p) => p.media === 'waiting' || p.verified === undefined)) {
-    return { text: 'waiting for keys', kind: 'wait', detail: 'Exchanging end-to-end encryption keys…' };
+    return { state: 'waiting', text: t('e2ee.waiting'), kind: 'wait', detail: t('e2ee.waitingDetail') };
   }
-  return {
-    text: 'encrypted', kind: 'ok',
-    detail: 'End-to-end encrypted: only the people in this meeting can see and hear it, not the node ' +
-      'operators. Compare safety codes in the People panel.',
-  };
+  return { state: 'encrypted', text: t('e2ee.encrypted'), kind: 'ok', detail: t('e2ee.encryptedDetail') };
 }
 
+/** list names at most two people and how many more, in the language shown. */
 function list(names) {
-  const shown = names.slice(0, 2).map((n) => n || 'someone');
-  return names.length > 2 ? `${shown.join(', ')} and ${names.length - 2} more` : shown.join(', ');
+  const shown = names.slice(0, 2).map((n) => n || t('react.someone'));
+  return names.length > 2 ? t('e2ee.andMore', { names: shown.join(', '), count: names.length - 2 }) : shown.join(', ');
 }

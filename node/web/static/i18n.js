@@ -87,10 +87,16 @@ export function applyDOM(root = document) {
   }
 }
 
+const beforeReload = [];
+
+/** onLanguageReload registers f to run before the page reloads in another language. */
+export function onLanguageReload(f) { beforeReload.push(f); }
+
 /** setLanguage keeps lang as this browser's choice and shows the page again in it. */
 export function setLanguage(l) {
   if (!LANGUAGES[l] || l === lang) return;
   try { localStorage.setItem(STORE_KEY, l); } catch { /* storage off: this page only */ }
+  for (const f of beforeReload) f();
   location.reload();
 }
 

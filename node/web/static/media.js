@@ -16,6 +16,7 @@
 // receiver the decrypting one in ontrack. The transforms (e2ee/transform.js) drop frames until
 // there is a key, so nothing leaves the browser in the clear.
 
+import { t } from './i18n.js';
 import { MediaEncryption } from './e2ee/transform.js';
 
 export const SIMULCAST = [
@@ -106,25 +107,37 @@ export async function acquire({ audio = false, video = false, micId = '', camId 
   return res;
 }
 
-/** describeMediaError turns a getUserMedia failure into a sentence for people. */
+/**
+ * describeMediaError says, in the language shown, why a device could not be used. what is
+ * the device: 'camera', 'mic' or 'both'.
+ */
 export function describeMediaError(err, what) {
   const name = err && err.name;
+  const [denied, notFound, busy, failed] = MEDIA_ERRORS[what] || MEDIA_ERRORS.both;
   switch (name) {
     case 'InsecureContext':
-      return 'Camera and microphone need a secure (https) connection to this node.';
+      return t('media.insecure');
     case 'NotAllowedError':
     case 'SecurityError':
-      return `Access to your ${what} was denied. Allow it in your browser's site settings, then try again. You can still join.`;
+      return t(denied);
     case 'NotFoundError':
     case 'OverconstrainedError':
-      return `No ${what} was found.`;
+      return t(notFound);
     case 'NotReadableError':
     case 'AbortError':
-      return `Your ${what} is in use by another application or could not be started.`;
+      return t(busy);
     default:
-      return `Could not use your ${what}${err && err.message ? `: ${err.message}` : '.'}`;
+      return t(failed, { error: err && err.message ? err.message : name || '?' });
   }
 }
+
+// MEDIA_ERRORS are the messages of describeMediaError for each kind of device: denied, not
+// found, busy, failed.
+const MEDIA_ERRORS = {
+  camera: ['media.cameraDenied', 'media.cameraNotFound', 'media.cameraBusy', 'media.cameraFailed'],
+  mic: ['media.micDenied', 'media.micNotFound', 'media.micBusy', 'media.micFailed'],
+  both: ['media.bothDenied', 'media.bothNotFound', 'media.bothBusy', 'media.bothFailed'],
+};
 
 // ---- peer connections ----
 

@@ -80,7 +80,7 @@ export class Prejoin {
   async acquireAll() {
     const S = this.S;
     if (!mediaSupported()) {
-      this.message(describeMediaError({ name: 'InsecureContext' }, ''));
+      this.message(describeMediaError({ name: 'InsecureContext' }, 'both'));
       this.render();
       return;
     }
@@ -89,10 +89,10 @@ export class Prejoin {
     if (res.video) S.camTrack = res.video;
     const msgs = [];
     if (res.audioError && res.videoError && res.audioError.name === res.videoError.name) {
-      msgs.push(describeMediaError(res.audioError, 'camera and microphone'));
+      msgs.push(describeMediaError(res.audioError, 'both'));
     } else {
       if (res.videoError) msgs.push(describeMediaError(res.videoError, 'camera'));
-      if (res.audioError) msgs.push(describeMediaError(res.audioError, 'microphone'));
+      if (res.audioError) msgs.push(describeMediaError(res.audioError, 'mic'));
     }
     this.message(msgs.join(' '));
     await this.fillDevices();
@@ -115,7 +115,7 @@ export class Prejoin {
         S.micTrack = res.audio;
         this.message('');
       } else {
-        this.message(describeMediaError(res.audioError, 'microphone'));
+        this.message(describeMediaError(res.audioError, 'mic'));
       }
       await this.fillDevices();
     }
@@ -166,7 +166,7 @@ export class Prejoin {
       if (S.micTrack) S.micTrack.stop();
       S.micTrack = res.audio;
     } else {
-      this.message(describeMediaError(res.audioError, 'microphone'));
+      this.message(describeMediaError(res.audioError, 'mic'));
     }
     this.render();
   }

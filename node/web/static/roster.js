@@ -67,6 +67,7 @@ function renderIndicator(remote) {
   const d = describe({ sending: !!(S.e2ee && S.e2ee.sendingKID !== null), people: remote });
   const badge = $('e2ee-badge');
   if ($('e2ee-status').textContent !== d.text) $('e2ee-status').textContent = d.text;
+  $('e2ee-status').dataset.state = d.state;
   $('e2ee-detail').textContent = d.detail;
   badge.title = d.detail;
   badge.classList.toggle('ok', d.kind === 'ok');
