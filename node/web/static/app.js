@@ -29,6 +29,7 @@ import {
 } from './controls.js';
 import { addChat, sendChat } from './chat.js';
 import { onModerated, onReaction, renderModeratorTools, wireModeration } from './moderation.js';
+import { wireShortcuts } from './shortcuts.js';
 import { addWaiting, refreshRoster, removeWaiting, resetRoster, setWaiting, startRoster, stopRoster } from './roster.js';
 
 const MAX_RETRIES = 8;
@@ -379,8 +380,32 @@ function startE2EE(sig, m) {
   return true;
 }
 
+// CODE_TEXT is the client's own words for the node's error codes (package media/signal); the
+// node's English text is shown only for a code the client does not know.
+const CODE_TEXT = {
+  lobby_timeout: 'code.lobbyTimeout',
+  media_timeout: 'code.mediaTimeout',
+  flood: 'code.flood',
+  room_deleted: 'code.roomDeleted',
+  meeting_ended: 'code.meetingEnded',
+  room_full: 'code.roomFull',
+  bad_keys: 'code.badKeys',
+  unknown_room: 'code.unknownRoom',
+  lobby_full: 'code.lobbyFull',
+  sign_in: 'code.signIn',
+  not_allowed: 'code.notAllowed',
+  rate_limited: 'code.rateLimited',
+  internal: 'code.internal',
+  bad_message: 'code.badMessage',
+  bad_sdp: 'code.badSDP',
+  not_joined: 'code.notJoined',
+  duplicate_key: 'code.duplicateKey',
+};
+
 function onNodeError(sig, m) {
-  const text = typeof m.error === 'string' && m.error ? m.error : String(m.code || 'unknown error');
+  const nodeText = typeof m.error === 'string' && m.error ? m.error : String(m.code || '?');
+  const text = CODE_TEXT[m.code] ? t(CODE_TEXT[m.code]) : nodeText;
+  if (m.code !== undefined) console.info(`parley: node error ${m.code}: ${nodeText}`);
   if (m.code === 'removed') {
     if (!sig.joined) {
       showLeft(t('left.denied'), t('left.deniedText'), false);
@@ -402,7 +427,7 @@ function onNodeError(sig, m) {
     if (m.code === 'sign_in') showSignIn();
     return;
   }
-  if (m.code === 'bad_sdp' && S.call) S.call.nodeError(new Error(text));
+  if (m.code === 'bad_sdp' && S.call) S.call.nodeError(new Error(nodeText));
   toast(t('meeting.nodeError', { error: text }));
 }
 
@@ -454,8 +479,12 @@ function wire() {
   });
   $('rejoin').addEventListener('click', () => rejoin());
   wireModeration();
+  wireShortcuts({
+    mic: () => toggleMic(), camera: () => toggleCamera(), hand: toggleHand,
+    chat: () => openPanel('chat'), people: () => openPanel('people'),
+  }, () => S.phase === 'meeting');
   document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape' && S.panel && !$('settings').open) openPanel(S.panel);
+    if (e.key === 'Escape' && S.panel && !$('settings').open && !$('shortcuts').open) openPanel(S.panel);
   });
   window.addEventListener('pagehide', () => {
     if (S.sig) S.sig.send({ type: 'leave' });
