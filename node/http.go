@@ -131,8 +131,7 @@ func (n *Node) routes() http.Handler {
 		handle("POST "+auth.LogoutPath, noBody, http.HandlerFunc(n.serveLogout))
 	} else {
 		handle("GET "+auth.LoginPath, noBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			n.servePage(w, http.StatusNotFound, "Sign-in is not enabled",
-				"This node has no sign-in provider. Its operator enables sign-in by adding the organisation's OpenID Connect provider to config.json (parley init --oidc-issuer …). Meanwhile, join meetings with their links.")
+			n.serveMessage(w, r, http.StatusNotFound, "signInOff")
 		}))
 	}
 	mux.Handle("GET /ws/{id}", n.bodyLimit(noBody, http.HandlerFunc(n.serveWS))) // the session bounds the rest
@@ -143,7 +142,7 @@ func (n *Node) routes() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	}))
 	handle("/", noBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.servePage(w, http.StatusNotFound, "Not found", "There is nothing at this address.")
+		n.serveMessage(w, r, http.StatusNotFound, "notFound")
 	}))
 	return n.withSecurityHeaders(mux)
 }
@@ -200,7 +199,7 @@ func (n *Node) withSecurityHeaders(h http.Handler) http.Handler {
 }
 
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{{.Lang}}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}{{if ne .Title .Node}} · {{.Node}}{{end}}</title>
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
@@ -209,15 +208,27 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <main class="page">
 <h1>{{.Title}}</h1>
 <p>{{.Text}}</p>
-<p><small>Parley node {{.Node}}{{if ne .Org .Node}} ({{.Org}}){{end}}</small></p>
+<p><small>{{.Footer}}{{if ne .Org .Node}} ({{.Org}}){{end}}</small></p>
 </main>
 </body></html>
 `))
 
-// servePage writes a small HTML page.
+// servePage writes a small HTML page in English (the sign-in's refusals).
 func (n *Node) servePage(w http.ResponseWriter, status int, title, text string) {
+	n.writePage(w, status, "en", title, text)
+}
+
+// serveMessage writes the page of message key (pagetext.go) in r's language; args fill in
+// its text.
+func (n *Node) serveMessage(w http.ResponseWriter, r *http.Request, status int, key string, args ...any) {
+	lang := n.pageLanguage(r)
+	n.writePage(w, status, lang, pageMessage(lang, key+".title"), pageMessage(lang, key+".text", args...))
+}
+
+func (n *Node) writePage(w http.ResponseWriter, status int, lang, title, text string) {
 	var buf bytes.Buffer
-	_ = pageTemplate.Execute(&buf, map[string]string{"Title": title, "Text": text, "Node": n.cfg.Name, "Org": n.cfg.Organisation})
+	_ = pageTemplate.Execute(&buf, map[string]string{"Lang": lang, "Title": title, "Text": text, "Node": n.cfg.Name,
+		"Org": n.cfg.Organisation, "Footer": pageMessage(lang, "footer", n.cfg.Name)})
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
@@ -237,24 +248,20 @@ func (n *Node) serveRoomPage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	room, err := n.lookupRoom(id)
 	if err == nil && !n.openTo(room) {
-		n.servePage(w, http.StatusForbidden, "Room closed to this node",
-			"You reached this room through "+n.cfg.Name+", but "+n.closedText(room)+
-				". Open the link on your organisation's node if it is one of those, or ask the room's owner.")
+		n.serveMessage(w, r, http.StatusForbidden, "roomClosed", n.cfg.Name, strings.Join(room.Orgs, ", "), n.cfg.Organisation)
 		return
 	}
 	if err != nil {
 		if errors.Is(err, ErrRoomDeleted) {
-			n.servePage(w, http.StatusGone, "Meeting over",
-				"The host of this meeting deleted its room: nobody can join it any more, and its chat is gone.")
+			n.serveMessage(w, r, http.StatusGone, "roomDeleted")
 			return
 		}
 		if errors.Is(err, ErrNotFound) {
-			n.servePage(w, http.StatusNotFound, "No such room",
-				"This node has no room at this address. Check the link you were given.")
+			n.serveMessage(w, r, http.StatusNotFound, "noRoom")
 			return
 		}
 		n.log.Error("read room", "room", id, "err", err)
-		n.servePage(w, http.StatusInternalServerError, "Error", "The node could not read this room. Try again later.")
+		n.serveMessage(w, r, http.StatusInternalServerError, "error")
 		return
 	}
 	f := n.page("index.html")

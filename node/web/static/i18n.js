@@ -25,13 +25,21 @@ const STORE_KEY = 'parley.language';
 function chooseLanguage() {
   let chosen = '';
   try { chosen = localStorage.getItem(STORE_KEY) || ''; } catch { /* storage off */ }
-  if (LANGUAGES[chosen]) return chosen;
+  if (LANGUAGES[chosen]) {
+    rememberForNode(chosen);
+    return chosen;
+  }
   for (const l of navigator.languages || [navigator.language || '']) {
     const base = String(l).toLowerCase().split('-')[0];
     if (LANGUAGES[base]) return base;
   }
   const def = document.documentElement.dataset.defaultLang || '';
   return LANGUAGES[def] ? def : FALLBACK;
+}
+
+// rememberForNode tells the node the language chosen, for its own pages (a cookie it reads).
+function rememberForNode(l) {
+  document.cookie = `parley_lang=${l}; path=/; max-age=31536000; SameSite=Lax`;
 }
 
 export const lang = chooseLanguage();
@@ -96,6 +104,7 @@ export function onLanguageReload(f) { beforeReload.push(f); }
 export function setLanguage(l) {
   if (!LANGUAGES[l] || l === lang) return;
   try { localStorage.setItem(STORE_KEY, l); } catch { /* storage off: this page only */ }
+  rememberForNode(l);
   for (const f of beforeReload) f();
   location.reload();
 }
