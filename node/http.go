@@ -119,6 +119,7 @@ func (n *Node) routes() http.Handler {
 	}
 	handle("GET /{$}", noBody, http.HandlerFunc(n.serveLanding))
 	handle("GET /r/{id}", noBody, http.HandlerFunc(n.serveRoomPage))
+	handle("GET /accessibility", noBody, http.HandlerFunc(n.serveStatement))
 	handle("GET /static/{file...}", noBody, http.HandlerFunc(n.serveStatic))
 	handle("GET /api/rooms/{id}", noBody, http.HandlerFunc(n.serveRoomAPI))
 	handle("GET /api/me", noBody, http.HandlerFunc(n.serveMe))
@@ -239,6 +240,14 @@ func (n *Node) writePage(w http.ResponseWriter, status int, lang, title, text st
 // join by link or code.
 func (n *Node) serveLanding(w http.ResponseWriter, r *http.Request) {
 	f := n.page("home.html")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Content-Type", f.contentType)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.data))
+}
+
+// serveStatement serves the accessibility statement (static/accessibility.html).
+func (n *Node) serveStatement(w http.ResponseWriter, r *http.Request) {
+	f := n.page("accessibility.html")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("Content-Type", f.contentType)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.data))

@@ -44,6 +44,7 @@ func TestHTTPRoutes(t *testing.T) {
 		{"/api/me", "application/json", 200, `"sign_in":false,"user":null,"node":"test node"`},
 		{"/api/meetings", "application/json", 401, "sign in first"},
 		{"/auth/login", "text/html; charset=utf-8", 404, "Sign-in is not enabled"},
+		{"/accessibility", "text/html; charset=utf-8", 200, `data-i18n="a11y.notTitle"`},
 		{"/r/" + room.ID, "text/html; charset=utf-8", 200, index},
 		{"/r/" + federation.NewRoomID(), "text/html; charset=utf-8", 404, "No such room"},
 		{"/r/not-a-room", "text/html; charset=utf-8", 404, "No such room"},
