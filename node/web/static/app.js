@@ -337,7 +337,7 @@ function onJoined(sig, m) {
     onTrack,
     onTrackGone,
     onFailed: (pc) => { if (S.sig === sig) lost(`the ${pc} media connection failed`); },
-    onError: (err) => { console.warn('parley:', err); toast(`Media: ${err.message || err}`); },
+    onError: (err) => { console.warn('parley:', err); toast(t('media.error', { error: err.message || err })); },
   });
   sendMute('mic', !(S.micOn && S.micTrack));
   sendMute('camera', !(S.camOn && S.camTrack));

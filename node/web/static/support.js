@@ -2,13 +2,14 @@
 // join in a browser that cannot encrypt, and says what is missing rather than failing later.
 
 import { MediaEncryption } from './e2ee/transform.js';
+import { t } from './i18n.js';
 
 /** missingFeatures resolves to the names of what this browser lacks (none: it can join). */
 export async function missingFeatures() {
   const missing = [];
   if (typeof RTCPeerConnection === 'undefined') missing.push('WebRTC');
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) missing.push('camera and microphone access');
-  if (!MediaEncryption.supported()) missing.push('encoded frame transforms (RTCRtpScriptTransform)');
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) missing.push(t('support.mediaAccess'));
+  if (!MediaEncryption.supported()) missing.push(t('support.transforms'));
   if (!globalThis.crypto || !crypto.subtle) {
     missing.push('WebCrypto');
   } else {
