@@ -181,13 +181,36 @@ export function refreshSelf() {
   refreshRoster();
 }
 
+// drawn remembers each control's markup so a redraw that changes nothing leaves the button's
+// children in place: replacing them between a press and its release would lose the click.
+const drawn = new Map();
+
 function ctl(id, iconName, label, pressed, title) {
   const b = $(id);
-  b.innerHTML = `${icon(iconName)}<span class="lbl">${label}</span>`;
+  const html = `${icon(iconName)}<span class="lbl">${label}</span>`;
+  if (drawn.get(id) !== html) {
+    b.innerHTML = html;
+    drawn.set(id, html);
+  }
   b.setAttribute('aria-label', label);
   if (pressed !== null) b.setAttribute('aria-pressed', String(pressed));
   b.title = title;
   return b;
+}
+
+// setBadge shows count on button b in a badge of class cls, or removes the badge at zero.
+function setBadge(b, cls, count) {
+  let badge = b.querySelector('.badge');
+  if (count <= 0) {
+    if (badge) badge.remove();
+    return;
+  }
+  if (!badge) {
+    badge = document.createElement('span');
+    b.append(badge);
+  }
+  badge.className = cls;
+  badge.textContent = count > 9 ? '9+' : String(count);
 }
 
 export function renderControls() {
@@ -201,22 +224,13 @@ export function renderControls() {
     .classList.toggle('active', S.hand);
   ctl('ctl-react', 'react', t('controls.react'), null, t('controls.reactTitle'));
   const chat = ctl('ctl-chat', 'chat', t('meeting.chat'), S.panel === 'chat', t('controls.chatTitle'));
-  if (S.unread > 0 && S.panel !== 'chat') {
-    const badge = document.createElement('span');
-    badge.className = 'badge';
-    badge.textContent = S.unread > 9 ? '9+' : String(S.unread);
-    chat.append(badge);
-    chat.setAttribute('aria-label', t('controls.chatUnread', { count: S.unread }));
-  }
+  const unread = S.panel !== 'chat' ? S.unread : 0;
+  setBadge(chat, 'badge', unread);
+  if (unread > 0) chat.setAttribute('aria-label', t('controls.chatUnread', { count: unread }));
   const people = ctl('ctl-people', 'people', t('meeting.people'), S.panel === 'people', t('controls.peopleTitle'));
   const waiting = S.moderator ? S.waiting.length : 0;
-  if (waiting > 0) {
-    const badge = document.createElement('span');
-    badge.className = 'badge knock';
-    badge.textContent = waiting > 9 ? '9+' : String(waiting);
-    people.append(badge);
-    people.setAttribute('aria-label', t('controls.peopleWaiting', { count: waiting }));
-  }
+  setBadge(people, 'badge knock', waiting);
+  if (waiting > 0) people.setAttribute('aria-label', t('controls.peopleWaiting', { count: waiting }));
   ctl('ctl-settings', 'settings', t('media.devices'), null, t('controls.devicesTitle'));
   ctl('ctl-leave', 'leave', t('common.leave'), null, t('controls.leaveTitle'));
 }

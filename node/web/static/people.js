@@ -19,7 +19,7 @@ import { icon, paintAvatar } from './ui.js';
  * onCohost(id, name); null for everyone else.
  */
 export function renderPeople(list, people, actions) {
-  list.replaceChildren(...people.map((p) => {
+  keepDrawn(list, people.map((p) => {
     const li = document.createElement('li');
     li.dataset.pid = p.id || '';
     if (p.verified === false) li.classList.add('unverified');
@@ -137,7 +137,7 @@ function tag(text, kind) {
  */
 export function renderWaiting(section, list, waiting, { onAdmit, onDeny }) {
   section.hidden = waiting.length === 0;
-  list.replaceChildren(...waiting.map((w) => {
+  keepDrawn(list, waiting.map((w) => {
     const li = document.createElement('li');
     li.dataset.pid = w.id;
     const av = document.createElement('span');
@@ -174,4 +174,22 @@ export function renderWaiting(section, list, waiting, { onAdmit, onDeny }) {
     li.append(av, name, who, admit, deny);
     return li;
   }));
+}
+
+/**
+ * keepDrawn makes list hold items, in order, keeping every entry already drawn exactly so
+ * (same data-pid, same markup) instead of its fresh copy: the roster redraws often, and a
+ * replaced button would lose a press in progress and the keyboard focus it holds.
+ */
+function keepDrawn(list, items) {
+  const drawn = new Map();
+  for (const el of list.children) if (el.dataset.pid) drawn.set(el.dataset.pid, el);
+  const want = items.map((el) => {
+    const old = el.dataset.pid && drawn.get(el.dataset.pid);
+    return old && old.outerHTML === el.outerHTML ? old : el;
+  });
+  want.forEach((el, i) => {
+    if (list.children[i] !== el) list.insertBefore(el, list.children[i] || null);
+  });
+  while (list.children.length > want.length) list.lastElementChild.remove();
 }
