@@ -28,6 +28,8 @@ var (
 	ErrUnknownPeer = errors.New("peer is not federated")
 	// ErrClosed: the Federation is closed.
 	ErrClosed = errors.New("federation closed")
+	// ErrInvalidRoom: CreateRoom was given a spec no valid room record can carry.
+	ErrInvalidRoom = errors.New("invalid room")
 )
 
 // Federation is one node's view of the federation: its peers, the room directory, the

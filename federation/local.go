@@ -32,7 +32,7 @@ func (f *Federation) CreateRoom(spec RoomSpec) (Room, error) {
 	}
 	b.setPolicy(spec)
 	if err := b.validate(); err != nil {
-		return Room{}, fmt.Errorf("federation: create room: %w", err)
+		return Room{}, fmt.Errorf("federation: create room: %w: %w", ErrInvalidRoom, err)
 	}
 	f.mu.Lock()
 	_, exists := f.rooms[id]

@@ -3,10 +3,12 @@ package node
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"time"
 
+	"parley/federation"
 	"parley/node/auth"
 )
 
@@ -18,7 +20,8 @@ import (
 //	DELETE /api/meetings/{id}      deletes one of their meetings on every node
 //	POST   /auth/logout            ends the session -> {"location": where to go next}
 //
-// Writes need a session and an Origin header of the node's own pages.
+// Writes need a session and an Origin header of the node's own pages. An error is
+// {"code": one of the api* codes below, "error": English text}.
 
 const meetingBodyLimit = 4 << 10
 
@@ -49,8 +52,35 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func apiError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+// The home API's error codes: the home page shows its own words for each, in the reader's
+// language; the English text beside the code is for other clients and logs.
+const (
+	apiCrossOrigin    = "cross_origin"    // a change not sent from this node's pages
+	apiSignIn         = "sign_in"         // the request needs a signed-in person
+	apiStorage        = "storage"         // the node could not read or write its store
+	apiBadRequest     = "bad_request"     // the body is not what the endpoint takes
+	apiNotFound       = "not_found"       // no such meeting of the person's
+	apiInvalidTitle   = "invalid_title"   // the title is empty, too long or has control characters
+	apiInvalidGuests  = "invalid_guests"  // the guests policy is none of the three
+	apiInvalidStart   = "invalid_start"   // the start is in the past or too far ahead
+	apiInvalidMeeting = "invalid_meeting" // another field the room record refuses
+)
+
+func apiError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]string{"code": code, "error": msg})
+}
+
+// roomOptionCode is the API code of an error from NewRoom.
+func roomOptionCode(err error) (int, string) {
+	var oe *RoomOptionError
+	switch {
+	case errors.As(err, &oe):
+		return http.StatusBadRequest, map[string]string{"title": apiInvalidTitle, "guests": apiInvalidGuests, "start": apiInvalidStart}[oe.Field]
+	case errors.Is(err, federation.ErrInvalidRoom):
+		return http.StatusBadRequest, apiInvalidMeeting
+	default:
+		return http.StatusInternalServerError, apiStorage
+	}
 }
 
 func (n *Node) serveMe(w http.ResponseWriter, r *http.Request) {
@@ -82,12 +112,12 @@ func (n *Node) organisations() []string {
 // writer checks a state-changing request: from the node's own pages, by someone signed in.
 func (n *Node) writer(w http.ResponseWriter, r *http.Request) (auth.User, bool) {
 	if o := r.Header.Get("Origin"); o == "" || !n.originAllowed(o) {
-		apiError(w, http.StatusForbidden, "requests that change something must come from this node's pages")
+		apiError(w, http.StatusForbidden, apiCrossOrigin, "requests that change something must come from this node's pages")
 		return auth.User{}, false
 	}
 	u, ok := n.signedIn(r)
 	if !ok {
-		apiError(w, http.StatusUnauthorized, "sign in first")
+		apiError(w, http.StatusUnauthorized, apiSignIn, "sign in first")
 	}
 	return u, ok
 }
@@ -104,13 +134,13 @@ func (n *Node) apiMeeting(r Room) apiMeeting {
 func (n *Node) serveMyMeetings(w http.ResponseWriter, r *http.Request) {
 	u, ok := n.signedIn(r)
 	if !ok {
-		apiError(w, http.StatusUnauthorized, "sign in first")
+		apiError(w, http.StatusUnauthorized, apiSignIn, "sign in first")
 		return
 	}
 	ids, err := n.store.ownedRooms(u.ID())
 	if err != nil {
 		n.log.Error("list meetings", "err", err)
-		apiError(w, http.StatusInternalServerError, "the node could not read your meetings")
+		apiError(w, http.StatusInternalServerError, apiStorage, "the node could not read your meetings")
 		return
 	}
 	out := []apiMeeting{}
@@ -138,18 +168,22 @@ func (n *Node) serveCreateMeeting(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		apiError(w, http.StatusBadRequest, "the request is not a meeting: "+err.Error())
+		apiError(w, http.StatusBadRequest, apiBadRequest, "the request is not a meeting: "+err.Error())
 		return
 	}
 	room, err := n.NewRoom(RoomOptions{Title: req.Title, Lobby: req.Lobby, Guests: req.Guests, Start: req.Start, Orgs: req.Orgs})
 	if err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
+		status, code := roomOptionCode(err)
+		if status == http.StatusInternalServerError {
+			n.log.Error("create a meeting", "err", err)
+		}
+		apiError(w, status, code, err.Error())
 		return
 	}
 	if err := n.store.putOwner(room.ID, roomOwner{ID: u.ID(), Name: u.Name}); err != nil {
 		n.log.Error("record a meeting's owner", "room", room.ID, "err", err)
 		_, _ = n.DeleteRoom(room.ID)
-		apiError(w, http.StatusInternalServerError, "the node could not store your meeting; try again")
+		apiError(w, http.StatusInternalServerError, apiStorage, "the node could not store your meeting; try again")
 		return
 	}
 	n.audit.record(AuditEntry{Actor: userActor(u), Action: OpRoomCreate, Room: room.ID, Detail: "home page: " + room.Title})
@@ -163,12 +197,13 @@ func (n *Node) serveDeleteMeeting(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if o, ok := n.store.owner(id); !ok || o.ID != u.ID() {
-		apiError(w, http.StatusNotFound, "you have no meeting with this ID")
+		apiError(w, http.StatusNotFound, apiNotFound, "you have no meeting with this ID")
 		return
 	}
 	room, err := n.DeleteRoom(id)
 	if err != nil {
-		apiError(w, http.StatusInternalServerError, err.Error())
+		n.log.Error("delete a meeting", "room", id, "err", err)
+		apiError(w, http.StatusInternalServerError, apiStorage, err.Error())
 		return
 	}
 	if err := n.store.dropOwner(id); err != nil {
@@ -180,7 +215,7 @@ func (n *Node) serveDeleteMeeting(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if o := r.Header.Get("Origin"); o != "" && !n.originAllowed(o) {
-		apiError(w, http.StatusForbidden, "sign out from this node's pages")
+		apiError(w, http.StatusForbidden, apiCrossOrigin, "sign out from this node's pages")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"location": n.auth.Logout(w, r)})

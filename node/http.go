@@ -214,11 +214,6 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 </body></html>
 `))
 
-// servePage writes a small HTML page in English (the sign-in's refusals).
-func (n *Node) servePage(w http.ResponseWriter, status int, title, text string) {
-	n.writePage(w, status, "en", title, text)
-}
-
 // serveMessage writes the page of message key (pagetext.go) in r's language; args fill in
 // its text.
 func (n *Node) serveMessage(w http.ResponseWriter, r *http.Request, status int, key string, args ...any) {

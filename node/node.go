@@ -288,12 +288,22 @@ func (n *Node) HTTPAddr() net.Addr { return n.httpLn.Addr() }
 // CreateRoom makes a room without a lobby; see NewRoom.
 func (n *Node) CreateRoom(title string) (Room, error) { return n.NewRoom(RoomOptions{Title: title}) }
 
+// RoomOptionError is a RoomOptions field NewRoom refuses: Field is "title", "guests" or
+// "start".
+type RoomOptionError struct {
+	Field string
+	Err   error
+}
+
+func (e *RoomOptionError) Error() string { return e.Err.Error() }
+func (e *RoomOptionError) Unwrap() error { return e.Err }
+
 // NewRoom makes a room with a fresh random ID owned by this node: the federation signs its
 // record (policy included), stores it and announces it to every federated node.
 func (n *Node) NewRoom(o RoomOptions) (Room, error) {
 	title := strings.TrimSpace(o.Title)
 	if err := validTitle(title); err != nil {
-		return Room{}, err
+		return Room{}, &RoomOptionError{Field: "title", Err: err}
 	}
 	var orgs []string
 	for _, org := range o.Orgs {
@@ -304,13 +314,13 @@ func (n *Node) NewRoom(o RoomOptions) (Room, error) {
 	switch o.Guests {
 	case federation.GuestsAllowed, federation.GuestsLobby, federation.GuestsNo:
 	default:
-		return Room{}, fmt.Errorf("guests %q: say %q (guests wait in the lobby), %q (only people signed in) or nothing (guests join)",
-			o.Guests, federation.GuestsLobby, federation.GuestsNo)
+		return Room{}, &RoomOptionError{Field: "guests", Err: fmt.Errorf("guests %q: say %q (guests wait in the lobby), %q (only people signed in) or nothing (guests join)",
+			o.Guests, federation.GuestsLobby, federation.GuestsNo)}
 	}
 	if !o.Start.IsZero() {
 		now := time.Now()
 		if o.Start.Before(now.Add(-time.Hour)) || o.Start.After(now.Add(maxScheduleAhead)) {
-			return Room{}, fmt.Errorf("a meeting is scheduled from now to two years ahead, not for %s", o.Start.Format(time.RFC3339))
+			return Room{}, &RoomOptionError{Field: "start", Err: fmt.Errorf("a meeting is scheduled from now to two years ahead, not for %s", o.Start.Format(time.RFC3339))}
 		}
 	}
 	r, err := n.fed.fed.CreateRoom(federation.RoomSpec{Title: title, Lobby: o.Lobby, Orgs: orgs, Guests: o.Guests, Start: o.Start})

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"parley/node/auth"
 )
 
 func TestPageTextsMatch(t *testing.T) {
@@ -56,6 +58,40 @@ func TestPagesInTheReadersLanguage(t *testing.T) {
 		status, body := get(c.cookie, c.accept)
 		if status != http.StatusNotFound || !strings.Contains(body, `<html lang="`+c.lang+`">`) || !strings.Contains(body, "<h1>"+c.title+"</h1>") {
 			t.Errorf("cookie %q, Accept-Language %q: %d, want %s %q in %s", c.cookie, c.accept, status, c.lang, c.title, body)
+		}
+	}
+}
+
+// TestSignInPagesTranslated: every page the sign-in can show has a title and a text in
+// every language, taking the arguments the sign-in passes.
+func TestSignInPagesTranslated(t *testing.T) {
+	for lang, texts := range pageText {
+		for key, args := range auth.Messages {
+			if texts[key+".title"] == "" {
+				t.Errorf("%s: no title for %s", lang, key)
+			}
+			if n := strings.Count(texts[key+".text"], "%s"); n != args {
+				t.Errorf("%s %s: the text takes %d arguments, the sign-in passes %d", lang, key, n, args)
+			}
+		}
+	}
+}
+
+// TestFrenchPageTypography: French texts keep French typography: a no-break space before
+// : ; ? !, typographic apostrophes.
+func TestFrenchPageTypography(t *testing.T) {
+	for key, m := range pageText["fr"] {
+		rs := []rune(m)
+		for i, r := range rs {
+			if strings.ContainsRune(":;?!", r) && i > 0 && rs[i-1] != '\u00a0' && rs[i-1] != '\u202f' {
+				// A colon inside a word or address (no space around it) is no punctuation.
+				if rs[i-1] == ' ' || (i+1 < len(rs) && rs[i+1] == ' ') || i+1 == len(rs) {
+					t.Errorf("%s: no no-break space before %q in %q", key, r, m)
+				}
+			}
+		}
+		if strings.Contains(m, "'") {
+			t.Errorf("%s: a typewriter apostrophe in %q", key, m)
 		}
 	}
 }

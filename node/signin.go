@@ -117,7 +117,7 @@ func (n *Node) startSignIn() error {
 	a, err := auth.New(auth.Config{
 		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, Scopes: o.Scopes, ACRValues: o.ACRValues,
 		BaseURL: n.publicURL, SessionTTL: time.Duration(o.SessionTTL), Store: sessionStore{n.store},
-		Page: n.servePage, Log: n.log.With("component", "auth"),
+		Page: n.serveMessage, Log: n.log.With("component", "auth"),
 	})
 	if err != nil {
 		return fmt.Errorf("sign-in: %w", err)

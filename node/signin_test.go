@@ -264,15 +264,20 @@ func TestScheduledMeetingPolicy(t *testing.T) {
 	if m.Guests != "no" || m.Start == nil || !m.Start.Equal(start) || len(m.Orgs) != 2 {
 		t.Fatalf("scheduled %+v", m)
 	}
-	for _, bad := range []string{
-		`{"title":"x","guests":"maybe"}`,
-		`{"title":"x","start":"` + time.Now().Add(-48*time.Hour).Format(time.RFC3339) + `"}`,
-		`{"title":"x","start":"` + time.Now().Add(5*366*24*time.Hour).Format(time.RFC3339) + `"}`,
-		`{"title":"x","start":"tomorrow"}`,
+	// Each refusal names its field by code, for the home page to say it in its own words.
+	for _, c := range []struct{ body, code string }{
+		{`{"title":"x","guests":"maybe"}`, apiInvalidGuests},
+		{`{"title":"x","start":"` + time.Now().Add(-48*time.Hour).Format(time.RFC3339) + `"}`, apiInvalidStart},
+		{`{"title":"x","start":"` + time.Now().Add(5*366*24*time.Hour).Format(time.RFC3339) + `"}`, apiInvalidStart},
+		{`{"title":"x","start":"tomorrow"}`, apiBadRequest},
+		{`{"title":"` + strings.Repeat("x", MaxTitleLen+1) + `"}`, apiInvalidTitle},
+		{`{"title":"x\u0007"}`, apiInvalidTitle},
+		{`{"title":"x","orgs":["` + strings.Repeat("o", 500) + `"]}`, apiInvalidMeeting},
+		{`{"title":"x","color":"blue"}`, apiBadRequest},
 	} {
-		var e struct{ Error string }
-		if st := call(t, camille, n, "POST", "/api/meetings", bad, &e); st != http.StatusBadRequest || e.Error == "" {
-			t.Errorf("%s: %d %q", bad, st, e.Error)
+		var e struct{ Code, Error string }
+		if st := call(t, camille, n, "POST", "/api/meetings", c.body, &e); st != http.StatusBadRequest || e.Code != c.code || e.Error == "" {
+			t.Errorf("%.80s: %d %q %q, want 400 %q", c.body, st, e.Code, e.Error, c.code)
 		}
 	}
 
@@ -303,5 +308,26 @@ func TestScheduledMeetingPolicy(t *testing.T) {
 	}
 	if !cert.Verified() || cert.Issuer != p.Issuer || cert.Subject == "" || cert.Email != "dominique.bernard@interieur.gouv.fr" || cert.Name != "Dominique Bernard" {
 		t.Fatalf("Dominique's certificate: %+v", cert)
+	}
+}
+
+// TestSignInRefusalInFrench: a refused sign-in is explained in the reader's language.
+func TestSignInRefusalInFrench(t *testing.T) {
+	n, _ := startSignInNode(t)
+	for _, c := range []struct{ accept, title string }{
+		{"fr-FR,fr;q=0.9", "<h1>Connexion non reconnue</h1>"},
+		{"en-GB", "<h1>Sign-in not recognised</h1>"},
+	} {
+		req, _ := http.NewRequest("GET", n.URL()+auth.CallbackPath+"?state="+strings.Repeat("f", 43)+"&code=forged", nil)
+		req.Header.Set("Accept-Language", c.accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), c.title) {
+			t.Errorf("Accept-Language %s: %d %s, want %s", c.accept, resp.StatusCode, body, c.title)
+		}
 	}
 }

@@ -114,7 +114,10 @@ func startFirefox(path, dir string, onLog func(level, text string)) (*bidi, erro
 		return nil, err
 	}
 	output := &bench.TailBuffer{Max: 256 << 10}
-	cmd := exec.Command(path, "--headless", "--no-remote", "--profile", dir, "--remote-debugging-port", "0", "about:blank")
+	// It starts on a page of content, not about:blank: on about:blank the address bar takes
+	// the focus and keeps it, so the page never has it (no :focus, and Enter or Space on a
+	// focused button presses nothing).
+	cmd := exec.Command(path, "--headless", "--no-remote", "--profile", dir, "--remote-debugging-port", "0", "data:text/html,<title>parley</title>")
 	cmd.Env = append(os.Environ(), "MOZ_HEADLESS=1", "MOZ_CRASHREPORTER_DISABLE=1")
 	cmd.Stdout = output
 	stderr, err := cmd.StderrPipe()
@@ -358,6 +361,37 @@ func (b *bidi) keys(text string) error {
 			k = "\uE007"
 		}
 		actions = append(actions, map[string]any{"type": "keyDown", "value": k}, map[string]any{"type": "keyUp", "value": k})
+	}
+	_, err := b.call(browserActionTime, "input.performActions", map[string]any{
+		"context": b.context,
+		"actions": []any{map[string]any{"type": "key", "id": "keyboard", "actions": actions}},
+	})
+	return err
+}
+
+// press presses one chord: modifiers down, the key down and up, modifiers up.
+func (b *bidi) press(c chord) error {
+	named := map[string]string{"Tab": "\uE004", "Enter": "\uE007", "Space": " ", "Escape": "\uE00C"}
+	key := c.key
+	if v, ok := named[key]; ok {
+		key = v
+	}
+	var mods []string
+	for _, m := range []struct {
+		on  bool
+		val string
+	}{{c.ctrl, "\uE009"}, {c.alt, "\uE00A"}, {c.shift, "\uE008"}} {
+		if m.on {
+			mods = append(mods, m.val)
+		}
+	}
+	var actions []any
+	for _, m := range mods {
+		actions = append(actions, map[string]any{"type": "keyDown", "value": m})
+	}
+	actions = append(actions, map[string]any{"type": "keyDown", "value": key}, map[string]any{"type": "keyUp", "value": key})
+	for i := len(mods) - 1; i >= 0; i-- {
+		actions = append(actions, map[string]any{"type": "keyUp", "value": mods[i]})
 	}
 	_, err := b.call(browserActionTime, "input.performActions", map[string]any{
 		"context": b.context,

@@ -136,8 +136,42 @@ type driver interface {
 	eval(timeout time.Duration, js string) (json.RawMessage, error) // awaited, as JSON
 	click(x, y float64) error                                       // a real primary click
 	keys(text string) error                                         // into the focused element
+	press(k chord) error                                            // one key, with modifiers held
 	screenshot() ([]byte, error)
 	close()
+}
+
+// chord is one key press with modifiers: key is a character or one of the names Tab,
+// Enter, Space, Escape.
+type chord struct {
+	key              string
+	alt, shift, ctrl bool
+}
+
+// parseChord reads "Alt+Shift+m", "Shift+Tab", "Space".
+func parseChord(s string) (chord, error) {
+	parts := strings.Split(s, "+")
+	c := chord{key: parts[len(parts)-1]}
+	for _, m := range parts[:len(parts)-1] {
+		switch m {
+		case "Alt":
+			c.alt = true
+		case "Shift":
+			c.shift = true
+		case "Control":
+			c.ctrl = true
+		default:
+			return c, fmt.Errorf("chord %q: unknown modifier %q", s, m)
+		}
+	}
+	switch c.key {
+	case "Tab", "Enter", "Space", "Escape":
+	default:
+		if len([]rune(c.key)) != 1 {
+			return c, fmt.Errorf("chord %q: unknown key %q", s, c.key)
+		}
+	}
+	return c, nil
 }
 
 // Browser is one headless browser process (Chromium or Firefox) with one tab: one
@@ -363,6 +397,23 @@ func (b *Browser) Type(sel, text string) {
 	}
 	b.must("focus "+sel, err)
 	b.must("type into "+sel, b.d.keys(text))
+}
+
+// Keys types text into whatever element has the focus; end text with "\n" to press Enter.
+func (b *Browser) Keys(text string) {
+	b.t.Helper()
+	b.must("type", b.d.keys(text))
+}
+
+// Press presses one key chord ("Tab", "Shift+Tab", "Space", "Enter", "Alt+Shift+m") as the
+// keyboard would: real key events from the browser's input layer, to the focused element.
+func (b *Browser) Press(keys string) {
+	b.t.Helper()
+	c, err := parseChord(keys)
+	if err == nil {
+		err = b.d.press(c)
+	}
+	b.must("press "+keys, err)
 }
 
 // WaitVisible waits up to timeout for an element matching sel to be visible.

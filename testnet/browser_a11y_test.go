@@ -1,12 +1,15 @@
 package testnet
 
 import (
+	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"parley/media/client"
 	"parley/node"
 )
 
@@ -26,6 +29,8 @@ func axeCheck(t *testing.T, b *Browser, screen string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A fade in progress blends colours: judge the page once its finite animations are done.
+	b.waitJS("animations settled", `document.getAnimations().every((a) => a.playState !== 'running' || a.effect.getTiming().iterations === Infinity)`, 10*time.Second)
 	if _, err := Eval[bool](b, `(() => { if (!window.axe) { (0, eval)(`+jsString(string(src))+`); } return !!window.axe; })()`); err != nil {
 		t.Fatalf("%s: load axe-core: %v", screen, err)
 	}
@@ -95,4 +100,67 @@ func TestBrowserAccessibility(t *testing.T) {
 
 func nodeRoomOptions(title string, lobby bool) node.RoomOptions {
 	return node.RoomOptions{Title: title, Lobby: lobby}
+}
+
+// TestBrowserModeratorAccessibility: what only moderators see passes the same check: the
+// People panel with the lobby (admit, deny) and each participant's actions (mute, remove),
+// the moderator's room-wide buttons, the reactions picker, the end-meeting dialog, the
+// devices dialog and the shortcuts dialog, in English and in French.
+func TestBrowserModeratorAccessibility(t *testing.T) {
+	n := StartNode(t, "Ministère de l'Accessibilité")
+	room, err := n.Node.NewRoom(nodeRoomOptions("Modération accessible", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	modURL, err := url.Parse(n.Node.ModeratorURL(room.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Paul is in the meeting (let in by his own moderator link); Visiteur waits in the lobby.
+	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
+	defer cancel()
+	paul, err := client.Join(ctx, client.Config{URL: n.URL(), Room: room.ID, Name: "Paul", Moderator: modURL.Query().Get("mod"),
+		Publish: client.Publish{Audio: true}, Logger: TestLogger(t).With("client", "Paul")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = paul.Close() })
+	knock := DialSignal(t, n.URL(), room.ID)
+	if err := knock.SendMessage(JoinMessage(t, "Visiteur")); err != nil {
+		t.Fatal(err)
+	}
+
+	forEachBrowser(t, func(t *testing.T, kind string) {
+		for _, lang := range []string{"en", "fr"} {
+			b := NewBrowserOf(t, kind, "Moderator-"+lang)
+			b.Open(n.URL() + "/")
+			if _, err := Eval[bool](b, `(localStorage.setItem('parley.language', '`+lang+`'), true)`); err != nil {
+				t.Fatal(err)
+			}
+			b.Open(n.Node.ModeratorURL(room.ID) + "&name=Claire")
+			b.Click(`[data-testid=join]`)
+			b.WaitVisible(`[data-testid=leave]`, 20*time.Second)
+			b.Click(`#ctl-people`)
+			b.WaitVisible(`[data-testid=lobby-admit]`, 20*time.Second)
+			b.WaitVisible(`[data-testid=mute-all]`, 10*time.Second)
+			b.WaitVisible(`[data-testid=remove]`, 20*time.Second)
+			axeCheck(t, b, lang+" moderator's People panel")
+			b.Click(`[data-testid=react]`)
+			b.WaitVisible(`[data-testid=reaction]`, 10*time.Second)
+			axeCheck(t, b, lang+" reactions picker")
+			b.Press("Escape")
+			b.Click(`[data-testid=end-meeting]`)
+			b.waitJS("the end-meeting dialog", `document.getElementById('end-dialog').open`, 10*time.Second)
+			axeCheck(t, b, lang+" end-meeting dialog")
+			b.Press("Escape")
+			b.waitJS("the end-meeting dialog closed", `!document.getElementById('end-dialog').open`, 10*time.Second)
+			b.Click(`#ctl-settings`)
+			b.waitJS("the devices dialog", `document.getElementById('settings').open`, 10*time.Second)
+			axeCheck(t, b, lang+" devices dialog")
+			b.Click(`[data-testid=shortcuts]`)
+			b.waitJS("the shortcuts dialog", `document.getElementById('shortcuts').open`, 10*time.Second)
+			axeCheck(t, b, lang+" shortcuts dialog")
+			b.Close()
+		}
+	})
 }

@@ -106,6 +106,24 @@ func (c *chromium) keys(text string) error {
 	return c.do(browserActionTime, chromedp.KeyEvent(strings.ReplaceAll(text, "\n", kb.Enter)))
 }
 
+func (c *chromium) press(k chord) error {
+	key := map[string]string{"Tab": kb.Tab, "Enter": kb.Enter, "Space": " ", "Escape": kb.Escape}[k.key]
+	if key == "" {
+		key = k.key
+	}
+	var mods []chromedp.Modifier
+	if k.alt {
+		mods = append(mods, chromedp.ModifierAlt)
+	}
+	if k.shift {
+		mods = append(mods, chromedp.ModifierShift)
+	}
+	if k.ctrl {
+		mods = append(mods, chromedp.ModifierCtrl)
+	}
+	return c.do(browserActionTime, chromedp.KeyEvent(key, chromedp.KeyModifiers(mods...)))
+}
+
 func (c *chromium) screenshot() ([]byte, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, browserCloseTime)
 	defer cancel()

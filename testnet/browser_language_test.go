@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"parley/node"
+	"parley/node/auth/testprovider"
 )
 
 // TestBrowserHomeLanguage: the home page speaks the browser's language (English here), the
@@ -82,6 +83,39 @@ func TestBrowserMeetingInFrench(t *testing.T) {
 					t.Errorf("%s console: %s", b.name, e)
 				}
 			}
+		}
+	})
+}
+
+// TestBrowserSignedInFrench: a signed-in person who chose French gets the home page's
+// refusals and the node's sign-in refusal pages in French.
+func TestBrowserSignedInFrench(t *testing.T) {
+	n, _ := signInNode(t, testprovider.Account{Username: "lea", Password: "pw-lea", GivenName: "Léa",
+		Family: "Bernard", Email: "lea.bernard@interieur.gouv.fr"})
+	forEachBrowser(t, func(t *testing.T, kind string) {
+		b := NewBrowserOf(t, kind, "Léa")
+		signIn(b, n, "lea", "pw-lea", "Léa Bernard")
+		if _, err := Eval[bool](b, `(() => { const s = document.querySelector('[data-testid=language]');
+			s.value = 'fr'; s.dispatchEvent(new Event('change')); return true; })()`); err != nil {
+			t.Fatal(err)
+		}
+		b.WaitText(`[data-testid=new-meeting]`, "Nouvelle réunion", 15*time.Second)
+
+		// A meeting scheduled for yesterday is refused in French.
+		b.Click(`[data-testid=schedule-meeting]`)
+		b.Type(`#schedule-title`, "Réunion d’hier")
+		yesterday := time.Now().Add(-48 * time.Hour).Format("2006-01-02T15:04")
+		if _, err := Eval[bool](b, `(document.querySelector('#schedule-start').value = `+jsString(yesterday)+`, true)`); err != nil {
+			t.Fatal(err)
+		}
+		b.Click(`[data-testid=schedule-create]`)
+		b.WaitText(`#home-error`, "Choisissez une date et une heure comprises entre maintenant et dans deux ans.", 15*time.Second)
+
+		// A forged sign-in answer gets the node's page in French.
+		b.Open(n.URL() + "/auth/callback?state=forged-state-forged-state-forged-state-1234&code=forged")
+		b.WaitText(`h1`, "Connexion non reconnue", 15*time.Second)
+		if l, _ := Eval[string](b, `document.documentElement.lang`); l != "fr" {
+			t.Errorf("the refusal page's lang is %q, want fr", l)
 		}
 	})
 }

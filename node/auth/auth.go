@@ -62,8 +62,9 @@ type Config struct {
 	Store SessionStore
 	// HTTPClient talks to the provider; default a client with a 10 s timeout.
 	HTTPClient *http.Client
-	// Page writes an error page for the browser. Required.
-	Page func(w http.ResponseWriter, status int, title, text string)
+	// Page writes the browser a page with the message of key (one of Messages) in r's
+	// language, args filled into its text. Required.
+	Page func(w http.ResponseWriter, r *http.Request, status int, key string, args ...any)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	Log *slog.Logger

@@ -95,9 +95,12 @@ func (r *rp) configure(t *testing.T, issuer, acr string) {
 	a, err := New(Config{
 		Issuer: issuer, ClientID: "parley", ClientSecret: "s3cret", BaseURL: r.srv.URL, ACRValues: acr,
 		Scopes: []string{"openid", "email", "profile"}, Store: r.store, Now: r.clock,
-		Page: func(w http.ResponseWriter, status int, title, text string) {
+		Page: func(w http.ResponseWriter, r *http.Request, status int, key string, args ...any) {
+			if n, ok := Messages[key]; !ok || n != len(args) {
+				t.Errorf("page %q with %d arguments: not a message this package declares", key, len(args))
+			}
 			w.WriteHeader(status)
-			fmt.Fprintf(w, "<h1>%s</h1><p>%s</p>", title, text)
+			fmt.Fprintf(w, "<h1>%s</h1><p>%q</p>", key, args)
 		},
 	})
 	if err != nil {
@@ -279,7 +282,7 @@ func TestCallbackRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body := readAll(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "state does not match") {
+	if body := readAll(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, MsgForeign) {
 		t.Fatalf("foreign state: %d %s", resp.StatusCode, body)
 	}
 	// A tampered state in the right browser too.
@@ -291,7 +294,7 @@ func TestCallbackRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body := readAll(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "state does not match") {
+	if body := readAll(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, MsgForeign) {
 		t.Fatalf("tampered state: %d %s", resp.StatusCode, body)
 	}
 	// The login cookie was cleared by that answer: the genuine callback is now refused too,
@@ -309,7 +312,7 @@ func TestCallbackRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body := readAll(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "access_denied") {
+	if body := readAll(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, MsgProviderError) || !strings.Contains(body, "access_denied user cancelled") {
 		t.Fatalf("provider error: %d %s", resp.StatusCode, body)
 	}
 
@@ -334,14 +337,14 @@ func TestCallbackRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body := readAll(t, resp); resp.StatusCode == http.StatusOK || !strings.Contains(body, "nonce does not match") {
+	if body := readAll(t, resp); resp.StatusCode == http.StatusOK || !strings.Contains(body, MsgNonce) {
 		t.Fatalf("wrong nonce: %d %s", resp.StatusCode, body)
 	}
 
 	// A node asking for eidas1 refuses a sign-in the provider did not rate so.
 	r.configure(t, p.Issuer, "eidas1")
 	status, body := signIn(t, browser(t), r, "pw-camille")
-	if status != http.StatusForbidden || !strings.Contains(body, "not strong enough") || !strings.Contains(body, "eidas1") {
+	if status != http.StatusForbidden || !strings.Contains(body, MsgWeak) || !strings.Contains(body, "eidas1") {
 		t.Fatalf("weak acr: %d %s", status, body)
 	}
 	if len(r.store.m) != 0 {
@@ -411,7 +414,7 @@ func TestProviderDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body := readAll(t, resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "cannot be reached") {
+	if body := readAll(t, resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, MsgUnavailable) {
 		t.Fatalf("provider down: %d %s", resp.StatusCode, body)
 	}
 	r.auth.mu.Lock()

@@ -80,8 +80,7 @@ func (a *Auth) Login(w http.ResponseWriter, r *http.Request) {
 	p, err := a.provider(r.Context())
 	if err != nil {
 		a.cfg.Log.Warn("sign-in unavailable", "err", err)
-		a.cfg.Page(w, http.StatusServiceUnavailable, "Sign-in unavailable",
-			"The sign-in provider of this node cannot be reached right now. Try again in a moment; meanwhile you can still join a meeting with its link as a guest.")
+		a.cfg.Page(w, r, http.StatusServiceUnavailable, MsgUnavailable)
 		return
 	}
 	state, nonce, verifier := newSecret(), newSecret(), oauth2.GenerateVerifier()
@@ -96,11 +95,18 @@ func (a *Auth) Login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, p.oauth.AuthCodeURL(state, opts...), http.StatusFound)
 }
 
-// refusal is a sign-in that failed, with what the person is told.
+// refusal is a sign-in that failed: the page the person is shown (a message key with its
+// arguments) and the error the node logs.
 type refusal struct {
-	status      int
-	title, text string
-	err         error // logged
+	status int
+	key    string
+	args   []any
+	err    error // logged
+}
+
+// refuse is a refusal with status, message key and its arguments.
+func refuse(status int, key string, err error, args ...any) *refusal {
+	return &refusal{status: status, key: key, args: args, err: err}
 }
 
 // Callback finishes sign-in: it checks state against the browser's login cookie, redeems
@@ -111,13 +117,13 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	u, next, ref := a.callback(r)
 	if ref != nil {
-		a.cfg.Log.Warn("sign-in refused", "reason", ref.title, "err", ref.err)
-		a.cfg.Page(w, ref.status, ref.title, ref.text)
+		a.cfg.Log.Warn("sign-in refused", "reason", ref.key, "err", ref.err)
+		a.cfg.Page(w, r, ref.status, ref.key, ref.args...)
 		return
 	}
 	if err := a.startSession(w, u); err != nil {
 		a.cfg.Log.Error("store a session", "err", err)
-		a.cfg.Page(w, http.StatusInternalServerError, "Sign-in failed", "The node could not store your session. Try again later.")
+		a.cfg.Page(w, r, http.StatusInternalServerError, MsgSession)
 		return
 	}
 	a.cfg.Log.Info("signed in", "sub", u.Subject, "email", u.Email, "acr", u.ACR)
@@ -126,52 +132,43 @@ func (a *Auth) Callback(w http.ResponseWriter, r *http.Request) {
 
 func (a *Auth) callback(r *http.Request) (User, string, *refusal) {
 	q := r.URL.Query()
-	again := "Go back to the home page and sign in again."
 	if e := q.Get("error"); e != "" {
 		desc := q.Get("error_description")
-		return User{}, "", &refusal{http.StatusForbidden, "Sign-in refused by the provider",
-			"The sign-in provider answered: " + clip(e+" "+desc, 200) + ". " + again, errors.New(e)}
+		return User{}, "", refuse(http.StatusForbidden, MsgProviderError, errors.New(e), clip(strings.TrimSpace(e+" "+desc), 200))
 	}
 	state := q.Get("state")
 	c, err := r.Cookie(loginCookie)
 	if state == "" || err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
-		return User{}, "", &refusal{http.StatusBadRequest, "Sign-in not recognised",
-			"This sign-in answer does not belong to a sign-in started in this browser (its state does not match). " + again,
-			errors.New("state does not match the login cookie")}
+		return User{}, "", refuse(http.StatusBadRequest, MsgForeign, errors.New("state does not match the login cookie"))
 	}
 	l, ok := a.pending.take(state, a.cfg.Now())
 	if !ok {
-		return User{}, "", &refusal{http.StatusBadRequest, "Sign-in expired",
-			"This sign-in was started too long ago or was used already. " + again, errors.New("unknown or expired state")}
+		return User{}, "", refuse(http.StatusBadRequest, MsgExpired, errors.New("unknown or expired state"))
 	}
 	ctx, cancel := context.WithTimeout(oidc.ClientContext(r.Context(), a.cfg.HTTPClient), 15*time.Second)
 	defer cancel()
 	p, err := a.provider(ctx)
 	if err != nil {
-		return User{}, "", &refusal{http.StatusServiceUnavailable, "Sign-in unavailable",
-			"The sign-in provider cannot be reached right now. Try again in a moment.", err}
+		return User{}, "", refuse(http.StatusServiceUnavailable, MsgUnavailable, err)
 	}
 	code := q.Get("code")
 	if code == "" {
-		return User{}, "", &refusal{http.StatusBadRequest, "Sign-in incomplete", "The provider sent no code. " + again, errors.New("no code")}
+		return User{}, "", refuse(http.StatusBadRequest, MsgNoCode, errors.New("no code"))
 	}
 	tok, err := p.oauth.Exchange(ctx, code, oauth2.VerifierOption(l.verifier))
 	if err != nil {
-		return User{}, "", &refusal{http.StatusBadGateway, "Sign-in failed",
-			"The sign-in provider did not accept this sign-in. " + again, fmt.Errorf("exchange the code: %w", err)}
+		return User{}, "", refuse(http.StatusBadGateway, MsgNotAccepted, fmt.Errorf("exchange the code: %w", err))
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return User{}, "", &refusal{http.StatusBadGateway, "Sign-in failed", "The provider sent no ID token. " + again, errors.New("no id_token")}
+		return User{}, "", refuse(http.StatusBadGateway, MsgNoToken, errors.New("no id_token"))
 	}
 	idt, err := p.verifier.Verify(ctx, raw)
 	if err != nil {
-		return User{}, "", &refusal{http.StatusForbidden, "Sign-in refused",
-			"The identity the provider sent did not check (" + clip(err.Error(), 160) + "). " + again, err}
+		return User{}, "", refuse(http.StatusForbidden, MsgBadToken, err, clip(err.Error(), 160))
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(l.nonce)) != 1 {
-		return User{}, "", &refusal{http.StatusForbidden, "Sign-in refused",
-			"The identity the provider sent was made for another sign-in (its nonce does not match). " + again, errors.New("nonce mismatch")}
+		return User{}, "", refuse(http.StatusForbidden, MsgNonce, errors.New("nonce mismatch"))
 	}
 	var claims struct {
 		ACR       string `json:"acr"`
@@ -183,22 +180,20 @@ func (a *Auth) callback(r *http.Request) (User, string, *refusal) {
 		UID       string `json:"uid"`
 	}
 	if err := idt.Claims(&claims); err != nil {
-		return User{}, "", &refusal{http.StatusBadGateway, "Sign-in failed", "The provider's ID token does not read. " + again, err}
+		return User{}, "", refuse(http.StatusBadGateway, MsgUnreadable, err)
 	}
 	if want := strings.Fields(a.cfg.ACRValues); len(want) > 0 && !slices.Contains(want, claims.ACR) {
-		return User{}, "", &refusal{http.StatusForbidden, "Sign-in not strong enough",
-			fmt.Sprintf("This node asks for a sign-in of level %s, and the provider reported %q. Sign in again with the stronger method your provider offers.",
-				strings.Join(want, " or "), claims.ACR), fmt.Errorf("acr %q, want one of %q", claims.ACR, want)}
+		return User{}, "", refuse(http.StatusForbidden, MsgWeak, fmt.Errorf("acr %q, want one of %q", claims.ACR, want),
+			strings.Join(want, ", "), cmpOr(claims.ACR, "-"))
 	}
 	// Userinfo fills in what the ID token leaves out (ProConnect puts the names there).
 	if p.p.UserInfoEndpoint() != "" {
 		ui, err := p.p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 		if err != nil {
-			return User{}, "", &refusal{http.StatusBadGateway, "Sign-in failed", "The provider's user information could not be read. " + again, err}
+			return User{}, "", refuse(http.StatusBadGateway, MsgUserinfo, err)
 		}
 		if ui.Subject != idt.Subject {
-			return User{}, "", &refusal{http.StatusForbidden, "Sign-in refused",
-				"The provider's user information is about someone else. " + again, fmt.Errorf("userinfo sub %q, id token sub %q", ui.Subject, idt.Subject)}
+			return User{}, "", refuse(http.StatusForbidden, MsgUserinfoOther, fmt.Errorf("userinfo sub %q, id token sub %q", ui.Subject, idt.Subject))
 		}
 		var more struct {
 			Name      string `json:"name"`

@@ -207,10 +207,12 @@ function setBadge(b, cls, count) {
   }
   if (!badge) {
     badge = document.createElement('span');
+    badge.setAttribute('aria-hidden', 'true'); // the button's label says the count
     b.append(badge);
   }
   badge.className = cls;
-  badge.textContent = count > 9 ? '9+' : String(count);
+  // Drawn by CSS: the visible text stays the label, which the button's name starts with.
+  badge.dataset.count = count > 9 ? '9+' : String(count);
 }
 
 export function renderControls() {

@@ -11,12 +11,34 @@ async function api(method, path, body) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  const resp = await fetch(path, init);
+  let resp;
+  try {
+    resp = await fetch(path, init);
+  } catch (err) {
+    console.info(`parley: ${method} ${path}: ${err}`);
+    throw new Error(t('home.err.network'));
+  }
   if (resp.status === 204) return null;
   const data = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(data.error || `${resp.status}`);
+  if (!resp.ok) {
+    if (data.error) console.info(`parley: ${method} ${path}: ${data.code}: ${data.error}`);
+    throw new Error(API_TEXT[data.code] ? API_TEXT[data.code]() : t('home.err.status', { status: resp.status }));
+  }
   return data;
 }
+
+// API_TEXT is the page's own words for the home API's error codes (node/homeapi.go).
+const API_TEXT = {
+  cross_origin: () => t('home.err.crossOrigin'),
+  sign_in: () => t('home.err.signIn'),
+  storage: () => t('home.err.storage'),
+  bad_request: () => t('home.err.badRequest'),
+  not_found: () => t('home.err.notFound'),
+  invalid_title: () => t('home.err.title', { max: $('schedule-title').maxLength }),
+  invalid_guests: () => t('home.err.guests'),
+  invalid_start: () => t('home.err.start'),
+  invalid_meeting: () => t('home.err.meeting'),
+};
 
 function showError(id, err) {
   const el = $(id);

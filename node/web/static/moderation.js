@@ -149,6 +149,7 @@ export function wireModeration() {
   $('ctl-react').addEventListener('click', togglePicker);
   picker.addEventListener('keydown', (e) => {
     if (e.key === 'Escape') {
+      e.stopPropagation(); // Escape closes the picker, not the side panel behind it
       closePicker();
       $('ctl-react').focus();
     }

@@ -117,6 +117,7 @@ export class Tile {
     el.tabIndex = 0;
     el.setAttribute('role', 'group');
     const video = document.createElement('video');
+    video.tabIndex = -1; // the tile itself takes the focus (Firefox would stop on the video too)
     video.autoplay = true;
     video.playsInline = true;
     video.muted = true; // audio plays through its own <audio> element
@@ -374,6 +375,7 @@ export function screenBox(name, self = false) {
   const box = document.createElement('figure');
   box.className = 'screen-box';
   const video = document.createElement('video');
+  video.tabIndex = -1;
   video.autoplay = true;
   video.playsInline = true;
   video.muted = true;
