@@ -56,6 +56,15 @@ func axeCheck(t *testing.T, b *Browser, screen string) {
 	}
 }
 
+// checkScreen runs axeCheck on b's page and, in French, noEnglish.
+func checkScreen(t *testing.T, b *Browser, lang, screen string) {
+	t.Helper()
+	axeCheck(t, b, lang+" "+screen)
+	if lang == "fr" {
+		noEnglish(t, b, lang+" "+screen)
+	}
+}
+
 // TestBrowserAccessibility: axe-core finds no serious violation of WCAG 2.1 A/AA on the home
 // page, the accessibility statement, the prejoin, the lobby, the meeting with its People
 // panel and the screen after leaving, in English and in French.
@@ -75,25 +84,25 @@ func TestBrowserAccessibility(t *testing.T) {
 			}
 			b.Open(n.URL() + "/")
 			b.WaitVisible(`#join-title`, 15*time.Second)
-			axeCheck(t, b, lang+" home")
+			checkScreen(t, b, lang, "home")
 			b.Click(`.home-foot a`)
 			b.WaitVisible(`#a11y-title`, 15*time.Second)
-			axeCheck(t, b, lang+" accessibility statement")
+			checkScreen(t, b, lang, "accessibility statement")
 			b.OpenRoom(n.URL(), room.ID, "Lecteur")
 			b.WaitVisible(`[data-testid=join]`, 15*time.Second)
-			axeCheck(t, b, lang+" prejoin")
+			checkScreen(t, b, lang, "prejoin")
 			b.Click(`[data-testid=join]`)
 			b.WaitVisible(`[data-testid=leave]`, 20*time.Second)
 			b.Click(`#ctl-people`)
 			b.WaitVisible(`#people li`, 10*time.Second)
-			axeCheck(t, b, lang+" meeting")
+			checkScreen(t, b, lang, "meeting")
 			b.Click(`[data-testid=leave]`)
 			b.WaitVisible(`#rejoin`, 10*time.Second)
-			axeCheck(t, b, lang+" left")
+			checkScreen(t, b, lang, "left")
 			b.OpenRoom(n.URL(), lobby.ID, "Visiteur")
 			b.Click(`[data-testid=join]`)
 			b.WaitVisible(`[data-testid=lobby-waiting]`, 20*time.Second)
-			axeCheck(t, b, lang+" lobby")
+			checkScreen(t, b, lang, "lobby")
 		}
 	})
 }
@@ -144,22 +153,22 @@ func TestBrowserModeratorAccessibility(t *testing.T) {
 			b.WaitVisible(`[data-testid=lobby-admit]`, 20*time.Second)
 			b.WaitVisible(`[data-testid=mute-all]`, 10*time.Second)
 			b.WaitVisible(`[data-testid=remove]`, 20*time.Second)
-			axeCheck(t, b, lang+" moderator's People panel")
+			checkScreen(t, b, lang, "moderator's People panel")
 			b.Click(`[data-testid=react]`)
 			b.WaitVisible(`[data-testid=reaction]`, 10*time.Second)
-			axeCheck(t, b, lang+" reactions picker")
+			checkScreen(t, b, lang, "reactions picker")
 			b.Press("Escape")
 			b.Click(`[data-testid=end-meeting]`)
 			b.waitJS("the end-meeting dialog", `document.getElementById('end-dialog').open`, 10*time.Second)
-			axeCheck(t, b, lang+" end-meeting dialog")
+			checkScreen(t, b, lang, "end-meeting dialog")
 			b.Press("Escape")
 			b.waitJS("the end-meeting dialog closed", `!document.getElementById('end-dialog').open`, 10*time.Second)
 			b.Click(`#ctl-settings`)
 			b.waitJS("the devices dialog", `document.getElementById('settings').open`, 10*time.Second)
-			axeCheck(t, b, lang+" devices dialog")
+			checkScreen(t, b, lang, "devices dialog")
 			b.Click(`[data-testid=shortcuts]`)
 			b.waitJS("the shortcuts dialog", `document.getElementById('shortcuts').open`, 10*time.Second)
-			axeCheck(t, b, lang+" shortcuts dialog")
+			checkScreen(t, b, lang, "shortcuts dialog")
 			b.Close()
 		}
 	})

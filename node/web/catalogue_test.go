@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
+
+	xhtml "golang.org/x/net/html"
 )
 
 // The web client's catalogues (static/i18n): every language has exactly English's keys
@@ -175,6 +178,118 @@ func TestFrenchTypography(t *testing.T) {
 			clean = regexp.MustCompile(`https?://\S+|<code>.*?</code>`).ReplaceAllString(clean, "")
 			if m := bad.FindString(clean); m != "" {
 				t.Errorf("fr %s: %q breaks French typography at %q", key, text, m)
+			}
+		}
+	}
+}
+
+// translatedAttrs are the attributes a person sees or hears.
+var translatedAttrs = []string{"aria-label", "title", "placeholder", "alt"}
+
+// TestHTMLTextTranslated: every word the static pages show, as text or in a visible or
+// spoken attribute, comes from a catalogue key (data-i18n, data-i18n-attr).
+func TestHTMLTextTranslated(t *testing.T) {
+	files, _ := fs.Glob(Static, "static/*.html")
+	for _, f := range files {
+		data, err := Static.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := xhtml.NewTokenizer(strings.NewReader(string(data)))
+		type open struct {
+			tag        string
+			translated bool
+		}
+		var stack []open
+		for {
+			tt := z.Next()
+			if tt == xhtml.ErrorToken {
+				break
+			}
+			tok := z.Token()
+			switch tt {
+			case xhtml.StartTagToken, xhtml.SelfClosingTagToken:
+				attrs := map[string]string{}
+				for _, a := range tok.Attr {
+					attrs[a.Key] = a.Val
+				}
+				_, keyed := attrs["data-i18n"]
+				for _, name := range translatedAttrs {
+					v, ok := attrs[name]
+					if !ok || !hasLetter(v) {
+						continue
+					}
+					if !strings.Contains(attrs["data-i18n-attr"], name+"=") {
+						t.Errorf("%s: <%s %s=%q> is not from a catalogue (data-i18n-attr)", f, tok.Data, name, v)
+					}
+				}
+				if tt == xhtml.StartTagToken && !voidElement(tok.Data) {
+					stack = append(stack, open{tok.Data, keyed})
+				}
+			case xhtml.EndTagToken:
+				for i := len(stack) - 1; i >= 0; i-- {
+					if stack[i].tag == tok.Data {
+						stack = stack[:i]
+						break
+					}
+				}
+			case xhtml.TextToken:
+				if !hasLetter(tok.Data) || len(stack) == 0 {
+					continue
+				}
+				top := stack[len(stack)-1]
+				switch {
+				case top.tag == "script" || top.tag == "style" || top.translated:
+					continue
+				case strings.TrimSpace(tok.Data) == "Parley": // the product's name, in every language
+					continue
+				case top.tag == "code" || top.tag == "kbd": // a command or a key, typed as is
+					continue
+				case top.tag == "noscript": // read without the client: it says it in both languages
+					continue
+				}
+				t.Errorf("%s: text %q in <%s> is not from a catalogue (data-i18n)", f, strings.TrimSpace(tok.Data), top.tag)
+			}
+		}
+	}
+}
+
+func hasLetter(s string) bool {
+	return strings.IndexFunc(s, unicode.IsLetter) >= 0
+}
+
+func voidElement(tag string) bool {
+	switch tag {
+	case "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr":
+		return true
+	}
+	return false
+}
+
+// shownLiteralRE finds a string literal the client puts where people see or hear it:
+// text, a title, a spoken label, a placeholder, a toast.
+var shownLiteralRE = regexp.MustCompile("(?:\\.textContent|\\.title|\\.placeholder|\\.innerText)\\s*=\\s*(['\"`])((?:[^'\"`\\\\]|\\\\.)*)['\"`]" +
+	"|setAttribute\\('(?:aria-label|title|placeholder|alt)',\\s*(['\"`])((?:[^'\"`\\\\]|\\\\.)*)['\"`]" +
+	"|toast\\(\\s*(['\"`])((?:[^'\"`\\\\]|\\\\.)*)['\"`]")
+
+// interpolationRE is a template literal's ${…}.
+var interpolationRE = regexp.MustCompile(`\$\{[^}]*\}`)
+
+// TestScriptTextTranslated: the client's scripts show no words of their own: what they put
+// on screen comes from t() (a literal may join translated parts with punctuation, or name
+// the product).
+func TestScriptTextTranslated(t *testing.T) {
+	files, _ := fs.Glob(Static, "static/*.js")
+	for _, f := range files {
+		data, err := Static.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range shownLiteralRE.FindAllStringSubmatch(string(data), -1) {
+			lit := m[2] + m[4] + m[6]
+			rest := strings.ReplaceAll(interpolationRE.ReplaceAllString(lit, ""), "Parley", "")
+			if hasLetter(rest) {
+				t.Errorf("%s: %q is shown as is, not through a catalogue", f, m[0])
 			}
 		}
 	}
