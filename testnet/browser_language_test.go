@@ -109,7 +109,7 @@ func TestBrowserSignedInFrench(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.Click(`[data-testid=schedule-create]`)
-		b.WaitText(`#home-error`, "Choisissez une date et une heure comprises entre maintenant et dans deux ans.", 15*time.Second)
+		b.WaitText(`#home-error`, "Choisissez une date et une heure situées dans les deux prochaines années.", 15*time.Second)
 
 		// A forged sign-in answer gets the node's page in French.
 		b.Open(n.URL() + "/auth/callback?state=forged-state-forged-state-forged-state-1234&code=forged")
