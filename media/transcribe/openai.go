@@ -171,8 +171,8 @@ func (e *openAI) request(ctx context.Context, pcm []int16, language string, offs
 // spanning its duration.
 func parseVerbose(data []byte, offset time.Duration) ([]Segment, error) {
 	var v struct {
-		Text     *string  `json:"text"`
-		Duration float64  `json:"duration"`
+		Text     *string `json:"text"`
+		Duration float64 `json:"duration"`
 		Segments []struct {
 			Start float64 `json:"start"`
 			End   float64 `json:"end"`

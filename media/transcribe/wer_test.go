@@ -11,9 +11,9 @@ func TestWER(t *testing.T) {
 		want     float64
 	}{
 		{"Hello, world!", "hello world", 0},
-		{"the cat sat on the mat", "the cat sat on mat", 1.0 / 6},         // a deletion
-		{"the cat sat", "the dog sat down", 2.0 / 3},                      // a substitution and an insertion
-		{"L’équipe a voté.", "l'équipe a voté", 0},                         // apostrophes are one
+		{"the cat sat on the mat", "the cat sat on mat", 1.0 / 6}, // a deletion
+		{"the cat sat", "the dog sat down", 2.0 / 3},              // a substitution and an insertion
+		{"L’équipe a voté.", "l'équipe a voté", 0},                // apostrophes are one
 		{"", "", 0},
 		{"", "noise", 1},
 		{"one two", "", 1},
