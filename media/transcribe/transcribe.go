@@ -59,6 +59,8 @@ var (
 	ErrUnknownEngine = errors.New("unknown transcription engine")
 	// ErrLanguage: the engine has no model for the language asked for.
 	ErrLanguage = errors.New("language not supported by this engine")
+	// ErrNoOpus: this binary was built without libopus, so it cannot decode Opus.
+	ErrNoOpus = errors.New("this binary does not decode Opus: build it with -tags libopus (Debian's libopus-dev)")
 )
 
 // Config chooses and sets up an engine.
