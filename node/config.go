@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/multiformats/go-multiaddr"
+
+	"parley/media/transcribe"
 )
 
 // Default values of Config fields left empty.
@@ -155,6 +158,17 @@ type Config struct {
 	// OIDC is the organisation's OpenID Connect provider, for signing in (see OIDCConfig).
 	// Default: none; nobody signs in, and meetings work with typed names.
 	OIDC *OIDCConfig `json:"oidc,omitempty"`
+	// Transcription is the speech engine for transcripts and captions, and for `parley
+	// transcribe`: {"engine": "pocketsphinx"} (embedded, English, in binaries built with
+	// -tags pocketsphinx,libopus) or {"engine": "openai", "url": "http://gpu.example:8000",
+	// "model": "large-v3", "api_key_file": "…"} (an OpenAI-compatible
+	// /v1/audio/transcriptions server on the organisation's network). Default: the
+	// embedded engine where built in, else none.
+	Transcription *transcribe.Config `json:"transcription,omitempty"`
+	// Summary is an OpenAI-compatible /v1/chat/completions server for transcript summaries
+	// ({"url", "model", "api_key_file"}). Default: none; summaries are made on this machine
+	// by picking the transcript's own sentences, and nothing is sent anywhere.
+	Summary *transcribe.SummaryConfig `json:"summary,omitempty"`
 
 	// UnreachableGrace is how long a federated node may be out of reach (no connection to
 	// it, nothing new from it) before its participants stop being shown here: clients get
@@ -239,6 +253,22 @@ func (c Config) validate() error {
 	case "", "fr", "en":
 	default:
 		return fmt.Errorf(`field "default_language": %q is not one the web client has; say "fr" or "en"`, c.DefaultLanguage)
+	}
+	if t := c.Transcription; t != nil {
+		if t.Engine != "" && !slices.Contains(transcribe.Engines(), t.Engine) {
+			return fmt.Errorf(`field "transcription.engine": %q is not built into this binary, which has %s`, t.Engine, strings.Join(transcribe.Engines(), ", "))
+		}
+		if err := httpURL(t.URL); err != nil {
+			return fmt.Errorf(`field "transcription.url": %w`, err)
+		}
+		if t.Engine == "openai" && t.URL == "" {
+			return errors.New(`field "transcription.url": required with the openai engine (the server that serves /v1/audio/transcriptions)`)
+		}
+	}
+	if c.Summary != nil {
+		if err := httpURL(c.Summary.URL); err != nil {
+			return fmt.Errorf(`field "summary.url": %w`, err)
+		}
 	}
 	if c.HTTPAddr != "" {
 		if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
@@ -493,5 +523,17 @@ func (d *Duration) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("%q is not a duration such as \"30s\" or \"15m\"", s)
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// httpURL checks an optional http or https URL.
+func httpURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http or https URL", s)
+	}
 	return nil
 }

@@ -4,9 +4,12 @@
 #   bash scripts/test.sh
 #
 # On a fresh Debian machine it first installs what the tests need and is missing (Chromium and
-# Firefox ESR for the browser tests, a C compiler for the race detector), with sudo unless run as root; Go
-# itself must already be installed. Then it runs go vet, a gofmt check, the whole test suite, and the race
-# detector on the packages where it is affordable. It exits non-zero on any failure.
+# Firefox ESR for the browser tests, a C compiler for the race detector, PocketSphinx with its
+# US English model, libopus and espeak-ng for the speech engine and its test audio), with sudo
+# unless run as root; Go itself must already be installed. Then it runs go vet, a gofmt check,
+# a build without cgo (parley itself needs no C library), the whole test suite with the speech
+# engine built in (tags pocketsphinx,libopus), and the race detector on the packages where it is
+# affordable. It exits non-zero on any failure.
 #
 # Environment:
 #   PARLEY_CHROMIUM   Chromium binary to use (default: chromium on the PATH or /usr/bin/chromium)
@@ -43,6 +46,10 @@ have_firefox() {
 }
 have_firefox || need+=(firefox-esr)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+# The embedded speech engine (build tags pocketsphinx,libopus) and the voice its tests hear.
+for pkg in pkg-config libpocketsphinx-dev pocketsphinx-en-us libopus-dev espeak-ng; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
 
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "${PARLEY_NO_INSTALL:-}" = 1 ]; then
@@ -65,6 +72,17 @@ if [ ${#need[@]} -gt 0 ]; then
 	fi
 fi
 
+# The speech engine is built into the tests when its libraries are there.
+tags=()
+if command -v gcc >/dev/null 2>&1 && [ "$(go env CGO_ENABLED)" = 1 ] && pkg-config --exists pocketsphinx opus 2>/dev/null; then
+	tags=(-tags pocketsphinx,libopus)
+elif [ "${CI:-}" = true ]; then
+	echo "CI=true but the speech engine's libraries (libpocketsphinx-dev, libopus-dev) or cgo are missing" >&2
+	exit 1
+else
+	say "no PocketSphinx/libopus or no cgo: the embedded speech engine's tests are left out"
+fi
+
 race=1
 if ! command -v gcc >/dev/null 2>&1 || [ "$(go env CGO_ENABLED)" != 1 ]; then
 	say "no C compiler or cgo disabled: skipping the race detector"
@@ -79,8 +97,11 @@ start=$SECONDS
 
 step() { say "$* ($((SECONDS - start))s)"; }
 
-step "go vet ./..."
-go vet ./... || status=1
+step "go vet ${tags[*]} ./..."
+go vet "${tags[@]}" ./... || status=1
+
+step "CGO_ENABLED=0 go build ./..."
+CGO_ENABLED=0 go build ./... || status=1
 
 step "gofmt -l"
 unformatted="$(gofmt -l cmd identity media mesh federation node testnet)"
@@ -90,10 +111,10 @@ if [ -n "$unformatted" ]; then
 	status=1
 fi
 
-step "go test -count=1 ./..."
+step "go test ${tags[*]} -count=1 ./..."
 # The timeout guards against a hang; the browser tests of testnet take 5 to 9 minutes on a
 # busy 2-core machine.
-go test -count=1 -timeout 20m -artifacts -outputdir "$artifacts" ./... || status=1
+go test "${tags[@]}" -count=1 -timeout 20m -artifacts -outputdir "$artifacts" ./... || status=1
 
 if [ "$race" = 1 ]; then
 	step "go test -race -count=1 ${RACE_PACKAGES[*]}"

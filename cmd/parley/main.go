@@ -40,6 +40,7 @@ var commands = map[string]command{
 	"federation": {"invite, join, list or remove federated nodes of the running node", runFederation},
 	"demo":       {"start three federated throw-away nodes with one room and print its links", runDemo},
 	"bench":      {"measure the node (bench sfu, rekey, gossip, cascade)", runBench},
+	"transcribe": {"print the transcript of a recording (WAV or Ogg Opus) with the node's speech engine", runTranscribe},
 	"backup":     {"write a consistent backup of the running node's data directory", runBackup},
 	"restore":    {"restore a backup into a new data directory", runRestore},
 	"audit":      {"print the audit log of the running node (administrative and moderator actions)", runAudit},

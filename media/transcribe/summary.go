@@ -42,6 +42,23 @@ var (
 	sentenceEnd = regexp.MustCompile(`[.!?…]+\s+`)
 )
 
+// splitSentences cuts text after each sentence's closing punctuation, which stays.
+func splitSentences(text string) []string {
+	text = strings.TrimSpace(text) + " "
+	var out []string
+	prev := 0
+	for _, m := range sentenceEnd.FindAllStringIndex(text, -1) {
+		if s := strings.TrimSpace(text[prev:m[1]]); s != "" {
+			out = append(out, s)
+		}
+		prev = m[1]
+	}
+	if s := strings.TrimSpace(text[prev:]); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
 func setOf(words string) map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Fields(words) {
@@ -77,10 +94,8 @@ func Summarize(lines []Line) Summary {
 	var sentences []sentence
 	for _, l := range lines {
 		all.WriteString(l.Text + " ")
-		for _, s := range sentenceEnd.Split(strings.TrimSpace(l.Text)+" ", -1) {
-			if s = strings.TrimSpace(s); s != "" {
-				sentences = append(sentences, sentence{l.Speaker, s})
-			}
+		for _, s := range splitSentences(l.Text) {
+			sentences = append(sentences, sentence{l.Speaker, s})
 		}
 	}
 	lang := DetectLanguage(all.String())
@@ -98,8 +113,9 @@ func Summarize(lines []Line) Summary {
 			sum.Actions = append(sum.Actions, shown)
 		}
 	}
-	// Topics: a term's score is how many sentences hold it, times its length in words.
-	score := map[string]int{}
+	// Topics: terms held by two sentences or more, ranked by how many hold them times their
+	// length in words.
+	score, held := map[string]int{}, map[string]int{}
 	for _, s := range sentences {
 		words := Words(s.text)
 		seen := map[string]bool{}
@@ -114,10 +130,11 @@ func Summarize(lines []Line) Summary {
 		}
 		for term := range seen {
 			score[term] += len(strings.Fields(term))
+			held[term]++
 		}
 	}
 	terms := make([]string, 0, len(score))
-	for term, n := range score {
+	for term, n := range held {
 		if n >= 2 {
 			terms = append(terms, term)
 		}
