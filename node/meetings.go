@@ -38,10 +38,11 @@ func (n *Node) newMeetings() (*meeting.Registry, error) {
 		Audit: func(room, actor, action, target string) {
 			n.audit.record(AuditEntry{Actor: actor, Action: action, Room: room, Target: target})
 		},
-		Forward:   func(room string, ev meeting.Event) { go n.forwardEvent(room, ev) },
-		AddCohost: func(room, key string) { go n.addCohost(room, key) },
-		Metrics:   meetingMetrics{n.metrics},
-		Log:       n.log.With("component", "meeting"),
+		Forward:    func(room string, ev meeting.Event) { go n.forwardEvent(room, ev) },
+		AddCohost:  func(room, key string) { go n.addCohost(room, key) },
+		Transcribe: n.transcribe,
+		Metrics:    meetingMetrics{n.metrics},
+		Log:        n.log.With("component", "meeting"),
 	})
 }
 

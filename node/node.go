@@ -71,6 +71,8 @@ type Node struct {
 	perAddr  map[string]int        // open sessions by client address; guarded by mu
 	sessWG   sync.WaitGroup
 
+	transcribers transcribers // the meetings' transcriber agents
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -453,6 +455,7 @@ func (n *Node) Close() error {
 			_ = n.metricsSrv.Close()
 		}
 		cancel()
+		n.closeTranscribers()
 		n.serveWG.Wait()
 		for _, s := range sessions {
 			s.kill(websocket.StatusGoingAway, "node is shutting down")

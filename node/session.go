@@ -17,6 +17,7 @@ import (
 	"parley/identity"
 	"parley/media"
 	"parley/media/signal"
+	"parley/media/transcribe/agent"
 	"parley/node/meeting"
 )
 
@@ -392,6 +393,8 @@ func (s *session) handle(m *signal.Message) bool {
 		s.refused(s.live.Moderate(s.id, m.Action, m.ID))
 	case signal.TypeReact:
 		s.refused(s.live.React(s.id, m.Reaction))
+	case signal.TypeCaption:
+		s.refused(s.live.Caption(s.id, m.SFrame))
 	case signal.TypeHand:
 		s.refused(s.live.Change(s.id, meeting.ChangeHand, *m.Raised))
 	case signal.TypeMute:
@@ -465,13 +468,22 @@ func (s *session) join(m *signal.Message) bool {
 	if s.verifiedName != "" {
 		s.name = s.verifiedName
 	}
+	isAgent := m.Agent != ""
+	if isAgent {
+		if !n.agentToken(room.ID, m.Agent) {
+			s.sendError(signal.CodeNotAllowed, "the agent token is not valid for this room")
+			return true
+		}
+		acct := agentAccount
+		s.account, s.name, moderator = &acct, agent.Name, false
+	}
 	if s.live = n.meetings.Acquire(room); s.live == nil {
 		s.sendError(signal.CodeInternal, "the node is shutting down")
 		return true
 	}
 	s.state.Store(stateWaiting) // until Admitted
 	if r := s.live.Join(meeting.JoinRequest{Conn: s, ID: s.id, Name: s.name, Keys: keys,
-		Moderator: moderator, Owner: s.owner, Account: s.account, History: history}); r != nil {
+		Moderator: moderator, Owner: s.owner && !isAgent, Account: s.account, History: history, Agent: isAgent}); r != nil {
 		s.state.Store(stateEnded)
 		s.refused(r)
 		return true

@@ -11,6 +11,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,6 +72,8 @@ type Config struct {
 	Identity *identity.UserIdentity
 	// Moderator is the room's moderator token (the mod parameter of a moderator link).
 	Moderator string
+	// Agent is the agent token a node gives the transcriber it starts.
+	Agent string
 	// TrustedNodeKeys are the node keys whose certificates the client accepts. Default: the
 	// keys the home node names in joined.
 	TrustedNodeKeys [][]byte
@@ -97,6 +100,9 @@ type Publish struct {
 	Video     bool // VP8 camera, one 640x360 20 fps layer unless Simulcast
 	Simulcast bool // with Video: three layers, rids q (320x180), h (640x360), f (1280x720)
 	Screen    bool // an extra VP8 track with source "screen" (640x360)
+	// AudioFrames, with Audio, are the Opus packets (20 ms each, 48 kHz) the microphone
+	// plays, over and over, instead of the built-in clip: speech, for instance.
+	AudioFrames [][]byte
 }
 
 // PacketEvent describes one RTP packet for the instrumentation hooks.
@@ -170,6 +176,7 @@ type Client struct {
 	waiting      []signal.Waiting // the lobby, when the client is a moderator
 	moderated    []Moderation     // what moderators did to the client, oldest first
 	reactions    []Reaction       // reactions seen, oldest first
+	captions     []Caption        // captions seen, oldest first
 	speakers     []string
 	subTracks    map[string]signal.Track  // sub mid -> track, from the node's latest offer
 	received     map[string]*trackCounter // by remote track id
@@ -374,6 +381,61 @@ func (c *Client) addChat(m *signal.ChatMessage) {
 	if len(c.chat) > maxChatKept {
 		c.chat = append([]ChatMessage(nil), c.chat[len(c.chat)-maxChatKept:]...)
 	}
+}
+
+// Caption is a caption of the meeting's transcriber as the client read it.
+type Caption struct {
+	From string // the agent's participant id
+	Time int64  // unix milliseconds, when the node relayed it
+	signal.CaptionText
+	// Err says why the caption could not be read; CaptionText is empty then.
+	Err error
+}
+
+// Captions returns the captions the client received, oldest first (at most the last
+// maxChatKept).
+func (c *Client) Captions() []Caption {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Caption(nil), c.captions...)
+}
+
+// addCaption decrypts m and keeps it.
+func (c *Client) addCaption(m *signal.Caption) {
+	cp := Caption{From: m.From, Time: m.Time}
+	text, _, err := c.e2ee.recv.DecryptChat(c.cfg.Room+signal.CaptionContext, m.SFrame)
+	if err == nil {
+		err = json.Unmarshal(text, &cp.CaptionText)
+	}
+	cp.Err = err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.captions = append(c.captions, cp)
+	if len(c.captions) > maxChatKept {
+		c.captions = append([]Caption(nil), c.captions[len(c.captions)-maxChatKept:]...)
+	}
+}
+
+// SendCaption sends a caption to the meeting, sealed with the client's chat key (only the
+// meeting's transcriber agent may). It waits for a key as SendChat does.
+func (c *Client) SendCaption(ct signal.CaptionText) error {
+	c.e2ee.activate()
+	select {
+	case <-c.e2ee.ready:
+	case <-c.ctx.Done():
+		return ErrClosed
+	case <-time.After(firstKeyWait):
+		return ErrNoKey
+	}
+	text, err := json.Marshal(ct)
+	if err != nil {
+		return err
+	}
+	sealed, err := c.e2ee.chat.EncryptChat(c.cfg.Room+signal.CaptionContext, text)
+	if err != nil {
+		return fmt.Errorf("client: encrypt a caption: %w", err)
+	}
+	return c.send(&signal.Message{Type: signal.TypeCaption, SFrame: sealed})
 }
 
 // Waiting returns who waits in the room's lobby, as the node last told the client (a

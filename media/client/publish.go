@@ -65,6 +65,9 @@ func (c *Client) startPublishing() error {
 			if err != nil {
 				return err
 			}
+			if kind == KindAudio && len(c.cfg.Publish.AudioFrames) > 0 {
+				cl = &clip{frames: c.cfg.Publish.AudioFrames, frameDur: 20 * time.Millisecond}
+			}
 			codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 			var payloader rtp.Payloader = &codecs.VP8Payloader{EnablePictureID: true}
 			if kind == KindAudio {

@@ -65,7 +65,7 @@ func dial(ctx context.Context, cfg Config) (*websocket.Conn, error) {
 // bounds the wait). Anything else the node sends first is an error unless it is an "error"
 // message, which is returned as a *NodeError.
 func (c *Client) handshake(ctx context.Context) (*signal.Message, error) {
-	join := &signal.Message{Type: signal.TypeJoin, Name: c.cfg.Name, Keys: c.e2ee.joinKeys(), Mod: c.cfg.Moderator}
+	join := &signal.Message{Type: signal.TypeJoin, Name: c.cfg.Name, Keys: c.e2ee.joinKeys(), Mod: c.cfg.Moderator, Agent: c.cfg.Agent}
 	if err := c.write(ctx, join); err != nil {
 		return nil, fmt.Errorf("client: send join: %w", err)
 	}
@@ -240,6 +240,8 @@ func (c *Client) handle(m *signal.Message) error {
 		c.e2ee.leftParticipant(m.ID)
 	case signal.TypeChat:
 		c.addChat(m.Chat)
+	case signal.TypeCaption:
+		c.addCaption(m.Caption)
 	case signal.TypeKey:
 		return c.e2ee.receiveEnvelope(m.Envelope)
 	case signal.TypeWaiting:

@@ -85,6 +85,10 @@ func DecodeFromNode(data []byte) (*Message, error) {
 		if m.Chat == nil {
 			return nil, bad("chat without message")
 		}
+	case TypeCaption:
+		if m.Caption == nil || m.Caption.From == "" || len(m.Caption.SFrame) == 0 {
+			return nil, bad("caption without a sealed caption")
+		}
 	case TypeKey:
 		if m.Envelope == nil {
 			return nil, bad("key without envelope")
@@ -141,8 +145,8 @@ func (m *Message) validateFromClient() error {
 			len(m.Keys.SigPub) > maxKeyField || len(m.Keys.Age) > maxKeyField {
 			return bad("join needs keys: sig_pub and age")
 		}
-		if len(m.Mod) > maxModToken {
-			return bad("moderator token too long")
+		if len(m.Mod) > maxModToken || len(m.Agent) > maxModToken {
+			return bad("moderator or agent token too long")
 		}
 		return validName(m.Name)
 	case TypeKey:
@@ -181,9 +185,9 @@ func (m *Message) validateFromClient() error {
 		return m.validateSDP()
 	case TypeCandidate:
 		return m.validateCandidate()
-	case TypeChat:
+	case TypeChat, TypeCaption:
 		if len(m.SFrame) == 0 || len(m.SFrame) > MaxChatCiphertext {
-			return bad("chat needs sframe: 1 to %d bytes of ciphertext", MaxChatCiphertext)
+			return bad("%s needs sframe: 1 to %d bytes of ciphertext", m.Type, MaxChatCiphertext)
 		}
 		return nil
 	case TypeHand:
@@ -211,7 +215,7 @@ func (m *Message) validateFromClient() error {
 			if m.ID == "" || len(m.ID) > MaxIDLen {
 				return bad("moderate %s needs a participant id", m.Action)
 			}
-		case ActionMuteAll, ActionLowerHands, ActionEnd:
+		case ActionMuteAll, ActionLowerHands, ActionEnd, ActionTranscribe, ActionTranscribeStop:
 			if m.ID != "" {
 				return bad("moderate %s takes no id", m.Action)
 			}

@@ -77,6 +77,9 @@ func clientMessages(tb testing.TB) map[string]string {
 		"moderate hands":      `{"type":"moderate","action":"lower_hands"}`,
 		"moderate end":        `{"type":"moderate","action":"end"}`,
 		"react":               `{"type":"react","reaction":"clap"}`,
+		"caption":             `{"type":"caption","sframe":"c2VhbGVk"}`,
+		"agent join":          `{"type":"join","name":"Transcriber","agent":"token","keys":{"sig_pub":"c2lnLXB1Yg","age":"age1test"}}`,
+		"transcribe":          `{"type":"moderate","action":"transcribe"}`,
 		"ping":                `{"type":"ping"}`,
 		"whitespace around":   " \n{\"type\":\"ping\"}\n ",
 		"name at max":         mustJSON(tb, map[string]any{"type": "join", "name": strings.Repeat("n", MaxNameLen), "keys": testKeys}),
@@ -110,7 +113,7 @@ func TestDecodeAcceptsEveryClientType(t *testing.T) {
 		})
 	}
 	for _, typ := range []string{TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeChat, TypeHand, TypeMute, TypeLayer,
-		TypeKey, TypeAdmit, TypeRemove, TypeModerate, TypeReact, TypeLeave, TypePing} {
+		TypeKey, TypeAdmit, TypeRemove, TypeModerate, TypeReact, TypeCaption, TypeLeave, TypePing} {
 		if !seen[typ] {
 			t.Errorf("no accepted sample of client type %q", typ)
 		}
@@ -175,6 +178,8 @@ func TestDecodeRejects(t *testing.T) {
 		"moderate end with id":   `{"type":"moderate","action":"end","id":"p1"}`,
 		"moderate long id":       `{"type":"moderate","action":"cohost","id":"` + strings.Repeat("p", MaxIDLen+1) + `"}`,
 		"react unknown":          `{"type":"react","reaction":"poop"}`,
+		"caption empty":          `{"type":"caption"}`,
+		"transcribe with id":     `{"type":"moderate","action":"transcribe","id":"p1"}`,
 		"react emoji":            `{"type":"react","reaction":"👍"}`,
 		"node-only moderated":    `{"type":"moderated","action":"mute","name":"Ada"}`,
 		"node-only reaction":     `{"type":"reaction","id":"p1","reaction":"clap"}`,
@@ -273,6 +278,7 @@ func nodeMessages(tb testing.TB) map[string]string {
 	return map[string]string{
 		"moderated": `{"type":"moderated","action":"mute","name":"Ada"}`,
 		"reaction":  `{"type":"reaction","id":"p2","reaction":"heart"}`,
+		"caption":   `{"type":"caption","caption":{"from":"p3","sframe":"c2VhbGVk","time":1767225600123}}`,
 		"joined": `{"type":"joined","you":` + p + `,"room":{"id":"abcdefghijklmnopqrstuvwxyz","title":"Weekly sync"},` +
 			`"participants":[{"id":"p2","name":"Bob","hand":true,"mic_muted":false,"camera_muted":false,"screen":true}],` +
 			`"history":[{"seq":1,"from":"p2","name":"Bob","sframe":"aGk=","time":1700000000000}]}`,
@@ -311,7 +317,7 @@ func TestDecodeFromNodeAcceptsEveryNodeType(t *testing.T) {
 	}
 	for _, typ := range []string{TypeJoined, TypeAnswer, TypeOffer, TypeCandidate, TypeParticipantJoined,
 		TypeParticipantUpdated, TypeParticipantLeft, TypeChat, TypeSpeakers, TypeError, TypePong,
-		TypeKey, TypeLobby, TypeWaiting, TypeModerated, TypeReaction} {
+		TypeKey, TypeLobby, TypeWaiting, TypeModerated, TypeReaction, TypeCaption} {
 		if !seen[typ] {
 			t.Errorf("no accepted sample of node type %q", typ)
 		}

@@ -119,6 +119,9 @@ const (
 	TypeModerated          = "moderated"
 	TypeReact              = "react"
 	TypeReaction           = "reaction"
+	// TypeCaption: from the transcriber agent, a caption sealed with its chat key (SFrame);
+	// from the node, that caption relayed to everyone in the meeting.
+	TypeCaption = "caption"
 )
 
 // Moderator actions ("moderate", "moderated").
@@ -128,6 +131,9 @@ const (
 	ActionLowerHands = "lower_hands"
 	ActionCohost     = "cohost"
 	ActionEnd        = "end"
+	// ActionTranscribe starts the meeting's transcriber agent, ActionTranscribeStop stops it.
+	ActionTranscribe     = "transcribe"
+	ActionTranscribeStop = "transcribe_stop"
 )
 
 // Reactions are the reactions a participant may send, by name (clients show them as emoji).
@@ -191,6 +197,8 @@ type Message struct {
 	Keys *Keys `json:"keys,omitempty"`
 	// join: the room's moderator token, if the client holds it.
 	Mod string `json:"mod,omitempty"`
+	// join: the agent token the node gave the transcriber it started (nobody else has one).
+	Agent string `json:"agent,omitempty"`
 
 	// offer, answer, candidate: which peer connection.
 	PC string `json:"pc,omitempty"`
@@ -205,6 +213,8 @@ type Message struct {
 	SFrame []byte `json:"sframe,omitempty"`
 	// chat (node to client): the stored message.
 	Chat *ChatMessage `json:"chat,omitempty"`
+	// caption (node to client): a caption of the transcriber agent.
+	Caption *Caption `json:"caption,omitempty"`
 
 	// hand: raised or lowered. mute: muted or not.
 	Raised *bool `json:"raised,omitempty"`
@@ -248,6 +258,37 @@ type Message struct {
 	// error: a code from the Code constants and a human-readable message.
 	Code  string `json:"code,omitempty"`
 	Error string `json:"error,omitempty"`
+}
+
+// Caption is a live caption as the node relays it: from the transcriber agent (From), sealed
+// with the agent's chat key over the metadata room + CaptionContext. Its plaintext is the
+// JSON of CaptionText.
+type Caption struct {
+	From   string `json:"from"`
+	SFrame []byte `json:"sframe"`
+	Time   int64  `json:"time"` // unix milliseconds, when the node relayed it
+}
+
+// AgentIssuer is the issuer a node puts in the certificate of the agent it starts (the
+// transcriber), in place of an identity provider's: clients show that participant as an
+// agent, never as a signed-in person.
+const AgentIssuer = "urn:parley:agent"
+
+// CaptionContext is appended to the room ID in a caption's SFrame metadata, so that a
+// caption can never be passed off as a chat message or the other way round.
+const CaptionContext = "/captions"
+
+// CaptionText is what a caption says, once decrypted: who spoke (participant id and name),
+// what (interim guesses are replaced by the next caption of the same Seq), and where in the
+// meeting (milliseconds since the agent joined).
+type CaptionText struct {
+	Speaker string `json:"speaker"`
+	Name    string `json:"name"`
+	Text    string `json:"text"`
+	Final   bool   `json:"final"`
+	Seq     uint64 `json:"seq"` // the speaker's utterance number
+	StartMS int64  `json:"start_ms"`
+	EndMS   int64  `json:"end_ms"`
 }
 
 // Track describes one published track. In a pub offer only Source is set.

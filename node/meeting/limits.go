@@ -25,6 +25,7 @@ type Limits struct {
 	ChatRate, ChatBurst         float64 // chat messages
 	ModerateRate, ModerateBurst float64 // moderator actions
 	ReactRate, ReactBurst       float64 // reactions
+	CaptionRate, CaptionBurst   float64 // captions of the transcriber agent (every speaker's)
 
 	// FloodRefusals refused messages within FloodWindow disconnect the sender.
 	FloodRefusals int
@@ -44,6 +45,7 @@ var DefaultLimits = Limits{
 	ChatRate: 5, ChatBurst: 10,
 	ModerateRate: 2, ModerateBurst: 10,
 	ReactRate: 2, ReactBurst: 6,
+	CaptionRate: 30, CaptionBurst: 60,
 	FloodRefusals: 100,
 	FloodWindow:   10 * time.Second,
 }
@@ -88,6 +90,8 @@ func (l Limits) withDefaults() (Limits, error) {
 	setRate(&l.ModerateBurst, d.ModerateBurst)
 	setRate(&l.ReactRate, d.ReactRate)
 	setRate(&l.ReactBurst, d.ReactBurst)
+	setRate(&l.CaptionRate, d.CaptionRate)
+	setRate(&l.CaptionBurst, d.CaptionBurst)
 	setInt(&l.FloodRefusals, d.FloodRefusals)
 	setDur(&l.FloodWindow, d.FloodWindow)
 	if l.MaxParticipants < 1 || l.MaxParticipants > MaxRoomParticipants {

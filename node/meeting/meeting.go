@@ -113,7 +113,7 @@ func (m *meeting) join(req JoinRequest, now time.Time) *Refusal {
 	if req.Account == nil && !moderator && m.room.Guests == federation.GuestsNo {
 		return refuse(signal.CodeSignIn, "this meeting is only for people signed in at their organisation's node: sign in, then open the link again")
 	}
-	w := &member{id: req.ID, conn: req.Conn, keys: req.Keys, moderator: moderator, owner: req.Owner,
+	w := &member{id: req.ID, conn: req.Conn, keys: req.Keys, moderator: moderator && !req.Agent, owner: req.Owner, agent: req.Agent,
 		account: req.Account, history: req.History, since: now, info: Info{Name: req.Name, Verified: req.Account != nil}}
 	l := m.cfg.Limits
 	w.key = Bucket{Rate: l.KeyRate, Burst: l.KeyBurst}
@@ -123,8 +123,9 @@ func (m *meeting) join(req JoinRequest, now time.Time) *Refusal {
 	w.chat = Bucket{Rate: l.ChatRate, Burst: l.ChatBurst}
 	w.moderate = Bucket{Rate: l.ModerateRate, Burst: l.ModerateBurst}
 	w.react = Bucket{Rate: l.ReactRate, Burst: l.ReactBurst}
+	w.caption = Bucket{Rate: l.CaptionRate, Burst: l.CaptionBurst}
 	guestWaits := req.Account == nil && m.room.Guests == federation.GuestsLobby
-	if (m.room.Lobby || guestWaits) && !moderator {
+	if (m.room.Lobby || guestWaits) && !moderator && !req.Agent {
 		if len(m.lobby) >= l.MaxLobby {
 			return refuse(CodeLobbyFull, "the lobby is full (%d people are waiting); try again later", l.MaxLobby)
 		}

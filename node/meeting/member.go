@@ -58,6 +58,10 @@ type JoinRequest struct {
 	Owner     bool                 // signed in as the person who made the room: makes co-hosts
 	Account   *Account             // signed in at this node (Name is the provider's); nil: a guest
 	History   []signal.ChatMessage // the room's recent chat, read before joining
+	// Agent: the transcriber the node started at a moderator's request. It is let in at
+	// once (a moderator asked for it), is no moderator, and is the only one whose captions
+	// are relayed.
+	Agent bool
 }
 
 // Account is a signed-in participant's account at the node's identity provider, which the
@@ -80,6 +84,7 @@ type member struct {
 	keys      identity.PublicIdentity
 	moderator bool
 	owner     bool
+	agent     bool
 	account   *Account
 	history   []signal.ChatMessage // until admitted
 	since     time.Time            // arrived in the lobby, or admitted
@@ -91,10 +96,10 @@ type member struct {
 	connected bool      // media seen connected
 	started   time.Time // media seen set up, waiting to connect
 
-	key, hand, mute, offer, chat, moderate, react Bucket
-	kids                                          kidSet // key IDs announced
-	refusedFrom                                   time.Time
-	refused                                       int
+	key, hand, mute, offer, chat, moderate, react, caption Bucket
+	kids                                                   kidSet // key IDs announced
+	refusedFrom                                            time.Time
+	refused                                                int
 }
 
 // kidSet remembers the last key IDs a sender announced, to drop repeats.

@@ -64,6 +64,16 @@ func (m *meeting) moderate(by, action, target string, now time.Time) *Refusal {
 	case signal.ActionMuteAll, signal.ActionLowerHands:
 		m.apply(ev)
 		m.cfg.audit(m.room.ID, m.actor(by), action, "everyone")
+	case signal.ActionTranscribe, signal.ActionTranscribeStop:
+		on := action == signal.ActionTranscribe
+		if m.cfg.Transcribe == nil {
+			return refuse(signal.CodeNotAllowed, "this node has no speech engine: its operator sets one up (transcription in config.json)")
+		}
+		if err := m.cfg.Transcribe(m.room.ID, on); err != nil {
+			return refuse(signal.CodeNotAllowed, "%v", err)
+		}
+		m.cfg.audit(m.room.ID, m.actor(by), action, "")
+		return nil
 	case signal.ActionEnd:
 		m.cfg.audit(m.room.ID, m.actor(by), "end", "everyone")
 		m.forward(ev)
@@ -168,6 +178,22 @@ func (m *meeting) react(id, reaction string, now time.Time) *Refusal {
 	}
 	m.broadcast(encode(&signal.Message{Type: signal.TypeReaction, ID: id, Reaction: reaction}), "")
 	m.forward(Event{By: id, Name: w.info.Name, Reaction: reaction})
+	return nil
+}
+
+// caption relays a caption of the room's transcriber agent to everyone admitted but it.
+func (m *meeting) caption(id string, sframe []byte, now time.Time) *Refusal {
+	w, r := m.member(id)
+	if r != nil {
+		return r
+	}
+	if !w.agent {
+		return refuse(signal.CodeNotAllowed, "only the meeting's transcriber sends captions")
+	}
+	if !w.caption.Allow(now) {
+		return m.refused(w, refuse(CodeRateLimited, "too many captions; wait a moment"), now)
+	}
+	m.broadcast(encode(&signal.Message{Type: signal.TypeCaption, Caption: &signal.Caption{From: id, SFrame: sframe, Time: now.UnixMilli()}}), id)
 	return nil
 }
 

@@ -47,6 +47,10 @@ type Config struct {
 	// AddCohost names a signed-in person (Account.Key) as a co-host in the record of a room
 	// this node owns, without waiting; nil keeps co-hosts for the meeting only.
 	AddCohost func(room, key string)
+	// Transcribe starts (on) or stops the room's transcriber agent at a moderator's word,
+	// without waiting; an error (no speech engine here) is told to the moderator. nil: this
+	// node transcribes nothing.
+	Transcribe func(room string, on bool) error
 
 	Metrics Metrics
 	Log     *slog.Logger

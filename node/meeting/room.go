@@ -143,6 +143,15 @@ func (r *Room) Moderate(by, action, target string) *Refusal {
 	return res
 }
 
+// Caption relays a caption of the room's transcriber agent id to everyone in the room.
+func (r *Room) Caption(id string, sframe []byte) *Refusal {
+	var res *Refusal
+	if !r.call(func() { res = r.m.caption(id, sframe, r.reg.now()) }) {
+		return errStopped
+	}
+	return res
+}
+
 // React shows id's reaction to everyone in the room.
 func (r *Room) React(id, reaction string) *Refusal {
 	var res *Refusal

@@ -1,0 +1,129 @@
+//go:build pocketsphinx && libopus
+
+package testnet
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"parley/identity"
+	"parley/media/client"
+	"parley/media/signal"
+	"parley/media/transcribe"
+)
+
+// TestTranscriberCaptions: a moderator starts the transcriber; it joins as an agent (its
+// certificate says so), hears Ada's microphone (espeak-ng's speech, Opus-encoded) and sends
+// captions that name Ada and say her words (word error rate under 0.4; it measured 0.12), interim guesses
+// first; the node relays them sealed: no word of them crosses it in clear. Someone who is no
+// moderator cannot start it; stopping it takes it out of the meeting.
+func TestTranscriberCaptions(t *testing.T) {
+	n := StartNode(t, "Ministère de la Parole")
+	room := n.CreateRoom("Sous-titres")
+	var mu sync.Mutex
+	var relayed [][]byte
+	mod := n.JoinWith(t, client.Config{Room: room.ID, Name: "Claire", Moderator: moderatorToken(t, n, room.ID),
+		OnMessage: func(m *signal.Message) {
+			if m.Type == signal.TypeCaption {
+				mu.Lock()
+				relayed = append(relayed, append([]byte(nil), m.Caption.SFrame...))
+				mu.Unlock()
+			}
+		}})
+	var speech []int16
+	for _, s := range SpeechSentences[:2] {
+		speech = append(speech, Speak(t, 1500, s)...)
+	}
+	ada := n.Join(t, room.ID, "Ada", client.Publish{Audio: true, AudioFrames: OpusSpeech(t, speech)})
+
+	if err := ada.Moderate(signal.ActionTranscribe, ""); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 10*time.Second, "Ada's request refused", func() error { return nodeError(ada, signal.CodeNotAllowed) })
+
+	if err := mod.Moderate(signal.ActionTranscribe, ""); err != nil {
+		t.Fatal(err)
+	}
+	var agentID string
+	Eventually(t, 30*time.Second, "the transcriber in the meeting, certified as an agent", func() error {
+		for _, p := range mod.Participants() {
+			if p.Name != "Transcriber" || p.Cert == nil {
+				continue
+			}
+			body, err := identity.VerifyCertificate(*p.Cert, func(ed25519.PublicKey) bool { return true }, room.ID, time.Now())
+			if err != nil || body.Issuer != signal.AgentIssuer {
+				return fmt.Errorf("its certificate: %+v %v", body, err)
+			}
+			agentID = p.ID
+			return nil
+		}
+		return fmt.Errorf("participants %+v", mod.Participants())
+	})
+
+	// Two passes of the clip give each sentence twice; the first final caption of each
+	// sentence is scored.
+	var finals []client.Caption
+	interims := 0
+	Eventually(t, 90*time.Second, "final captions of both sentences", func() error {
+		finals, interims = finals[:0], 0
+		for _, c := range mod.Captions() {
+			if c.Err != nil {
+				return fmt.Errorf("a caption did not decrypt: %v", c.Err)
+			}
+			if c.From != agentID || c.Speaker != ada.ID() || c.Name != "Ada" {
+				return fmt.Errorf("caption %+v is not the agent's caption of Ada", c)
+			}
+			if c.Final {
+				finals = append(finals, c)
+			} else {
+				interims++
+			}
+		}
+		if len(finals) < 2 {
+			return fmt.Errorf("%d final captions", len(finals))
+		}
+		return nil
+	})
+	heard := finals[0].Text + " " + finals[1].Text
+	wer := transcribe.WER(strings.Join(SpeechSentences[:2], " "), heard)
+	t.Logf("heard %q (WER %.2f, %d interim captions before)", heard, wer, interims)
+	if wer > 0.4 {
+		t.Errorf("word error rate %.2f over Opus, want at most 0.4", wer)
+	}
+	if interims == 0 {
+		t.Error("no interim caption came before the final ones")
+	}
+	if finals[1].StartMS <= finals[0].EndMS {
+		t.Errorf("the second sentence starts at %d ms, before the first ends (%d ms)", finals[1].StartMS, finals[0].EndMS)
+	}
+	mu.Lock()
+	for _, sf := range relayed {
+		for _, w := range transcribe.Words(heard) {
+			if len(w) > 3 && bytes.Contains(bytes.ToLower(sf), []byte(w)) {
+				t.Errorf("the word %q crossed the node in clear", w)
+			}
+		}
+		if json.Valid(sf) {
+			t.Error("a relayed caption is readable JSON")
+		}
+	}
+	mu.Unlock()
+
+	if err := mod.Moderate(signal.ActionTranscribeStop, ""); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 20*time.Second, "the transcriber gone", func() error {
+		for _, p := range mod.Participants() {
+			if p.ID == agentID {
+				return fmt.Errorf("still there")
+			}
+		}
+		return nil
+	})
+}
