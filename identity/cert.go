@@ -58,8 +58,16 @@ type CertBody struct {
 	Email   string
 }
 
-// Verified reports whether the body vouches for a signed-in person (version 2).
-func (b *CertBody) Verified() bool { return b.V == 2 }
+// AgentIssuer is the issuer a node puts in the certificate of an agent it runs itself (the
+// meeting's transcriber) in place of an identity provider's.
+const AgentIssuer = "urn:parley:agent"
+
+// Verified reports whether the body vouches for a signed-in person (version 2, not an
+// agent).
+func (b *CertBody) Verified() bool { return b.V == 2 && b.Issuer != AgentIssuer }
+
+// Agent reports whether the body is that of an agent the node runs (the transcriber).
+func (b *CertBody) Agent() bool { return b.V == 2 && b.Issuer == AgentIssuer }
 
 // certWire is CertBody as it is spelled in JSON.
 type certWire struct {

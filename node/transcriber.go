@@ -117,7 +117,7 @@ func (n *Node) runTranscriber(ctx context.Context, room, token string, engine tr
 	case <-a.Done():
 	}
 	_ = a.Close()
-	log.Info("transcriber stopped", "lines", len(a.Lines()))
+	log.Info("transcriber stopped", "lines", len(a.Lines()), "frames_dropped", a.Dropped())
 }
 
 // agentToken reports whether token is the one the node gave room's agent.

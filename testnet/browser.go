@@ -214,8 +214,18 @@ func NewBrowserOf(t *testing.T, kind, name string) *Browser {
 		}
 		b.d, b.output = ff, ff.output
 	} else {
-		b.d, b.output = startChromium(t, name, b.log)
+		b.d, b.output = startChromium(t, name, b.log, nil)
 	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// NewChromiumSpeaking starts a Chromium whose fake microphone plays the WAV file wav, over
+// and over, for the participant name.
+func NewChromiumSpeaking(t *testing.T, name, wav string) *Browser {
+	t.Helper()
+	b := &Browser{t: t, name: name, Kind: Chromium}
+	b.d, b.output = startChromium(t, name, b.log, map[string]string{"use-file-for-fake-audio-capture": wav})
 	t.Cleanup(b.Close)
 	return b
 }

@@ -21,7 +21,7 @@ type chromium struct {
 	done   chan struct{} // closed when the console reader has stopped
 }
 
-func startChromium(t *testing.T, name string, onLog func(level, line string)) (*chromium, *bench.TailBuffer) {
+func startChromium(t *testing.T, name string, onLog func(level, line string), extra map[string]string) (*chromium, *bench.TailBuffer) {
 	t.Helper()
 	path := RequireChromium(t)
 	output := &bench.TailBuffer{Max: 256 << 10}
@@ -34,6 +34,9 @@ func startChromium(t *testing.T, name string, onLog func(level, line string)) (*
 		opts = append(opts, chromedp.Flag(f, true))
 	}
 	for k, v := range chromiumValueFlags {
+		opts = append(opts, chromedp.Flag(k, v))
+	}
+	for k, v := range extra {
 		opts = append(opts, chromedp.Flag(k, v))
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)

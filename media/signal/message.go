@@ -173,6 +173,7 @@ const (
 	CodeRoomDeleted = "room_deleted"  // the room's owner deleted it: the meeting is over for good
 	CodeEnded       = "meeting_ended" // a moderator ended the meeting for everyone
 	CodeSignIn      = "sign_in"       // the room takes only people signed in at their home node
+	CodeNoEngine    = "no_engine"     // the node has no speech engine: it cannot transcribe
 	// CodeRateLimited: over a per-participant rate limit (chat, keys, hand, mute, offers); a
 	// client refused too often is disconnected.
 	CodeRateLimited = "rate_limited"
@@ -272,7 +273,7 @@ type Caption struct {
 // AgentIssuer is the issuer a node puts in the certificate of the agent it starts (the
 // transcriber), in place of an identity provider's: clients show that participant as an
 // agent, never as a signed-in person.
-const AgentIssuer = "urn:parley:agent"
+const AgentIssuer = identity.AgentIssuer
 
 // CaptionContext is appended to the room ID in a caption's SFrame metadata, so that a
 // caption can never be passed off as a chat message or the other way round.

@@ -67,10 +67,10 @@ func (m *meeting) moderate(by, action, target string, now time.Time) *Refusal {
 	case signal.ActionTranscribe, signal.ActionTranscribeStop:
 		on := action == signal.ActionTranscribe
 		if m.cfg.Transcribe == nil {
-			return refuse(signal.CodeNotAllowed, "this node has no speech engine: its operator sets one up (transcription in config.json)")
+			return refuse(signal.CodeNoEngine, "this node has no speech engine: its operator sets one up (transcription in config.json)")
 		}
 		if err := m.cfg.Transcribe(m.room.ID, on); err != nil {
-			return refuse(signal.CodeNotAllowed, "%v", err)
+			return refuse(signal.CodeNoEngine, "%v", err)
 		}
 		m.cfg.audit(m.room.ID, m.actor(by), action, "")
 		return nil

@@ -27,7 +27,7 @@ const Name = "Transcriber"
 // Defaults of Config fields left zero.
 const (
 	DefaultIdle = 1200 * time.Millisecond
-	frameQueue  = 512 // audio frames waiting for the engine, all speakers
+	frameQueue  = 512 // audio frames waiting (10 s), for the agent and for each speaker
 )
 
 // Config sets up an agent.
@@ -55,9 +55,11 @@ type Agent struct {
 	stop   chan struct{}
 	done   chan struct{}
 
-	mu      sync.Mutex
-	lines   []transcribe.Line // final lines, in the order they were heard; guarded by mu
-	dropped uint64            // frames dropped because the engine fell behind; guarded by mu
+	mu        sync.Mutex
+	lines     []transcribe.Line // final lines, in the order they were heard; guarded by mu
+	dropped   uint64            // frames dropped because the engine fell behind; guarded by mu
+	lastErr   string            // the last failure told; guarded by mu
+	lastErrAt time.Time         // guarded by mu
 }
 
 type frame struct {
@@ -120,6 +122,13 @@ func (a *Agent) Lines() []transcribe.Line {
 	return append([]transcribe.Line(nil), a.lines...)
 }
 
+// Dropped is how many audio frames the agent let go because the engine fell behind.
+func (a *Agent) Dropped() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.dropped
+}
+
 // Close ends every utterance in progress, leaves the room and waits for the agent.
 func (a *Agent) Close() error {
 	select {
@@ -131,36 +140,28 @@ func (a *Agent) Close() error {
 	return a.c.Close()
 }
 
-// speaker is one participant's audio on its way to text.
+// speaker is one participant's audio on its way to text, on its own goroutine: speakers
+// are decoded and recognised in parallel.
 type speaker struct {
-	id, name string
-	dec      *transcribe.OpusDecoder
-	stream   transcribe.Stream
-	origin   time.Duration // when the stream began, since the agent joined
-	last     time.Time     // last frame
-	seq      uint64        // utterance number of the next caption
+	id     string
+	frames chan []byte
+	done   chan struct{}
 }
 
-// run is the agent's goroutine: it owns the speakers, their decoders and streams.
+// run is the agent's goroutine: it hands each frame to its speaker's goroutine, starting one
+// when someone speaks and ending it when they have been quiet for Idle.
 func (a *Agent) run() {
 	defer close(a.done)
 	speakers := map[string]*speaker{}
+	last := map[string]time.Time{}
 	defer func() {
 		for _, sp := range speakers {
-			a.end(sp)
+			close(sp.frames)
+			<-sp.done
 		}
 	}()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	var lastErr string
-	var lastErrAt time.Time
-	fail := func(err error) {
-		a.cfg.Logger.Warn("transcription failed", "err", err)
-		if a.cfg.OnError != nil && (err.Error() != lastErr || time.Since(lastErrAt) > time.Minute) {
-			lastErr, lastErrAt = err.Error(), time.Now()
-			a.cfg.OnError(err)
-		}
-	}
 	for {
 		select {
 		case <-a.stop:
@@ -170,69 +171,100 @@ func (a *Agent) run() {
 		case f := <-a.frames:
 			sp := speakers[f.from]
 			if sp == nil {
-				var err error
-				if sp, err = a.newSpeaker(f.from); err != nil {
-					fail(err)
-					continue
-				}
+				sp = &speaker{id: f.from, frames: make(chan []byte, frameQueue), done: make(chan struct{})}
 				speakers[f.from] = sp
+				go a.listen(sp)
 			}
-			sp.last = time.Now()
-			pcm, err := sp.dec.Decode(f.data)
-			if err != nil {
-				continue // a damaged frame: the next one decodes
+			last[f.from] = time.Now()
+			select {
+			case sp.frames <- f.data:
+			default:
+				a.mu.Lock()
+				a.dropped++
+				a.mu.Unlock()
 			}
-			segs, err := sp.stream.Write(pcm)
-			if err != nil {
-				fail(err)
-			}
-			a.emit(sp, segs)
 		case now := <-tick.C:
 			for id, sp := range speakers {
-				if now.Sub(sp.last) >= a.cfg.Idle {
-					a.end(sp)
+				if now.Sub(last[id]) >= a.cfg.Idle {
+					close(sp.frames) // ends the utterance in progress
 					delete(speakers, id)
+					delete(last, id)
 				}
 			}
 		}
 	}
 }
 
-func (a *Agent) newSpeaker(id string) (*speaker, error) {
+// listen is one speaker's goroutine: decoder and stream until the frames stop.
+func (a *Agent) listen(sp *speaker) {
+	defer close(sp.done)
 	dec, err := transcribe.NewOpusDecoder()
 	if err != nil {
-		return nil, err
+		a.fail(err)
+		return
 	}
+	defer dec.Close()
 	st, err := a.cfg.Engine.Stream(a.cfg.Language)
 	if err != nil {
-		dec.Close()
-		return nil, err
+		a.fail(err)
+		for range sp.frames {
+		}
+		return
 	}
-	return &speaker{id: id, name: a.nameOf(id), dec: dec, stream: st, origin: time.Since(a.start)}, nil
+	u := utterances{a: a, id: sp.id, name: a.nameOf(sp.id), origin: time.Since(a.start)}
+	for data := range sp.frames {
+		pcm, err := dec.Decode(data)
+		if err != nil {
+			continue // a damaged frame: the next one decodes
+		}
+		segs, err := st.Write(pcm)
+		if err != nil {
+			a.fail(err)
+		}
+		u.emit(segs)
+	}
+	segs, err := st.Close()
+	if err != nil {
+		a.fail(err)
+	}
+	u.emit(segs)
 }
 
-// end finishes a speaker's utterance in progress and frees their stream.
-func (a *Agent) end(sp *speaker) {
-	segs, err := sp.stream.Close()
-	if err != nil {
-		a.cfg.Logger.Warn("end an utterance", "speaker", sp.id, "err", err)
+// fail reports an engine failure: logged, and told (each distinct one at most once a minute).
+func (a *Agent) fail(err error) {
+	a.cfg.Logger.Warn("transcription failed", "err", err)
+	a.mu.Lock()
+	tell := err.Error() != a.lastErr || time.Since(a.lastErrAt) > time.Minute
+	if tell {
+		a.lastErr, a.lastErrAt = err.Error(), time.Now()
 	}
-	a.emit(sp, segs)
-	sp.dec.Close()
+	a.mu.Unlock()
+	if tell && a.cfg.OnError != nil {
+		a.cfg.OnError(err)
+	}
+}
+
+// utterances numbers one speaker's captions and places them in the meeting's time.
+type utterances struct {
+	a        *Agent
+	id, name string
+	origin   time.Duration // when the stream began, since the agent joined
+	seq      uint64        // utterance number of the next caption
 }
 
 // emit sends segments as captions and keeps the final ones.
-func (a *Agent) emit(sp *speaker, segs []transcribe.Segment) {
+func (u *utterances) emit(segs []transcribe.Segment) {
+	a := u.a
 	for _, s := range segs {
 		if s.Final {
-			sp.name = a.nameOf(sp.id) // a name may change while someone speaks
+			u.name = a.nameOf(u.id) // a name may change while someone speaks
 		}
-		ct := signal.CaptionText{Speaker: sp.id, Name: sp.name, Text: s.Text, Final: s.Final, Seq: sp.seq,
-			StartMS: (sp.origin + s.Start).Milliseconds(), EndMS: (sp.origin + s.End).Milliseconds()}
+		ct := signal.CaptionText{Speaker: u.id, Name: u.name, Text: s.Text, Final: s.Final, Seq: u.seq,
+			StartMS: (u.origin + s.Start).Milliseconds(), EndMS: (u.origin + s.End).Milliseconds()}
 		if s.Final {
-			sp.seq++
+			u.seq++
 			a.mu.Lock()
-			a.lines = append(a.lines, transcribe.Line{At: sp.origin + s.Start, Speaker: sp.name, Text: s.Text})
+			a.lines = append(a.lines, transcribe.Line{At: u.origin + s.Start, Speaker: u.name, Text: s.Text})
 			a.mu.Unlock()
 		}
 		if err := a.c.SendCaption(ct); err != nil {

@@ -29,6 +29,7 @@ import {
 } from './controls.js';
 import { addChat, sendChat } from './chat.js';
 import { onModerated, onReaction, renderModeratorTools, wireModeration } from './moderation.js';
+import { onCaption, resetCaptions, wireCaptions } from './captions.js';
 import { wireShortcuts } from './shortcuts.js';
 import { addWaiting, refreshRoster, removeWaiting, resetRoster, setWaiting, startRoster, stopRoster } from './roster.js';
 
@@ -218,6 +219,7 @@ function showLeft(title, text, rejoin = true) {
   S.hand = false;
   S.moderator = false;
   renderModeratorTools();
+  resetCaptions();
   banner('');
   $('left-title').textContent = title;
   $('left-text').textContent = text;
@@ -283,6 +285,9 @@ function onMessage(sig, m) {
       break;
     case 'reaction':
       onReaction(m);
+      break;
+    case 'caption':
+      onCaption(m);
       break;
     case 'speakers':
       setSpeakers(Array.isArray(m.speakers) ? m.speakers : []);
@@ -400,6 +405,7 @@ const CODE_TEXT = {
   bad_sdp: 'code.badSDP',
   not_joined: 'code.notJoined',
   duplicate_key: 'code.duplicateKey',
+  no_engine: 'code.noEngine',
 };
 
 function onNodeError(sig, m) {
@@ -479,6 +485,7 @@ function wire() {
   });
   $('rejoin').addEventListener('click', () => rejoin());
   wireModeration();
+  wireCaptions();
   wireShortcuts({
     mic: () => toggleMic(), camera: () => toggleCamera(), hand: toggleHand,
     chat: () => openPanel('chat'), people: () => openPanel('people'),

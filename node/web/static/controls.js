@@ -9,6 +9,7 @@ import { fillSelect, store } from './prejoin.js';
 import { S } from './state.js';
 import { applySink } from './remote.js';
 import { refreshRoster } from './roster.js';
+import { captionsShown } from './captions.js';
 
 export function sendMute(source, muted) {
   if (S.sig) S.sig.send({ type: 'mute', source, muted: !!muted });
@@ -225,6 +226,7 @@ export function renderControls() {
   ctl('ctl-hand', 'hand', t(S.hand ? 'controls.lowerHand' : 'controls.raiseHand'), S.hand, t(S.hand ? 'controls.lowerHandTitle' : 'controls.raiseHandTitle'))
     .classList.toggle('active', S.hand);
   ctl('ctl-react', 'react', t('controls.react'), null, t('controls.reactTitle'));
+  ctl('ctl-captions', 'captions', t('captions.toggle'), null, t(captionsShown() ? 'captions.hideTitle' : 'captions.showTitle'));
   const chat = ctl('ctl-chat', 'chat', t('meeting.chat'), S.panel === 'chat', t('controls.chatTitle'));
   const unread = S.panel !== 'chat' ? S.unread : 0;
   setBadge(chat, 'badge', unread);

@@ -28,6 +28,9 @@ import { KeySchedule } from './keyschedule.js';
 const EXPIRE_EVERY = 1000; // ms between sweeps of expired receive keys
 const FIRST_KEY_WAIT = 5000; // ms chat waits for our first key after joining
 const CHAT_KEY_WAIT = 3000; // ms a live chat message under a key not here yet waits for it
+// CAPTION_CONTEXT is signal.CaptionContext: a caption is sealed over the room ID and this, so
+// that it can never pass for a chat message nor a chat message for a caption.
+const CAPTION_CONTEXT = '/captions';
 const MAX_HELD = 16384; // KIDs remembered as once held
 
 /** Chat lock reasons (ChatResult.locked). */
@@ -291,8 +294,28 @@ export class E2EESession {
     });
   }
 
-  /** openChatMessage decrypts c: {text}, {locked}, or {missing: kid} for a key never held. */
-  openChatMessage(c) {
+  /**
+   * decryptCaption reads a caption of the meeting's transcriber (signal Caption): resolves
+   * to its CaptionText object, or null when it cannot be read.
+   */
+  async decryptCaption(c) {
+    const room = this.roomId + CAPTION_CONTEXT;
+    let r = await this.openChatMessage(c, room);
+    if (r.missing !== undefined && await this.waitKey(r.missing, CHAT_KEY_WAIT)) r = await this.openChatMessage(c, room);
+    if (r.text === undefined) return null;
+    try {
+      const ct = JSON.parse(r.text);
+      return ct && typeof ct === 'object' && typeof ct.text === 'string' ? ct : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * openChatMessage decrypts c (sealed over metadata room: the room's ID for chat): {text},
+   * {locked}, or {missing: kid} for a key never held.
+   */
+  openChatMessage(c, room = this.roomId) {
     return this.run(async () => {
       let bytes;
       try {
@@ -301,7 +324,7 @@ export class E2EESession {
         return { locked: LOCK_BROKEN };
       }
       try {
-        const r = await openChat((kid) => this.ring.lookup(kid), this.roomId, bytes);
+        const r = await openChat((kid) => this.ring.lookup(kid), room, bytes);
         const { tag } = splitKID(r.kid);
         if (this.byTag.get(tag) !== c.from) return { locked: LOCK_BROKEN }; // someone else's key
         return { text: r.text };

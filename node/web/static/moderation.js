@@ -11,6 +11,7 @@ import { $, toast } from './ui.js';
 import { S } from './state.js';
 import { refreshSelf, toggleMic } from './controls.js';
 import { refreshRoster } from './roster.js';
+import { agentPresent } from './captions.js';
 
 // Reactions by the name the node knows them by, with the emoji shown and a label.
 export const REACTIONS = [
@@ -132,6 +133,10 @@ export function wireModeration() {
   $('mute-all').addEventListener('click', muteAll);
   $('lower-hands').addEventListener('click', lowerHands);
   $('end-meeting').addEventListener('click', endMeeting);
+  $('transcribe').title = t('mod.transcribeTitle');
+  $('transcribe').addEventListener('click', () => {
+    if (S.sig) S.sig.send({ type: 'moderate', action: agentPresent() ? 'transcribe_stop' : 'transcribe' });
+  });
   $('end-dialog').addEventListener('close', endDialogClosed);
   const picker = $('reactions');
   for (const [name, emoji, label] of REACTIONS) {

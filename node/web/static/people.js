@@ -39,7 +39,11 @@ export function renderPeople(list, people, actions) {
     top.append(name);
     if (p.owner) top.append(tag(t('people.host'), 'role'));
     else if (p.moderator) top.append(tag(t('people.cohost'), 'role'));
-    if (p.signedIn === true) {
+    if (p.agent) {
+      const a = tag(t('people.agent'), 'agent');
+      a.title = t('people.agentTitle');
+      top.append(a);
+    } else if (p.signedIn === true) {
       const v = tag(t('people.verified'), 'verified');
       v.title = p.email ? t('people.signedInAs', { email: p.email }) : t('people.signedIn');
       top.append(v);

@@ -9,6 +9,7 @@ import { describe } from './e2ee-status.js';
 import { S } from './state.js';
 import { renderControls } from './controls.js';
 import { makeCohost, muteParticipant } from './moderation.js';
+import { setAgentPresent } from './captions.js';
 
 const NO_FRAMES_GRACE = 8000; // ms a participant's routed tracks may stay silent before we stop waiting
 const REFRESH_EVERY = 500;
@@ -23,9 +24,11 @@ function remoteState(id) {
   let media = S.monitor ? S.monitor.of(id) : 'none';
   const since = S.trackSince.get(id);
   if (media === 'none' && since !== undefined && performance.now() - since < NO_FRAMES_GRACE) media = 'waiting';
-  const signedIn = peer && peer.cert ? !!peer.cert.verified : undefined;
+  // An agent (the transcriber) is neither signed in nor a guest: its certificate says so.
+  const agent = !!(peer && peer.cert && peer.cert.agent);
+  const signedIn = peer && peer.cert && !agent ? !!peer.cert.verified : undefined;
   const email = peer && peer.cert && peer.cert.verified ? peer.cert.email : '';
-  return { verified, signedIn, email, media, safety: peer ? peer.safety : null };
+  return { verified, signedIn, agent, email, media, safety: peer ? peer.safety : null };
 }
 
 /** refreshRoster redraws the People panel, the encryption indicator and the tiles' states. */
@@ -37,13 +40,16 @@ export function refreshRoster() {
       micMuted: !!p.mic_muted, cameraOff: !!p.camera_muted, hand: !!p.hand, ...remoteState(p.id),
     });
   }
+  for (const r of remote) if (r.agent) r.name = t('agent.name');
+  setAgentPresent(remote.some((r) => r.agent));
   for (const r of remote) {
     const t = S.tiles.get(r.id);
     if (t) {
       t.setUndecryptable(r.media === 'failing');
       t.el.classList.toggle('unverified', r.verified === false);
       // Who is signed in is what their certificate says, once it has verified.
-      if (r.signedIn !== undefined) t.setVerified(r.signedIn);
+      if (r.agent) t.setAgent();
+      else if (r.signedIn !== undefined) t.setVerified(r.signedIn);
     }
   }
   renderIndicator(remote);

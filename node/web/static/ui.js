@@ -26,6 +26,7 @@ const PATHS = {
   lock: '<rect x="5" y="10.5" width="14" height="10" rx="2"/><path d="M8 10.5V7.5a4 4 0 0 1 8 0v3"/>',
   lockOpen: '<rect x="5" y="10.5" width="14" height="10" rx="2"/><path d="M8 10.5V7.5a4 4 0 0 1 7.7-1.5"/>',
   lockAlert: '<rect x="5" y="10.5" width="14" height="10" rx="2"/><path d="M8 10.5V7.5a4 4 0 0 1 8 0v3M12 13.5v3M12 18.6v.1"/>',
+  captions: '<rect x="3" y="5.5" width="18" height="13" rx="2"/><path d="M10.5 10.2a2.2 2.2 0 1 0 0 3.6M17 10.2a2.2 2.2 0 1 0 0 3.6"/>',
   react: '<circle cx="12" cy="12" r="8.5"/><path d="M8.5 14a4 4 0 0 0 7 0M9 9.5v.1M15 9.5v.1"/>',
   cohost: '<circle cx="9" cy="8" r="3.5"/><path d="M2.5 20a6.5 6.5 0 0 1 13 0M19 8v6M16 11h6"/>',
   remove: '<circle cx="9" cy="8" r="3.5"/><path d="M2.5 20a6.5 6.5 0 0 1 13 0M16.5 9.5l5 5M21.5 9.5l-5 5"/>',
@@ -174,7 +175,7 @@ export class Tile {
   }
 
   setName(name) {
-    this.name = String(name || '');
+    this.name = this.el.dataset.agent === 'true' ? t('agent.name') : String(name || '');
     const shown = this.self ? t('people.you', { name: this.name }) : this.name;
     this.label.textContent = shown;
     this.label.title = shown;
@@ -183,6 +184,18 @@ export class Tile {
     if (!this.self) this.video.dataset.participantName = this.name;
     if (this.pinBtn) this.pinBtn.setAttribute('aria-label', t('tile.pin', { name: this.name }));
     if (this.undecryptable) this.drawAlert();
+  }
+
+  /** setAgent marks the tile as the meeting's transcriber (data-agent), by its certificate. */
+  setAgent() {
+    if (this.el.dataset.agent === 'true') return;
+    this.el.dataset.agent = 'true';
+    delete this.el.dataset.guest;
+    delete this.el.dataset.verified;
+    this.setName(t('agent.name'));
+    this.who.textContent = t('people.agent');
+    this.who.title = t('people.agentTitle');
+    this.who.hidden = false;
   }
 
   /**

@@ -85,10 +85,14 @@ function version(text) {
   }
 }
 
+/** AGENT_ISSUER is identity.AgentIssuer: the issuer of the certificate of an agent a node runs. */
+export const AGENT_ISSUER = 'urn:parley:agent';
+
 /**
  * parseCertBody reads a certificate body strictly and checks the form of every field, as
  * package parley/identity does; it checks no signature, room or time. The result has the
- * JSON's fields, plus nodeKey and sigPubKey as raw bytes and verified (a version 2 body).
+ * JSON's fields, plus nodeKey and sigPubKey as raw bytes, verified (a version 2 body of a
+ * signed-in person) and agent (a version 2 body of an agent the node runs).
  */
 export function parseCertBody(text) {
   if (utf8(text).length > MAX_BODY) throw new Error(`body is over ${MAX_BODY} bytes`);
@@ -99,7 +103,10 @@ export function parseCertBody(text) {
     checkText('sub', b.sub, MAX_SUB_LEN, utf8(b.sub).length);
     if (b.email !== '') checkText('email', b.email, MAX_MAIL_LEN, utf8(b.email).length);
   }
-  b.verified = b.v === 2;
+  // An agent the node runs (the transcriber) has a version 2 certificate with this issuer:
+  // it is shown as an agent, never as a signed-in person.
+  b.agent = b.v === 2 && b.iss === AGENT_ISSUER;
+  b.verified = b.v === 2 && !b.agent;
   checkID('id', b.id);
   checkID('room', b.room);
   checkText('name', b.name, MAX_NAME_LEN, [...b.name].length);
