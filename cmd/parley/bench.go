@@ -19,17 +19,19 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(w, "Usage: parley bench sfu [--subscribers N] [--duration D]\n"+
 			"       parley bench rekey [--participants N] [--leaves L]\n"+
 			"       parley bench gossip [--nodes N] [--changes K] [--chats C] [--full]\n"+
-			"       parley bench cascade [--subscribers N] [--duration D]\n\n"+
+			"       parley bench cascade [--subscribers N] [--duration D]\n"+
+			"       parley bench transcribe [--streams N]\n\n"+
 			"Measures a node started in its own process: the SFU's forwarding (sfu), or end-to-end\n"+
 			"rekeying when participants leave (rekey); how room state spreads through a federation\n"+
 			"of N nodes in this process, and how it heals after a partition (gossip); or one media\n"+
-			"cascade hop between two nodes in their own processes (cascade).\n\n"+
+			"cascade hop between two nodes in their own processes (cascade); or live captions: the speech\n"+
+			"engine's cost per stream and its caption latency (transcribe).\n\n"+
 			"Example:\n  parley bench sfu --subscribers 50 --duration 30s\n  parley bench rekey --participants 50\n"+
 			"  parley bench gossip --nodes 50\n  parley bench cascade --subscribers 10\n")
 	}
 	if len(args) == 0 {
 		help(stderr)
-		return usagef("say which benchmark: sfu, rekey, gossip or cascade")
+		return usagef("say which benchmark: sfu, rekey, gossip, cascade or transcribe")
 	}
 	switch args[0] {
 	case "sfu":
@@ -40,12 +42,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return runBenchGossip(args[1:], stdout, stderr)
 	case "cascade":
 		return runBenchCascade(args[1:], stdout, stderr)
+	case "transcribe":
+		return runBenchTranscribe(args[1:], stdout, stderr)
 	case "-h", "--help", "-help", "help":
 		help(stdout)
 		return nil
 	}
 	help(stderr)
-	return usagef("unknown benchmark %q (want sfu, rekey, gossip or cascade)", args[0])
+	return usagef("unknown benchmark %q (want sfu, rekey, gossip, cascade or transcribe)", args[0])
 }
 
 // benchContext is a context cancelled by Ctrl-C or SIGTERM, and the benchmark's logger.
