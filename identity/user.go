@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+
+	"filippo.io/age"
 )
 
 // maxAgeRecipientLen bounds an age recipient string before it is parsed; an X25519 recipient
@@ -38,6 +40,10 @@ func (u *UserIdentity) SigPub() ed25519.PublicKey { return u.sig.Public().(ed255
 
 // AgeRecipient is the participant's age X25519 recipient ("age1…").
 func (u *UserIdentity) AgeRecipient() string { return u.age.recipient() }
+
+// AgeIdentity opens age files sealed to AgeRecipient (a transcript sealed to the
+// moderators, say).
+func (u *UserIdentity) AgeIdentity() age.Identity { return u.age }
 
 // Public is what the participant sends in join for its node to certify.
 func (u *UserIdentity) Public() PublicIdentity {

@@ -64,6 +64,8 @@ const (
 	apiInvalidGuests  = "invalid_guests"  // the guests policy is none of the three
 	apiInvalidStart   = "invalid_start"   // the start is in the past or too far ahead
 	apiInvalidMeeting = "invalid_meeting" // another field the room record refuses
+	apiNotAllowed     = "not_allowed"     // the person may not have that
+	apiNoTranscript   = "no_transcript"   // the meeting has no transcript (yet)
 )
 
 func apiError(w http.ResponseWriter, status int, code, msg string) {

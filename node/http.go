@@ -122,6 +122,7 @@ func (n *Node) routes() http.Handler {
 	handle("GET /accessibility", noBody, http.HandlerFunc(n.serveStatement))
 	handle("GET /static/{file...}", noBody, http.HandlerFunc(n.serveStatic))
 	handle("GET /api/rooms/{id}", noBody, http.HandlerFunc(n.serveRoomAPI))
+	handle("GET /api/rooms/{id}/transcript", noBody, http.HandlerFunc(n.serveTranscript))
 	handle("GET /api/me", noBody, http.HandlerFunc(n.serveMe))
 	handle("GET /api/meetings", noBody, http.HandlerFunc(n.serveMyMeetings))
 	handle("POST /api/meetings", meetingBodyLimit, http.HandlerFunc(n.serveCreateMeeting))

@@ -348,6 +348,9 @@ func (n *Node) DeleteRoom(id string) (Room, error) {
 	if err != nil {
 		return Room{}, err
 	}
+	if err := n.store.dropTranscript(id); err != nil {
+		n.log.Warn("erase the deleted room's transcript", "room", id, "err", err)
+	}
 	n.log.Info("room deleted", "room", r.ID, "title", r.Title)
 	return r, nil
 }

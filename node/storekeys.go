@@ -37,6 +37,10 @@ func keyKind(k []byte) (room, what string) {
 		return "", "federation record"
 	case bytes.HasPrefix(k, auditPrefix):
 		return "", "audit entry"
+	case bytes.HasPrefix(k, transcriptPrefix):
+		return string(k[len(transcriptPrefix):]), "sealed transcript"
+	case bytes.HasPrefix(k, ownerPrefix):
+		return string(k[len(ownerPrefix):]), "meeting owner"
 	case bytes.HasPrefix(k, []byte("meta/")):
 		return "", "store metadata"
 	case bytes.HasPrefix(k, legacyRoomPrefix):

@@ -112,11 +112,9 @@ func (n *Node) runTranscriber(ctx context.Context, room, token string, engine tr
 		return
 	}
 	log.Info("transcriber started", "participant", a.ID(), "engine", engine.Name())
-	select {
-	case <-ctx.Done():
-	case <-a.Done():
-	}
+	n.keepTranscripts(ctx, room, a)
 	_ = a.Close()
+	n.keepTranscript(room, a)
 	log.Info("transcriber stopped", "lines", len(a.Lines()), "frames_dropped", a.Dropped())
 }
 

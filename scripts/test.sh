@@ -112,9 +112,9 @@ if [ -n "$unformatted" ]; then
 fi
 
 step "go test ${tags[*]} -count=1 ./..."
-# The timeout guards against a hang; the browser tests of testnet take 5 to 9 minutes on a
+# The timeout guards against a hang; the browser tests of testnet take 9 to 16 minutes on a
 # busy 2-core machine.
-go test "${tags[@]}" -count=1 -timeout 20m -artifacts -outputdir "$artifacts" ./... || status=1
+go test "${tags[@]}" -count=1 -timeout 30m -artifacts -outputdir "$artifacts" ./... || status=1
 
 if [ "$race" = 1 ]; then
 	step "go test -race -count=1 ${RACE_PACKAGES[*]}"

@@ -17,8 +17,10 @@ import (
 // TestBrowserCaptions: Ada speaks in Chromium (its fake microphone plays espeak-ng's
 // sentences); Claire, a moderator, in Chromium and in Firefox, starts the transcriber from
 // the People panel. Both see the banner and the agent, marked as such; Claire turns captions
-// on and reads "Ada: …" with Ada's words (word error rate under 0.5), bigger when she picks
-// a larger size; stopping the transcriber takes the captions away.
+// on and reads "Ada: …" and "Bob: …" with their words (word error rates under 0.8 for the voice
+// through Chromium, 0.45 for Bob, a Go participant), bigger when she picks
+// a larger size; stopping the transcriber takes the captions away, and Claire opens the
+// transcript sealed to her.
 func TestBrowserCaptions(t *testing.T) {
 	n := StartNode(t, "Ministère des Sous-titres")
 	room := n.CreateRoom("Point sous-titré")
@@ -39,12 +41,20 @@ func TestBrowserCaptions(t *testing.T) {
 	n.Join(t, room.ID, "Bob", client.Publish{Audio: true, AudioFrames: OpusSpeech(t, Speak(t, 1500, SpeechSentences[2]))})
 	forEachBrowser(t, func(t *testing.T, kind string) {
 		mod := NewBrowserOf(t, kind, "Claire")
+		// Cameras stay off: the test is about sound, and two browsers encoding and decoding
+		// video on two cores would starve the speech engine.
 		mod.Open(n.Node.ModeratorURL(room.ID) + "&name=Claire")
+		mod.Click(`#pre-camera`)
 		mod.Click(`[data-testid=join]`)
 		mod.WaitVisible(`[data-testid=leave]`, 20*time.Second)
 		speaker := NewChromiumSpeaking(t, "Ada", wav)
-		speaker.Join(n.URL(), room.ID, "Ada")
+		speaker.Open(n.URL() + "/r/" + room.ID + "?name=Ada")
+		speaker.Click(`#pre-camera`)
+		speaker.Click(`[data-testid=join]`)
 		mod.WaitVisible(`.tile[aria-label="Ada"]`, 20*time.Second)
+		// Claire listens: her microphone is off (the transcriber skips a muted one).
+		mod.Click(`[data-testid=mic]`)
+		mod.waitJS("Claire's microphone off", `document.querySelector('[data-testid=mic]').getAttribute('aria-pressed') === 'false'`, 10*time.Second)
 
 		openPeoplePanel(t, mod)
 		mod.Click(`[data-testid=transcribe]`)
@@ -65,20 +75,22 @@ func TestBrowserCaptions(t *testing.T) {
 		// The clips were playing before the transcriber came: a first caption may begin
 		// mid-sentence.
 		final := `[...document.querySelectorAll('[data-testid=captions] li:not(.interim)')].map((li) => li.textContent)`
+		// The area shows its last lines only: what it showed is gathered while it runs.
 		heard := map[string][]string{}
-		Eventually(t, 90*time.Second, "Ada's captions of both sentences and Bob's of his", func() error {
+		seen := map[string]bool{}
+		Eventually(t, 120*time.Second, "Ada's captions of both sentences and Bob's of his", func() error {
 			got, err := Eval[[]string](mod, final)
 			if err != nil {
 				return err
 			}
-			heard = map[string][]string{}
 			for _, l := range got {
-				if name, text, ok := strings.Cut(l, ": "); ok {
+				if name, text, ok := strings.Cut(l, ": "); ok && !seen[l] {
+					seen[l] = true
 					heard[name] = append(heard[name], text)
 				}
 			}
 			if len(heard["Ada"]) < 4 || len(heard["Bob"]) < 2 {
-				return fmt.Errorf("captions %q", got)
+				return fmt.Errorf("captions so far %q", heard)
 			}
 			return nil
 		})
@@ -96,10 +108,11 @@ func TestBrowserCaptions(t *testing.T) {
 		}
 		ada, bob := score("Ada", SpeechSentences[:2]), score("Bob", SpeechSentences[2:])
 		t.Logf("%s shows Ada %q (WER %.2f), Bob %q (WER %.2f)", kind, heard["Ada"], ada, heard["Bob"], bob)
-		// Thresholds from what was measured: Ada's voice goes through Chromium's audio
-		// processing (0.47), Bob's straight from libopus (0.22 on that sentence).
-		if ada > 0.65 || bob > 0.45 {
-			t.Errorf("word error rates Ada %.2f (want at most 0.65), Bob %.2f (want at most 0.45)", ada, bob)
+		// Thresholds from what was measured over runs: Ada's synthetic voice goes through
+		// Chromium's microphone processing (0.00 to 0.65), Bob's straight from libopus (0.00
+		// to 0.33 on that sentence). Text unrelated to the sentences scores about 1.
+		if ada > 0.8 || bob > 0.45 {
+			t.Errorf("word error rates Ada %.2f (want at most 0.8), Bob %.2f (want at most 0.45)", ada, bob)
 		}
 
 		size := `parseFloat(getComputedStyle(document.querySelector('[data-testid=captions]')).fontSize)`
@@ -118,5 +131,19 @@ func TestBrowserCaptions(t *testing.T) {
 			b.WaitGone(`.tile[data-agent="true"]`, 10*time.Second)
 		}
 		mod.waitJS("the captions gone", `document.querySelector('[data-testid=captions]').hidden`, 10*time.Second)
+
+		// Claire opens the transcript: sealed to her, opened in her browser.
+		Eventually(t, 20*time.Second, "the transcript shown", func() error {
+			if ok, _ := Eval[bool](mod, `document.getElementById('transcript-dialog').open`); !ok {
+				mod.Click(`[data-testid=transcript]`)
+				return fmt.Errorf("not open yet")
+			}
+			return nil
+		})
+		mod.waitJS("Ada's lines in the transcript", `[...document.querySelectorAll('[data-testid=transcript-lines] li')].some((li) => li.textContent.includes('Ada:'))`, 10*time.Second)
+		if href, err := Eval[string](mod, `document.querySelector('[data-testid=transcript-md]').href`); err != nil || !strings.HasPrefix(href, "blob:") {
+			t.Errorf("the Markdown download is %q (%v)", href, err)
+		}
+		mod.Press("Escape")
 	})
 }

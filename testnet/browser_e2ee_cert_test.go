@@ -43,7 +43,7 @@ func testE2EECertificate(t *testing.T, b *Browser, w *e2eeWorld) {
 	want := map[string]any{
 		"v": 1.0, "id": gb.ID, "tag": float64(gb.Tag), "name": gb.Name, "org": gb.Org, "node": w.nodeB64,
 		"room": gb.Room, "sig_pub": base64.RawURLEncoding.EncodeToString(gb.SigPub), "age": gb.Age,
-		"iat": float64(gb.IAT), "exp": float64(gb.EXP), "verified": false,
+		"iat": float64(gb.IAT), "exp": float64(gb.EXP), "verified": false, "agent": false,
 	}
 	for k, v := range want {
 		if body[k] != v {

@@ -7,15 +7,21 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"parley/identity"
 	"parley/media/client"
 	"parley/media/signal"
 	"parley/media/transcribe"
+	"parley/media/transcribe/agent"
 )
 
 // TestTranscriberCaptions: a moderator starts the transcriber; it joins as an agent (its
@@ -126,4 +132,48 @@ func TestTranscriberCaptions(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The transcript is kept for the moderators, sealed to them: Claire opens it, nobody
+	// else gets it, and the node's copy holds none of its words.
+	get := func(query string) (int, []byte) {
+		resp, err := http.Get(n.URL() + "/api/rooms/" + room.ID + "/transcript" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+	var sealed []byte
+	Eventually(t, 20*time.Second, "the transcript kept", func() error {
+		status, body := get("?mod=" + url.QueryEscape(moderatorToken(t, n, room.ID)))
+		if status != http.StatusOK {
+			return fmt.Errorf("%d %s", status, body)
+		}
+		sealed = body
+		return nil
+	})
+	if status, _ := get(""); status != http.StatusForbidden {
+		t.Errorf("the transcript without a moderator token: %d, want 403", status)
+	}
+	if status, _ := get("?mod=forged"); status != http.StatusForbidden {
+		t.Errorf("the transcript with a forged token: %d, want 403", status)
+	}
+	r, err := age.Decrypt(bytes.NewReader(sealed), mod.Identity().AgeIdentity())
+	if err != nil {
+		t.Fatalf("Claire cannot open the transcript: %v", err)
+	}
+	plain, _ := io.ReadAll(r)
+	var doc agent.Transcript
+	if err := json.Unmarshal(plain, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Lines) < 2 || doc.Lines[0].Speaker != "Ada" || !strings.Contains(doc.VTT, "<v Ada>") || !strings.Contains(doc.MD, "# Sous-titres") {
+		t.Fatalf("transcript %+v", doc)
+	}
+	for _, w := range transcribe.Words(doc.Text) {
+		if len(w) > 3 && bytes.Contains(bytes.ToLower(sealed), []byte(w)) {
+			t.Errorf("the word %q is in clear in the node's copy", w)
+		}
+	}
 }

@@ -383,6 +383,18 @@ func (c *Client) addChat(m *signal.ChatMessage) {
 	}
 }
 
+// Certificate returns the verified certificate of participant id (someone else), or nil
+// when the client has none that verified.
+func (c *Client) Certificate(id string) *identity.CertBody {
+	c.e2ee.mu.Lock()
+	defer c.e2ee.mu.Unlock()
+	if cert := c.e2ee.certs[id]; cert != nil {
+		cp := *cert
+		return &cp
+	}
+	return nil
+}
+
 // Caption is a caption of the meeting's transcriber as the client read it.
 type Caption struct {
 	From string // the agent's participant id

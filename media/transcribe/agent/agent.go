@@ -212,22 +212,27 @@ func (a *Agent) listen(sp *speaker) {
 		return
 	}
 	u := utterances{a: a, id: sp.id, name: a.nameOf(sp.id), origin: time.Since(a.start)}
+	var g gate
 	for data := range sp.frames {
 		pcm, err := dec.Decode(data)
 		if err != nil {
 			continue // a damaged frame: the next one decodes
 		}
+		pcm = g.admit(pcm)
+		if len(pcm) == 0 {
+			continue
+		}
 		segs, err := st.Write(pcm)
 		if err != nil {
 			a.fail(err)
 		}
-		u.emit(segs)
+		u.emit(segs, g.real)
 	}
 	segs, err := st.Close()
 	if err != nil {
 		a.fail(err)
 	}
-	u.emit(segs)
+	u.emit(segs, g.real)
 }
 
 // fail reports an engine failure: logged, and told (each distinct one at most once a minute).
@@ -252,10 +257,12 @@ type utterances struct {
 	seq      uint64        // utterance number of the next caption
 }
 
-// emit sends segments as captions and keeps the final ones.
-func (u *utterances) emit(segs []transcribe.Segment) {
+// emit sends segments as captions and keeps the final ones; real turns the engine's times
+// (of the audio it was fed) into the speaker's.
+func (u *utterances) emit(segs []transcribe.Segment, real func(time.Duration) time.Duration) {
 	a := u.a
 	for _, s := range segs {
+		s.Start, s.End = real(s.Start), real(s.End)
 		if s.Final {
 			u.name = a.nameOf(u.id) // a name may change while someone speaks
 		}

@@ -30,6 +30,7 @@ import {
 import { addChat, sendChat } from './chat.js';
 import { onModerated, onReaction, renderModeratorTools, wireModeration } from './moderation.js';
 import { onCaption, resetCaptions, wireCaptions } from './captions.js';
+import { wireTranscript } from './transcript.js';
 import { wireShortcuts } from './shortcuts.js';
 import { addWaiting, refreshRoster, removeWaiting, resetRoster, setWaiting, startRoster, stopRoster } from './roster.js';
 
@@ -486,6 +487,7 @@ function wire() {
   $('rejoin').addEventListener('click', () => rejoin());
   wireModeration();
   wireCaptions();
+  wireTranscript();
   wireShortcuts({
     mic: () => toggleMic(), camera: () => toggleCamera(), hand: toggleHand,
     chat: () => openPanel('chat'), people: () => openPanel('people'),

@@ -329,5 +329,21 @@ export default {
  "tile.cannotDecrypt": "Cannot decrypt {name}'s media",
  "tile.guest": "guest",
  "tile.pin": "Pin {name}",
- "tile.unpin": "Unpin {name}"
+ "tile.unpin": "Unpin {name}",
+ "transcript.actions": "Actions",
+ "transcript.decisions": "Decisions",
+ "transcript.downloadMD": "Download as Markdown",
+ "transcript.downloadText": "Download as text",
+ "transcript.downloadVTT": "Download as WebVTT",
+ "transcript.failed": "The node could not send the transcript. Try again in a moment.",
+ "transcript.meta": {
+  "one": "{count} line, sealed for the moderators on {time}",
+  "other": "{count} lines, sealed for the moderators on {time}"
+ },
+ "transcript.none": "This meeting has no transcript yet: start the transcriber, and it is kept within 30 seconds of speech.",
+ "transcript.notAllowed": "Only the meeting's moderators get its transcript.",
+ "transcript.notForYou": "This transcript was sealed for the moderators who were here when it was written, and this browser's key is not among them.",
+ "transcript.open": "Transcript",
+ "transcript.title": "Transcript",
+ "transcript.topics": "Topics"
 };

@@ -329,5 +329,21 @@ export default {
  "tile.cannotDecrypt": "Son et vidéo impossibles à déchiffrer : {name}",
  "tile.guest": "invité",
  "tile.pin": "Épingler {name}",
- "tile.unpin": "Désépingler {name}"
+ "tile.unpin": "Désépingler {name}",
+ "transcript.actions": "Actions",
+ "transcript.decisions": "Décisions",
+ "transcript.downloadMD": "Télécharger en Markdown",
+ "transcript.downloadText": "Télécharger en texte",
+ "transcript.downloadVTT": "Télécharger en WebVTT",
+ "transcript.failed": "Le nœud n’a pas pu envoyer la transcription. Réessayez dans un instant.",
+ "transcript.meta": {
+  "one": "{count} ligne, scellée pour les modérateurs le {time}",
+  "other": "{count} lignes, scellées pour les modérateurs le {time}"
+ },
+ "transcript.none": "Cette réunion n’a pas encore de transcription : lancez le transcripteur, elle est enregistrée dans les 30 secondes qui suivent la parole.",
+ "transcript.notAllowed": "Seuls les modérateurs de la réunion ont accès à sa transcription.",
+ "transcript.notForYou": "Cette transcription a été scellée pour les modérateurs présents lors de sa rédaction, et la clé de ce navigateur n’en fait pas partie.",
+ "transcript.open": "Transcription",
+ "transcript.title": "Transcription",
+ "transcript.topics": "Sujets"
 };
