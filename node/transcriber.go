@@ -105,6 +105,9 @@ func (n *Node) runTranscriber(ctx context.Context, room, token string, engine tr
 	a, err := agent.Start(joinCtx, agent.Config{
 		URL: n.localURL(), Room: room, Token: token, TLSConfig: n.selfTLS(), Engine: engine,
 		Logger: log,
+		OnError: func(err error) {
+			n.meetings.TellModerators(room, signal.CodeTranscriber, err.Error())
+		},
 	})
 	cancel()
 	if err != nil {

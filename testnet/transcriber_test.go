@@ -6,9 +6,11 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -22,6 +24,7 @@ import (
 	"parley/media/signal"
 	"parley/media/transcribe"
 	"parley/media/transcribe/agent"
+	"parley/node"
 )
 
 // TestTranscriberCaptions: a moderator starts the transcriber; it joins as an agent (its
@@ -175,5 +178,42 @@ func TestTranscriberCaptions(t *testing.T) {
 		if len(w) > 3 && bytes.Contains(bytes.ToLower(sealed), []byte(w)) {
 			t.Errorf("the word %q is in clear in the node's copy", w)
 		}
+	}
+}
+
+// TestTranscriberEngineFailure: when the speech engine fails (an OpenAI-compatible endpoint
+// answering 503), the moderators are told what it said, once, and the meeting goes on.
+func TestTranscriberEngineFailure(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"error":{"message":"model large-v3 is still loading","type":"server_error"}}`)
+	}))
+	defer srv.Close()
+	n := StartNodeWith(t, "Ministère de la Parole", func(c *node.Config) {
+		c.Transcription = &transcribe.Config{Engine: "openai", URL: srv.URL}
+	})
+	room := n.CreateRoom("Panne")
+	mod := n.JoinWith(t, client.Config{Room: room.ID, Name: "Claire", Moderator: moderatorToken(t, n, room.ID)})
+	ada := n.Join(t, room.ID, "Ada", client.Publish{Audio: true, AudioFrames: OpusSpeech(t, Speak(t, 1000, SpeechSentences[0]))})
+	if err := mod.Moderate(signal.ActionTranscribe, ""); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 60*time.Second, "the moderator told of the engine's failure", func() error {
+		for {
+			select {
+			case err := <-mod.Errors():
+				var ne *client.NodeError
+				if errors.As(err, &ne) && ne.Code == signal.CodeTranscriber && strings.Contains(ne.Message, "model large-v3 is still loading") {
+					return nil
+				}
+			default:
+				return fmt.Errorf("not told yet")
+			}
+		}
+	})
+	select {
+	case err := <-ada.Errors():
+		t.Errorf("Ada, no moderator, was told %v", err)
+	default:
 	}
 }

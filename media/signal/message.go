@@ -174,6 +174,9 @@ const (
 	CodeEnded       = "meeting_ended" // a moderator ended the meeting for everyone
 	CodeSignIn      = "sign_in"       // the room takes only people signed in at their home node
 	CodeNoEngine    = "no_engine"     // the node has no speech engine: it cannot transcribe
+	// CodeTranscriber (to moderators): the transcriber's speech engine failed; the text
+	// says what it said.
+	CodeTranscriber = "transcriber"
 	// CodeRateLimited: over a per-participant rate limit (chat, keys, hand, mute, offers); a
 	// client refused too often is disconnected.
 	CodeRateLimited = "rate_limited"

@@ -199,6 +199,14 @@ func (g *Registry) RoomChanged(room federation.Room) {
 	}
 }
 
+// TellModerators sends room's moderators here an error with code and text (the
+// transcriber's engine failing, say).
+func (g *Registry) TellModerators(room, code, text string) {
+	if r := g.room(room); r != nil {
+		r.post(func() { r.m.toModerators(&signal.Message{Type: signal.TypeError, Code: code, Error: text}) })
+	}
+}
+
 // Chat hands a chat message of room's log to its members here.
 func (g *Registry) Chat(room string, c signal.ChatMessage) {
 	if r := g.room(room); r != nil {

@@ -409,9 +409,13 @@ const CODE_TEXT = {
   no_engine: 'code.noEngine',
 };
 
+// CODE_DETAIL are codes whose text carries the node's own words as a detail.
+const CODE_DETAIL = { transcriber: 'code.transcriber' };
+
 function onNodeError(sig, m) {
   const nodeText = typeof m.error === 'string' && m.error ? m.error : String(m.code || '?');
-  const text = CODE_TEXT[m.code] ? t(CODE_TEXT[m.code]) : nodeText;
+  const text = CODE_DETAIL[m.code] ? t(CODE_DETAIL[m.code], { detail: nodeText })
+    : (CODE_TEXT[m.code] ? t(CODE_TEXT[m.code]) : nodeText);
   if (m.code !== undefined) console.info(`parley: node error ${m.code}: ${nodeText}`);
   if (m.code === 'removed') {
     if (!sig.joined) {

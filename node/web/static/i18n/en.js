@@ -59,6 +59,7 @@ export default {
  "code.roomDeleted": "The host of this meeting deleted its room: nobody can join it any more.",
  "code.roomFull": "The meeting has as many participants as it can hold. Try again later.",
  "code.signIn": "This meeting is only for people signed in with their organisation. Sign in, then open the link again.",
+ "code.transcriber": "The transcriber's speech engine failed: {detail}",
  "code.unknownRoom": "There is no such meeting on this node or its federation. Check the link.",
  "common.accessibility": "Accessibility",
  "common.cancel": "Cancel",
@@ -336,6 +337,7 @@ export default {
  "transcript.downloadText": "Download as text",
  "transcript.downloadVTT": "Download as WebVTT",
  "transcript.failed": "The node could not send the transcript. Try again in a moment.",
+ "transcript.lines": "Transcript lines",
  "transcript.meta": {
   "one": "{count} line, sealed for the moderators on {time}",
   "other": "{count} lines, sealed for the moderators on {time}"

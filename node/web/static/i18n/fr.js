@@ -59,6 +59,7 @@ export default {
  "code.roomDeleted": "L’organisateur a supprimé cette réunion : plus personne ne peut la rejoindre.",
  "code.roomFull": "La réunion a atteint le nombre maximal de participants. Réessayez plus tard.",
  "code.signIn": "Cette réunion est réservée aux personnes connectées avec le compte de leur organisation. Connectez-vous, puis rouvrez le lien.",
+ "code.transcriber": "Le moteur de reconnaissance vocale du transcripteur a échoué : {detail}",
  "code.unknownRoom": "Cette réunion n’existe ni sur ce nœud ni dans sa fédération. Vérifiez le lien.",
  "common.accessibility": "Accessibilité",
  "common.cancel": "Annuler",
@@ -336,6 +337,7 @@ export default {
  "transcript.downloadText": "Télécharger en texte",
  "transcript.downloadVTT": "Télécharger en WebVTT",
  "transcript.failed": "Le nœud n’a pas pu envoyer la transcription. Réessayez dans un instant.",
+ "transcript.lines": "Lignes de la transcription",
  "transcript.meta": {
   "one": "{count} ligne, scellée pour les modérateurs le {time}",
   "other": "{count} lignes, scellées pour les modérateurs le {time}"
