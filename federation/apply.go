@@ -40,6 +40,8 @@ func checkPlace(room string, m message) error {
 		return nil
 	case room != "" && m.kind == kindEntry && m.entry.Room == room:
 		return nil
+	case room != "" && m.kind == kindCast && m.cast.Room == room:
+		return nil
 	}
 	return reject(ReasonWrongTopic, "%s from %s where room %q data belongs", m.kind, m.origin, room)
 }
@@ -102,6 +104,8 @@ func (f *Federation) apply(m message) error {
 		return f.applyState(m)
 	case kindEntry:
 		return f.applyEntry(m)
+	case kindCast:
+		return f.applyCast(m)
 	}
 	return reject(ReasonMalformed, "kind %q", m.kind)
 }

@@ -95,6 +95,10 @@ type Handlers struct {
 	// delivery, just after Append returns. Entries the store held when the Federation
 	// started are not delivered again: read them with History.
 	EntryAppended func(e Entry)
+	// CastReceived: another node cast to a room this node takes part in (Cast). Casts are
+	// not kept and may be lost; each arrives at most once. Calls for one room are
+	// serialised; keep them short (they hold up the room's gossip).
+	CastReceived func(c Cast)
 	// PeerConnection: a federated peer connected or disconnected.
 	PeerConnection func(id peer.ID, connected bool)
 	// PeerCaughtUp: catch-up with a federated peer ran out of work: what this node asked it

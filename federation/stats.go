@@ -27,12 +27,14 @@ const (
 	ReasonDeletedRoom  Reason = "deleted_room"  // a state record or log entry of a room its owner deleted
 	ReasonReplay       Reason = "replay"        // an older version than the one held, or a version or seq held with other content
 	ReasonWindow       Reason = "window"        // a seq too far beyond the held ones; fetched in order later
+	ReasonStale        Reason = "stale"         // a cast further than CastFresh from this node's clock
 )
 
 // reasons lists every Reason (a constant table, never changed).
 var reasons = [...]Reason{
 	ReasonOversize, ReasonMalformed, ReasonUnsigned, ReasonBadSignature, ReasonNotOrigin, ReasonNotFederated,
 	ReasonRemoved, ReasonWrongTopic, ReasonUnknownRoom, ReasonNotMember, ReasonDeletedRoom, ReasonReplay, ReasonWindow,
+	ReasonStale,
 }
 
 // Reasons returns every Reason a reject can have.
@@ -66,6 +68,7 @@ type Stats struct {
 	Duplicates uint64            // inbound copies of records held byte for byte (gossip and catch-up overlap)
 	Syncs      uint64            // catch-up exchanges completed as the asking side
 	GapSyncs   uint64            // catch-ups asked for because a gap in a room's log lasted
+	Casts      uint64            // casts sent (Cast)
 }
 
 // counters are the federation's counters; safe for concurrent use.
@@ -75,6 +78,7 @@ type counters struct {
 	duplicates atomic.Uint64
 	syncs      atomic.Uint64
 	gapSyncs   atomic.Uint64
+	casts      atomic.Uint64
 }
 
 func (c *counters) reject(r Reason) {
@@ -88,7 +92,7 @@ func (c *counters) reject(r Reason) {
 
 func (c *counters) stats() Stats {
 	s := Stats{Rejected: make(map[Reason]uint64, len(reasons)), Accepted: c.accepted.Load(),
-		Duplicates: c.duplicates.Load(), Syncs: c.syncs.Load(), GapSyncs: c.gapSyncs.Load()}
+		Duplicates: c.duplicates.Load(), Syncs: c.syncs.Load(), GapSyncs: c.gapSyncs.Load(), Casts: c.casts.Load()}
 	for i, r := range reasons {
 		s.Rejected[r] = c.rejected[i].Load()
 	}
@@ -102,6 +106,7 @@ func (c *counters) stats() Stats {
 //	parley_federation_duplicates_total       counter  inbound copies of records already held
 //	parley_federation_syncs_total            counter  catch-up exchanges completed
 //	parley_federation_gap_syncs_total        counter  catch-ups asked for because of a gap in a log
+//	parley_federation_casts_total            counter  casts sent (live captions to other nodes)
 type collector struct {
 	c          *counters
 	rejects    *prometheus.Desc
@@ -109,6 +114,7 @@ type collector struct {
 	duplicates *prometheus.Desc
 	syncs      *prometheus.Desc
 	gapSyncs   *prometheus.Desc
+	casts      *prometheus.Desc
 }
 
 func newCollector(c *counters) *collector {
@@ -124,6 +130,8 @@ func newCollector(c *counters) *collector {
 			"Catch-up exchanges completed with peers, as the asking side.", nil, nil),
 		gapSyncs: prometheus.NewDesc("parley_federation_gap_syncs_total",
 			"Catch-ups asked for because entries of a room's log arrived past a gap that lasted.", nil, nil),
+		casts: prometheus.NewDesc("parley_federation_casts_total",
+			"Casts sent to the other nodes of a room: messages not kept, such as live captions.", nil, nil),
 	}
 }
 
@@ -133,6 +141,7 @@ func (k *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- k.duplicates
 	ch <- k.syncs
 	ch <- k.gapSyncs
+	ch <- k.casts
 }
 
 func (k *collector) Collect(ch chan<- prometheus.Metric) {
@@ -143,4 +152,5 @@ func (k *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(k.duplicates, prometheus.CounterValue, float64(k.c.duplicates.Load()))
 	ch <- prometheus.MustNewConstMetric(k.syncs, prometheus.CounterValue, float64(k.c.syncs.Load()))
 	ch <- prometheus.MustNewConstMetric(k.gapSyncs, prometheus.CounterValue, float64(k.c.gapSyncs.Load()))
+	ch <- prometheus.MustNewConstMetric(k.casts, prometheus.CounterValue, float64(k.c.casts.Load()))
 }

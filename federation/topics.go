@@ -197,6 +197,11 @@ func (f *Federation) checkGossip(room string, from peer.ID, data []byte) (messag
 	if m.origin != from {
 		return m, reject(ReasonNotOrigin, "%s of %s published by %s", m.kind, m.origin, from)
 	}
+	if m.kind == kindCast {
+		if err := fresh(m.cast); err != nil {
+			return m, err
+		}
+	}
 	return m, nil
 }
 

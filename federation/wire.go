@@ -50,6 +50,7 @@ const (
 	kindRoom  kind = "room"
 	kindState kind = "state"
 	kindEntry kind = "entry"
+	kindCast  kind = "cast"
 )
 
 // Size limits. MaxMessageSize bounds one gossip message and one signed object; the mesh's
@@ -74,6 +75,8 @@ func maxBody(k kind) int {
 		return maxStateBody
 	case kindEntry:
 		return maxEntryBody
+	case kindCast:
+		return maxCastBody
 	}
 	return 0
 }
@@ -182,6 +185,7 @@ type message struct {
 	room  *roomBody
 	state *stateBody
 	entry *entryBody
+	cast  *castBody
 }
 
 // decodeMessage checks one signed object: its size, its envelope, its signature by the
@@ -274,6 +278,10 @@ func decodeWith(data []byte, verified *verifiedSet) (message, error) {
 		m.entry = new(entryBody)
 		err = decodeEntry(env.Body, m.entry)
 		claimed = m.entry.Node
+	case kindCast:
+		m.cast = new(castBody)
+		err = decodeCast(env.Body, m.cast)
+		claimed = m.cast.Node
 	}
 	if err != nil {
 		return message{}, reject(ReasonMalformed, "%s from %s: %v", env.T, origin, err)

@@ -55,6 +55,8 @@ func samples(t testing.TB, s signer) map[kind][]byte {
 			Participants: []Participant{{ID: "k3j5", Info: json.RawMessage(`{"name":"Ada","cert":{"body":"{\"v\":1}","sig":"abc"},"hand":true}`)}}}),
 		kindEntry: s.seal(t, kindEntry, entryBody{V: 1, Room: room, Node: s.id, Seq: 1, TimeMS: now, Kind: "chat",
 			Data: json.RawMessage(`{"from":"k3j5","sframe":"AAEC"}`)}),
+		kindCast: s.seal(t, kindCast, castBody{V: 1, Room: room, Node: s.id, TimeMS: now, Kind: "caption",
+			Data: json.RawMessage(`{"from":"k3j5","sframe":"AAEC"}`)}),
 	}
 }
 

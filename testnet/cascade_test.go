@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -63,14 +64,26 @@ func TestMeetingAcrossThreeNodes(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	for _, rx := range members {
-		for _, tx := range members {
-			if rx.c != tx.c {
-				Eventually(t, mediaTimeout, fmt.Sprintf("%s receives %s", rx.c.ID(), tx.c.ID()), func() error {
-					return receivingFrom(rx.c, tx.c.ID())
-				})
+	err := Poll(mediaTimeout, func() error {
+		var missing []error
+		for _, rx := range members {
+			for _, tx := range members {
+				if rx.c != tx.c {
+					if err := receivingFrom(rx.c, tx.c.ID()); err != nil {
+						missing = append(missing, fmt.Errorf("N%d %s from N%d %s: %w", rx.node+1, rx.c.ID(), tx.node+1, tx.c.ID(), err))
+					}
+				}
 			}
 		}
+		return errors.Join(missing...)
+	})
+	if err != nil {
+		for _, n := range env.Nodes {
+			for _, st := range n.Node.CascadeStats() {
+				t.Logf("%s: link to %x connected=%v out=%d in=%d tracks", n.Name, st.Peer[:4], st.Connected, len(st.Outbound), len(st.Inbound))
+			}
+		}
+		t.Fatalf("not everyone receives everyone after %v:\n%v", mediaTimeout, err)
 	}
 	t.Logf("all %d participants receive the %d others' audio and video %v after the last joined", len(members), len(members)-1,
 		time.Since(start).Round(time.Millisecond))
