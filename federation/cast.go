@@ -20,7 +20,7 @@ import (
 
 // Limits of a cast.
 const (
-	MaxCastData = 8 << 10 // bytes of a cast's data JSON
+	MaxCastData = 24 << 10 // bytes of a cast's data JSON
 	maxCastBody = MaxCastData + 1<<10
 	// CastFresh is how far a cast's time may be from the receiving node's clock.
 	CastFresh = 30 * time.Second

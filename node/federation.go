@@ -48,6 +48,7 @@ type fedNode struct {
 	fed   *federation.Federation
 	self  peer.ID
 	reach *unreachable
+	casts *caster
 }
 
 // startFederation starts the mesh host and the federation, and puts the node's own rooms in
@@ -89,6 +90,11 @@ func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
 					n.meetings.RoomChanged(r)
 				}
 			},
+			CastReceived: func(c federation.Cast) {
+				if started() {
+					n.castReceived(c)
+				}
+			},
 			PeerConnection: reach.connection,
 			PeerCaughtUp:   reach.caughtUp,
 		},
@@ -100,7 +106,7 @@ func (n *Node) startFederation(tlsCfg *tls.Config) (err error) {
 		_ = host.Close()
 		return fmt.Errorf("start federation: %w", err)
 	}
-	n.fed = &fedNode{host: host, fed: fed, self: fed.ID(), reach: reach}
+	n.fed = &fedNode{host: host, fed: fed, self: fed.ID(), reach: reach, casts: newCaster(fed, n.castResult)}
 	close(ready)
 	if n.dataFormat < DataFormat {
 		if _, err := n.store.migrateRooms(fed, n.log); err != nil {
@@ -124,6 +130,7 @@ func (n *Node) closeFederation() error {
 		return nil
 	}
 	n.closeReach()
+	n.fed.casts.close()
 	return errors.Join(n.fed.fed.Close(), n.fed.host.Close())
 }
 

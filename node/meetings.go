@@ -41,8 +41,13 @@ func (n *Node) newMeetings() (*meeting.Registry, error) {
 		Forward:    func(room string, ev meeting.Event) { go n.forwardEvent(room, ev) },
 		AddCohost:  func(room, key string) { go n.addCohost(room, key) },
 		Transcribe: n.transcribe,
-		Metrics:    meetingMetrics{n.metrics},
-		Log:        n.log.With("component", "meeting"),
+		Cast: func(room, from string, sframe []byte) {
+			if n.fed != nil {
+				n.fed.casts.caption(room, from, sframe)
+			}
+		},
+		Metrics: meetingMetrics{n.metrics},
+		Log:     n.log.With("component", "meeting"),
 	})
 }
 

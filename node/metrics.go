@@ -40,6 +40,7 @@ import (
 //	                                                   lobby_timeout, removed, no_join,
 //	                                                   ping_timeout, bad_messages, ...)
 //	parley_signalling_dropped_total{type}    counter  messages dropped for a full queue
+//	parley_caption_casts_total{result}       counter  captions for other nodes: sent, dropped, failed
 //	                                                   (speakers: the next one replaces it)
 //	parley_remote_tracks                gauge    other nodes' tracks forwarded here over the cascade
 //	go_*, process_*                              the Go runtime and the process
@@ -70,6 +71,7 @@ type metrics struct {
 	refusals    *prometheus.CounterVec
 	disconnects *prometheus.CounterVec
 	drops       *prometheus.CounterVec
+	casts       *prometheus.CounterVec
 }
 
 // statsSource is what metrics read at scrape time.
@@ -109,6 +111,10 @@ func newMetrics(src statsSource) *metrics {
 			Name: "parley_meeting_disconnects_total",
 			Help: "Participants the node disconnected (too slow, flooding, media not connected in time, lobby wait over, removed, ...), by reason.",
 		}, []string{"reason"}),
+		casts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_caption_casts_total",
+			Help: "Captions of this node's transcriber for the room's other nodes: sent, dropped (the queue was full) or failed (the room refused this node), by result.",
+		}, []string{"result"}),
 		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_signalling_dropped_total",
 			Help: "Signalling messages dropped because a client's queue was full (only those a later one replaces), by type.",
@@ -122,6 +128,9 @@ func newMetrics(src statsSource) *metrics {
 		m.disconnects.WithLabelValues(r)
 	}
 	m.drops.WithLabelValues(signal.TypeSpeakers)
+	for _, r := range []string{"sent", "dropped", "failed"} {
+		m.casts.WithLabelValues(r)
+	}
 	// Every code is a series from the start, so a scrape sees zeros before the first error.
 	for _, code := range []string{signal.CodeBadMessage, signal.CodeNotJoined, signal.CodeUnknownRoom,
 		signal.CodeBadSDP, signal.CodeRoomFull, signal.CodeInternal, signal.CodeBadKeys, signal.CodeNotAllowed,
@@ -136,7 +145,7 @@ func newMetrics(src statsSource) *metrics {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
 	}
 	reg.MustRegister(
-		m.sigErrors, m.wsSessions, m.chatMessage, m.envelopes, m.envBytes, m.refusals, m.disconnects, m.drops,
+		m.sigErrors, m.wsSessions, m.chatMessage, m.envelopes, m.envBytes, m.refusals, m.disconnects, m.drops, m.casts,
 		gauge("parley_lobby_waiting", "People waiting in room lobbies.",
 			func() float64 { return float64(src.lobbyWaiting()) }),
 		gauge("parley_participants", "Participants connected to the SFU.",

@@ -395,6 +395,8 @@ func (s *session) handle(m *signal.Message) bool {
 		s.refused(s.live.React(s.id, m.Reaction))
 	case signal.TypeCaption:
 		s.refused(s.live.Caption(s.id, m.SFrame))
+	case signal.TypeLang:
+		s.refused(s.live.SetLang(s.id, m.Lang))
 	case signal.TypeHand:
 		s.refused(s.live.Change(s.id, meeting.ChangeHand, *m.Raised))
 	case signal.TypeMute:
@@ -483,7 +485,7 @@ func (s *session) join(m *signal.Message) bool {
 	}
 	s.state.Store(stateWaiting) // until Admitted
 	if r := s.live.Join(meeting.JoinRequest{Conn: s, ID: s.id, Name: s.name, Keys: keys,
-		Moderator: moderator, Owner: s.owner && !isAgent, Account: s.account, History: history, Agent: isAgent}); r != nil {
+		Moderator: moderator, Owner: s.owner && !isAgent, Account: s.account, History: history, Agent: isAgent, Lang: m.Lang}); r != nil {
 		s.state.Store(stateEnded)
 		s.refused(r)
 		return true

@@ -59,21 +59,7 @@ func TestTranscriberCaptions(t *testing.T) {
 	if err := mod.Moderate(signal.ActionTranscribe, ""); err != nil {
 		t.Fatal(err)
 	}
-	var agentID string
-	Eventually(t, 30*time.Second, "the transcriber in the meeting, certified as an agent", func() error {
-		for _, p := range mod.Participants() {
-			if p.Name != "Transcriber" || p.Cert == nil {
-				continue
-			}
-			body, err := identity.VerifyCertificate(*p.Cert, func(ed25519.PublicKey) bool { return true }, room.ID, time.Now())
-			if err != nil || body.Issuer != signal.AgentIssuer {
-				return fmt.Errorf("its certificate: %+v %v", body, err)
-			}
-			agentID = p.ID
-			return nil
-		}
-		return fmt.Errorf("participants %+v", mod.Participants())
-	})
+	agentID := waitAgent(t, mod, room.ID)
 
 	// Two passes of the clip give each sentence twice; the first final caption of each
 	// sentence is scored.
@@ -179,6 +165,28 @@ func TestTranscriberCaptions(t *testing.T) {
 			t.Errorf("the word %q is in clear in the node's copy", w)
 		}
 	}
+}
+
+// waitAgent waits until c sees the meeting's transcriber, certified as an agent, and
+// returns its participant id.
+func waitAgent(t *testing.T, c *client.Client, roomID string) string {
+	t.Helper()
+	var id string
+	Eventually(t, 30*time.Second, "the transcriber in the meeting, certified as an agent", func() error {
+		for _, p := range c.Participants() {
+			if p.Name != agent.Name || p.Cert == nil {
+				continue
+			}
+			body, err := identity.VerifyCertificate(*p.Cert, func(ed25519.PublicKey) bool { return true }, roomID, time.Now())
+			if err != nil || body.Issuer != signal.AgentIssuer {
+				return fmt.Errorf("its certificate: %+v %v", body, err)
+			}
+			id = p.ID
+			return nil
+		}
+		return fmt.Errorf("participants %+v", c.Participants())
+	})
+	return id
 }
 
 // TestTranscriberEngineFailure: when the speech engine fails (an OpenAI-compatible endpoint

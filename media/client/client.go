@@ -74,6 +74,9 @@ type Config struct {
 	Moderator string
 	// Agent is the agent token a node gives the transcriber it starts.
 	Agent string
+	// Lang is the language the participant speaks (a BCP 47 tag such as "en" or "fr"), for
+	// the meeting's transcriber; "" says nothing.
+	Lang string
 	// TrustedNodeKeys are the node keys whose certificates the client accepts. Default: the
 	// keys the home node names in joined.
 	TrustedNodeKeys [][]byte
@@ -591,6 +594,11 @@ func (c *Client) SendChat(text string) error {
 // QualityHigh) of the remote video track trackID.
 func (c *Client) SetQuality(trackID, quality string) error {
 	return c.send(&signal.Message{Type: signal.TypeLayer, Track: trackID, Quality: quality})
+}
+
+// SetLang tells the meeting the participant now speaks lang (a BCP 47 tag).
+func (c *Client) SetLang(lang string) error {
+	return c.send(&signal.Message{Type: signal.TypeLang, Lang: lang})
 }
 
 // RaiseHand raises or lowers the client's hand.

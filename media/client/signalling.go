@@ -65,7 +65,7 @@ func dial(ctx context.Context, cfg Config) (*websocket.Conn, error) {
 // bounds the wait). Anything else the node sends first is an error unless it is an "error"
 // message, which is returned as a *NodeError.
 func (c *Client) handshake(ctx context.Context) (*signal.Message, error) {
-	join := &signal.Message{Type: signal.TypeJoin, Name: c.cfg.Name, Keys: c.e2ee.joinKeys(), Mod: c.cfg.Moderator, Agent: c.cfg.Agent}
+	join := &signal.Message{Type: signal.TypeJoin, Name: c.cfg.Name, Keys: c.e2ee.joinKeys(), Mod: c.cfg.Moderator, Agent: c.cfg.Agent, Lang: c.cfg.Lang}
 	if err := c.write(ctx, join); err != nil {
 		return nil, fmt.Errorf("client: send join: %w", err)
 	}

@@ -148,7 +148,15 @@ func (m *Message) validateFromClient() error {
 		if len(m.Mod) > maxModToken || len(m.Agent) > maxModToken {
 			return bad("moderator or agent token too long")
 		}
+		if m.Lang != "" && !ValidLang(m.Lang) {
+			return bad("lang %q is not a language tag such as fr or en-GB", m.Lang)
+		}
 		return validName(m.Name)
+	case TypeLang:
+		if !ValidLang(m.Lang) {
+			return bad("lang %q is not a language tag such as fr or en-GB", m.Lang)
+		}
+		return nil
 	case TypeKey:
 		if m.Envelope == nil || m.Envelope.Body == "" || m.Envelope.Sig == "" {
 			return bad("key needs an envelope with body and sig")
@@ -288,4 +296,30 @@ func validName(name string) error {
 		}
 	}
 	return nil
+}
+
+// MaxLangLen bounds a language tag.
+const MaxLangLen = 16
+
+// ValidLang reports whether s is a plain BCP 47 language tag: a primary language of 2 or 3
+// lowercase letters, then optional subtags of 2 to 8 letters or digits after "-" (a region
+// such as "fr-BE", a script), at most MaxLangLen bytes.
+func ValidLang(s string) bool {
+	if len(s) > MaxLangLen {
+		return false
+	}
+	for i, sub := range strings.Split(s, "-") {
+		if i == 0 {
+			if len(sub) < 2 || len(sub) > 3 || strings.IndexFunc(sub, func(r rune) bool { return r < 'a' || r > 'z' }) >= 0 {
+				return false
+			}
+			continue
+		}
+		if len(sub) < 2 || len(sub) > 8 || strings.IndexFunc(sub, func(r rune) bool {
+			return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9')
+		}) >= 0 {
+			return false
+		}
+	}
+	return true
 }

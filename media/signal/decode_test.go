@@ -389,3 +389,15 @@ func TestErrorsSayWhy(t *testing.T) {
 		}
 	}
 }
+
+func TestValidLang(t *testing.T) {
+	for s, want := range map[string]bool{
+		"fr": true, "en-GB": true, "br": true, "zh-Hant-TW": true, "gsw": true, "sr-Latn": true,
+		"": false, "f": false, "FR": false, "fran": false, "fr_FR": false, "fr-": false, "fr-B": false,
+		"fr-toolongsub": false, "en-GB-oxendict-x": false, "fr BE": false, "é": false,
+	} {
+		if got := ValidLang(s); got != want {
+			t.Errorf("ValidLang(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

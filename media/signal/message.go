@@ -122,6 +122,8 @@ const (
 	// TypeCaption: from the transcriber agent, a caption sealed with its chat key (SFrame);
 	// from the node, that caption relayed to everyone in the meeting.
 	TypeCaption = "caption"
+	// TypeLang (client to node): the language the participant speaks changed (Lang).
+	TypeLang = "lang"
 )
 
 // Moderator actions ("moderate", "moderated").
@@ -203,6 +205,9 @@ type Message struct {
 	Mod string `json:"mod,omitempty"`
 	// join: the agent token the node gave the transcriber it started (nobody else has one).
 	Agent string `json:"agent,omitempty"`
+	// join, lang: the language the participant speaks, a BCP 47 tag ("fr", "en-GB"); the
+	// transcriber listens for it. Clients send the language of their interface.
+	Lang string `json:"lang,omitempty"`
 
 	// offer, answer, candidate: which peer connection.
 	PC string `json:"pc,omitempty"`
@@ -293,6 +298,9 @@ type CaptionText struct {
 	Seq     uint64 `json:"seq"` // the speaker's utterance number
 	StartMS int64  `json:"start_ms"`
 	EndMS   int64  `json:"end_ms"`
+	// Unavailable, set instead of Text: the transcriber has no speech model for the
+	// language the speaker speaks (this BCP 47 tag), so it cannot caption them.
+	Unavailable string `json:"unavailable,omitempty"`
 }
 
 // Track describes one published track. In a pub offer only Source is set.
@@ -342,6 +350,7 @@ type Participant struct {
 	MicMuted    bool                   `json:"mic_muted"`
 	CameraMuted bool                   `json:"camera_muted"`
 	Screen      bool                   `json:"screen"`
+	Lang        string                 `json:"lang,omitempty"` // the language they speak, if they said
 }
 
 // Room is what a client learns about the room it joined.

@@ -39,6 +39,8 @@ type Info struct {
 	CameraMuted bool                   `json:"camera_muted,omitempty"`
 	Screen      bool                   `json:"screen,omitempty"`
 	Tracks      []Track                `json:"tracks,omitempty"`
+	Agent       bool                   `json:"agent,omitempty"` // the transcriber its node started
+	Lang        string                 `json:"lang,omitempty"`  // the language they speak (BCP 47)
 }
 
 // Track is one published track in an Info.
@@ -105,6 +107,9 @@ func (info Info) validate() error {
 	if err := validText(info.Org, maxOrgRunes); err != nil {
 		return fmt.Errorf("organisation: %w", err)
 	}
+	if info.Lang != "" && !signal.ValidLang(info.Lang) {
+		return fmt.Errorf("language %q", info.Lang)
+	}
 	if c := info.Cert; c != nil && len(c.Body)+len(c.Sig) > maxCertBytes {
 		return fmt.Errorf("certificate of %d bytes", len(c.Body)+len(c.Sig))
 	}
@@ -144,12 +149,12 @@ func validText(s string, max int) error {
 // participant is info as clients see it (signal.Participant), with id.
 func (info Info) participant(id string) signal.Participant {
 	return signal.Participant{ID: id, Name: info.Name, Org: info.Org, Moderator: info.Moderator, Owner: info.Owner, Verified: info.Verified, Cert: info.Cert,
-		Hand: info.Hand, MicMuted: info.MicMuted, CameraMuted: info.CameraMuted, Screen: info.Screen}
+		Hand: info.Hand, MicMuted: info.MicMuted, CameraMuted: info.CameraMuted, Screen: info.Screen, Lang: info.Lang}
 }
 
 // sameView reports whether clients would see a and b alike (tracks are not shown).
 func sameView(a, b Info) bool {
 	return a.Name == b.Name && a.Org == b.Org && a.Moderator == b.Moderator && a.Owner == b.Owner && a.Verified == b.Verified && a.Hand == b.Hand &&
-		a.MicMuted == b.MicMuted && a.CameraMuted == b.CameraMuted && a.Screen == b.Screen &&
+		a.MicMuted == b.MicMuted && a.CameraMuted == b.CameraMuted && a.Screen == b.Screen && a.Lang == b.Lang && a.Agent == b.Agent &&
 		(a.Cert == nil) == (b.Cert == nil) && (a.Cert == nil || *a.Cert == *b.Cert)
 }

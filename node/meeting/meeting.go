@@ -114,7 +114,7 @@ func (m *meeting) join(req JoinRequest, now time.Time) *Refusal {
 		return refuse(signal.CodeSignIn, "this meeting is only for people signed in at their organisation's node: sign in, then open the link again")
 	}
 	w := &member{id: req.ID, conn: req.Conn, keys: req.Keys, moderator: moderator && !req.Agent, owner: req.Owner, agent: req.Agent,
-		account: req.Account, history: req.History, since: now, info: Info{Name: req.Name, Verified: req.Account != nil}}
+		account: req.Account, history: req.History, since: now, info: Info{Name: req.Name, Verified: req.Account != nil, Agent: req.Agent, Lang: req.Lang}}
 	l := m.cfg.Limits
 	w.key = Bucket{Rate: l.KeyRate, Burst: l.KeyBurst}
 	w.hand = Bucket{Rate: l.HandRate, Burst: l.HandBurst}
@@ -154,7 +154,8 @@ func (m *meeting) admit(w *member, now time.Time) *Refusal {
 		m.log.Info("an idle participant gives its place to a newcomer", "participant", idle.id)
 		m.sendAway(idle, CodeMediaTimeout, fmt.Sprintf("the room is full and you had no audio or video for %v: your place went to someone joining", l.MediaDeadline))
 	}
-	info := Info{Name: w.info.Name, Org: m.cfg.NodeName, Moderator: w.moderator, Owner: w.owner, Verified: w.account != nil}
+	info := Info{Name: w.info.Name, Org: m.cfg.NodeName, Moderator: w.moderator, Owner: w.owner, Verified: w.account != nil,
+		Agent: w.agent, Lang: w.info.Lang}
 	tag := randomTag()
 	for m.tags[tag] {
 		tag = randomTag()

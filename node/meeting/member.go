@@ -62,6 +62,8 @@ type JoinRequest struct {
 	// once (a moderator asked for it), is no moderator, and is the only one whose captions
 	// are relayed.
 	Agent bool
+	// Lang is the language the participant speaks (a signal.ValidLang tag), "" if unsaid.
+	Lang string
 }
 
 // Account is a signed-in participant's account at the node's identity provider, which the

@@ -194,6 +194,60 @@ func (m *meeting) caption(id string, sframe []byte, now time.Time) *Refusal {
 		return m.refused(w, refuse(CodeRateLimited, "too many captions; wait a moment"), now)
 	}
 	m.broadcast(encode(&signal.Message{Type: signal.TypeCaption, Caption: &signal.Caption{From: id, SFrame: sframe, Time: now.UnixMilli()}}), id)
+	if m.cfg.Cast != nil && m.remote.len() > 0 {
+		m.cfg.Cast(m.room.ID, id, sframe)
+	}
+	return nil
+}
+
+// remoteCaption relays a caption of another node's transcriber from, shown here as one of
+// that node's participants and marked an agent by it, to everyone admitted here.
+func (m *meeting) remoteCaption(node peer.ID, from string, sframe []byte, now time.Time) *Refusal {
+	by := m.remote.shown[from]
+	switch {
+	case by == nil || by.node != node:
+		return refuse(signal.CodeNotAllowed, "%q is not a participant of node %s", from, node)
+	case !by.info.Agent:
+		return refuse(signal.CodeNotAllowed, "%q of node %s is not its transcriber", from, node)
+	case len(sframe) == 0 || len(sframe) > signal.MaxChatCiphertext:
+		return refuse(signal.CodeBadMessage, "caption of %d bytes", len(sframe))
+	case !by.caption.Allow(now):
+		m.cfg.Metrics.Refused(CodeRateLimited)
+		return refuse(CodeRateLimited, "too many captions from %s", from)
+	}
+	m.broadcast(encode(&signal.Message{Type: signal.TypeCaption, Caption: &signal.Caption{From: from, SFrame: sframe, Time: now.UnixMilli()}}), "")
+	return nil
+}
+
+// setLang records the language id speaks and tells everyone (the transcriber listens for it).
+func (m *meeting) setLang(id, lang string, now time.Time) *Refusal {
+	if !signal.ValidLang(lang) {
+		return refuse(signal.CodeBadMessage, "%q is not a language tag", lang)
+	}
+	if i := m.waiting(id); i >= 0 {
+		if w := m.lobby[i]; w.mute.Allow(now) {
+			w.info.Lang = lang // shown once admitted
+		}
+		return nil
+	}
+	w, r := m.member(id)
+	if r != nil {
+		return r
+	}
+	if !w.mute.Allow(now) {
+		return m.refused(w, refuse(CodeRateLimited, "too many changes; wait a moment"), now)
+	}
+	if w.info.Lang == lang {
+		return nil
+	}
+	w.info.Lang = lang
+	if raw, err := EncodeInfo(w.info); err == nil {
+		m.infoSize += len(raw) - w.infoSize
+		w.infoSize = len(raw)
+	}
+	p := w.info.participant(id)
+	m.broadcast(encode(&signal.Message{Type: signal.TypeParticipantUpdated, Participant: &p}), "")
+	m.dirty = true
 	return nil
 }
 

@@ -306,3 +306,50 @@ func TestOwnerOnlyFromTheRoomsNode(t *testing.T) {
 		t.Fatal("a co-host made by another node's self-proclaimed owner")
 	}
 }
+
+// TestRemoteCaptions: a caption cast by another node is relayed here only if its sender is
+// that node's participant and marked its transcriber, within the caption rate.
+func TestRemoteCaptions(t *testing.T) {
+	r := newRig(t, federation.Room{Title: "Captions", Owner: "nodeB"}, Limits{CaptionRate: 1, CaptionBurst: 2})
+	a := r.mustJoin("a", false)
+	rec := federation.StateRecord{Node: "nodeB", Version: 1}
+	for id, in := range map[string]Info{"bagent": {Name: "Transcriber", Agent: true}, "bx": {Name: "X", Lang: "fr"}} {
+		raw, _ := EncodeInfo(in)
+		rec.Participants = append(rec.Participants, federation.Participant{ID: id, Info: raw})
+	}
+	r.recs = []federation.StateRecord{rec}
+	r.refresh()
+	for _, c := range []struct {
+		name string
+		node peer.ID
+		from string
+		ok   bool
+	}{
+		{"from its transcriber", "nodeB", "bagent", true},
+		{"from a participant", "nodeB", "bx", false},
+		{"from another node", "nodeC", "bagent", false},
+		{"from nobody", "nodeB", "ghost", false},
+		{"within the burst", "nodeB", "bagent", true},
+		{"over the rate", "nodeB", "bagent", false},
+	} {
+		a.msgs = nil
+		ref := r.m.remoteCaption(c.node, c.from, []byte{1, 2, 3}, r.now)
+		if (ref == nil) != c.ok {
+			t.Errorf("%s: %v, want accepted %v", c.name, ref, c.ok)
+		}
+		if got := a.take(signal.TypeCaption); c.ok != (len(got) == 1) || (c.ok && got[0].Caption.From != c.from) {
+			t.Errorf("%s: a was told %+v", c.name, got)
+		}
+	}
+	// A change of language reaches everyone.
+	r.mustJoin("b", false)
+	if ref := r.m.setLang("b", "de-AT", r.now); ref != nil {
+		t.Fatal(ref)
+	}
+	if ref := r.m.setLang("b", "deutsch", r.now); ref == nil {
+		t.Error("a bad language tag was taken")
+	}
+	if got := a.take(signal.TypeParticipantUpdated); len(got) != 1 || got[0].Participant.Lang != "de-AT" {
+		t.Errorf("a was told %+v of b's language", got)
+	}
+}

@@ -51,6 +51,9 @@ type Config struct {
 	// without waiting; an error (no speech engine here) is told to the moderator. nil: this
 	// node transcribes nothing.
 	Transcribe func(room string, on bool) error
+	// Cast hands a caption of this node's transcriber (participant from, sealed) to the
+	// room's other nodes without waiting; nil keeps captions on this node.
+	Cast func(room, from string, sframe []byte)
 
 	Metrics Metrics
 	Log     *slog.Logger
@@ -219,6 +222,13 @@ func (g *Registry) Chat(room string, c signal.ChatMessage) {
 func (g *Registry) RemoteEvent(room string, node peer.ID, ev Event, at time.Time) {
 	if r := g.room(room); r != nil {
 		r.remoteEvent(node, ev, at)
+	}
+}
+
+// RemoteCaption relays to the members here a caption that node's transcriber from sent.
+func (g *Registry) RemoteCaption(room string, node peer.ID, from string, sframe []byte) {
+	if r := g.room(room); r != nil {
+		r.remoteCaption(node, from, sframe)
 	}
 }
 

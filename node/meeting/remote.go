@@ -20,7 +20,7 @@ type remote struct {
 	kids kidSet    // key IDs it announced here
 	left time.Time // when it left, in remoteSet.gone
 
-	key, moderate, react Bucket
+	key, moderate, react, caption Bucket
 }
 
 // decodedRecord is one node's record with its participants' infos decoded.
@@ -114,14 +114,15 @@ func (m *meeting) refresh(recs []federation.StateRecord, hidden func(peer.ID) bo
 			r.key = Bucket{Rate: l.KeyRate, Burst: l.KeyBurst}
 			r.moderate = Bucket{Rate: l.ModerateRate, Burst: l.ModerateBurst}
 			r.react = Bucket{Rate: l.ReactRate, Burst: l.ReactBurst}
+			r.caption = Bucket{Rate: l.CaptionRate, Burst: l.CaptionBurst}
 			p := r.info.participant(id)
 			m.broadcast(encode(&signal.Message{Type: signal.TypeParticipantJoined, Participant: &p}), "")
 		case old.node != r.node || !sameView(old.info, r.info):
-			r.kids, r.key, r.moderate, r.react = old.kids, old.key, old.moderate, old.react
+			r.kids, r.key, r.moderate, r.react, r.caption = old.kids, old.key, old.moderate, old.react, old.caption
 			p := r.info.participant(id)
 			m.broadcast(encode(&signal.Message{Type: signal.TypeParticipantUpdated, Participant: &p}), "")
 		default:
-			r.kids, r.key, r.moderate, r.react = old.kids, old.key, old.moderate, old.react
+			r.kids, r.key, r.moderate, r.react, r.caption = old.kids, old.key, old.moderate, old.react, old.caption
 		}
 	}
 	for id, old := range m.remote.shown {

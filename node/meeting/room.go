@@ -161,6 +161,24 @@ func (r *Room) React(id, reaction string) *Refusal {
 	return res
 }
 
+// SetLang records the language id speaks.
+func (r *Room) SetLang(id, lang string) *Refusal {
+	var res *Refusal
+	if !r.call(func() { res = r.m.setLang(id, lang, r.reg.now()) }) {
+		return errStopped
+	}
+	return res
+}
+
+// remoteCaption relays a caption of another node's transcriber.
+func (r *Room) remoteCaption(node peer.ID, from string, sframe []byte) {
+	r.post(func() {
+		if res := r.m.remoteCaption(node, from, sframe, r.reg.now()); res != nil {
+			r.m.log.Debug("caption from another node refused", "node", node, "err", res)
+		}
+	})
+}
+
 // remoteEvent applies an event another node put in the room's log at time at.
 func (r *Room) remoteEvent(node peer.ID, ev Event, at time.Time) {
 	r.post(func() {

@@ -37,7 +37,9 @@ type Config struct {
 	Token     string      // the agent token the node gave
 	TLSConfig *tls.Config // to trust the node's certificate
 	Engine    transcribe.Engine
-	Language  string // of the speech; "" for the engine's default
+	// Language is the language of speakers who did not say which they speak; "" for the
+	// engine's default. Each participant's own (signal.Participant.Lang) comes first.
+	Language string
 	// Idle ends a speaker's utterance when their audio stops this long. Default DefaultIdle.
 	Idle time.Duration
 	// OnError is told what goes wrong with the engine (each distinct failure once a
@@ -60,6 +62,7 @@ type Agent struct {
 	dropped   uint64            // frames dropped because the engine fell behind; guarded by mu
 	lastErr   string            // the last failure told; guarded by mu
 	lastErrAt time.Time         // guarded by mu
+	told      map[string]string // speaker → the language they were told has no model; guarded by mu
 }
 
 type frame struct {
@@ -84,7 +87,8 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	} else {
 		dec.Close()
 	}
-	a := &Agent{cfg: cfg, frames: make(chan frame, frameQueue), stop: make(chan struct{}), done: make(chan struct{})}
+	a := &Agent{cfg: cfg, frames: make(chan frame, frameQueue), stop: make(chan struct{}), done: make(chan struct{}),
+		told: map[string]string{}}
 	c, err := client.Join(ctx, client.Config{
 		URL: cfg.URL, Room: cfg.Room, Name: Name, Agent: cfg.Token, TLSConfig: cfg.TLSConfig,
 		AnnounceKeys: true, Logger: cfg.Logger,
@@ -144,12 +148,14 @@ func (a *Agent) Close() error {
 // are decoded and recognised in parallel.
 type speaker struct {
 	id     string
+	lang   string // the language listened for
 	frames chan []byte
 	done   chan struct{}
 }
 
 // run is the agent's goroutine: it hands each frame to its speaker's goroutine, starting one
-// when someone speaks and ending it when they have been quiet for Idle.
+// when someone speaks and ending it when they have been quiet for Idle or say they speak
+// another language.
 func (a *Agent) run() {
 	defer close(a.done)
 	speakers := map[string]*speaker{}
@@ -171,7 +177,7 @@ func (a *Agent) run() {
 		case f := <-a.frames:
 			sp := speakers[f.from]
 			if sp == nil {
-				sp = &speaker{id: f.from, frames: make(chan []byte, frameQueue), done: make(chan struct{})}
+				sp = &speaker{id: f.from, lang: a.langOf(f.from), frames: make(chan []byte, frameQueue), done: make(chan struct{})}
 				speakers[f.from] = sp
 				go a.listen(sp)
 			}
@@ -185,7 +191,7 @@ func (a *Agent) run() {
 			}
 		case now := <-tick.C:
 			for id, sp := range speakers {
-				if now.Sub(last[id]) >= a.cfg.Idle {
+				if now.Sub(last[id]) >= a.cfg.Idle || a.langOf(id) != sp.lang {
 					close(sp.frames) // ends the utterance in progress
 					delete(speakers, id)
 					delete(last, id)
@@ -204,9 +210,13 @@ func (a *Agent) listen(sp *speaker) {
 		return
 	}
 	defer dec.Close()
-	st, err := a.cfg.Engine.Stream(a.cfg.Language)
+	st, err := a.cfg.Engine.Stream(sp.lang)
 	if err != nil {
-		a.fail(err)
+		if errors.Is(err, transcribe.ErrLanguage) {
+			a.unavailable(sp)
+		} else {
+			a.fail(err)
+		}
 		for range sp.frames {
 		}
 		return
@@ -278,6 +288,32 @@ func (u *utterances) emit(segs []transcribe.Segment, real func(time.Duration) ti
 			a.cfg.Logger.Warn("send a caption", "err", err)
 		}
 	}
+}
+
+// unavailable tells everyone, once per speaker and language, that the engine has no model
+// for the language sp speaks: their words get no captions rather than wrong ones.
+func (a *Agent) unavailable(sp *speaker) {
+	a.mu.Lock()
+	told := a.told[sp.id] == sp.lang
+	a.told[sp.id] = sp.lang
+	a.mu.Unlock()
+	if told {
+		return
+	}
+	a.cfg.Logger.Info("no speech model for a speaker's language", "speaker", sp.id, "lang", sp.lang)
+	if err := a.c.SendCaption(signal.CaptionText{Speaker: sp.id, Name: a.nameOf(sp.id), Unavailable: sp.lang}); err != nil {
+		a.cfg.Logger.Warn("send a caption", "err", err)
+	}
+}
+
+// langOf is the language participant id speaks: theirs if they said, else Config.Language.
+func (a *Agent) langOf(id string) string {
+	for _, p := range a.c.Participants() {
+		if p.ID == id && p.Lang != "" {
+			return p.Lang
+		}
+	}
+	return a.cfg.Language
 }
 
 func (a *Agent) nameOf(id string) string {

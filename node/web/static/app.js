@@ -29,7 +29,7 @@ import {
 } from './controls.js';
 import { addChat, sendChat } from './chat.js';
 import { onModerated, onReaction, renderModeratorTools, wireModeration } from './moderation.js';
-import { onCaption, resetCaptions, wireCaptions } from './captions.js';
+import { onCaption, resetCaptions, spokenLang, wireCaptions } from './captions.js';
 import { wireTranscript } from './transcript.js';
 import { wireShortcuts } from './shortcuts.js';
 import { addWaiting, refreshRoster, removeWaiting, resetRoster, setWaiting, startRoster, stopRoster } from './roster.js';
@@ -152,7 +152,7 @@ function connect() {
   });
   S.sig = sig;
   sig.joined = false;
-  const join = { type: 'join', name: S.name, keys: S.identity.publicKeys() };
+  const join = { type: 'join', name: S.name, keys: S.identity.publicKeys(), lang: spokenLang() };
   if (S.mod) join.mod = S.mod;
   sig.open().then(() => sig.send(join)).catch(() => { /* onClose handles it */ });
 }
