@@ -169,6 +169,11 @@ type Config struct {
 	// ({"url", "model", "api_key_file"}). Default: none; summaries are made on this machine
 	// by picking the transcript's own sentences, and nothing is sent anywhere.
 	Summary *transcribe.SummaryConfig `json:"summary,omitempty"`
+	// Transcribers are the transcribers on other machines of the organisation (a GPU box
+	// running `parley transcriber`) this node trusts, each by its public key:
+	// [{"name": "gpu-1", "key": "<what parley transcriber init printed>"}]. While one is
+	// linked, meetings are transcribed there rather than on this machine.
+	Transcribers []TrustedTranscriber `json:"transcribers,omitempty"`
 
 	// UnreachableGrace is how long a federated node may be out of reach (no connection to
 	// it, nothing new from it) before its participants stop being shown here: clients get
@@ -263,6 +268,20 @@ func (c Config) validate() error {
 		}
 		if t.Engine == "openai" && t.URL == "" {
 			return errors.New(`field "transcription.url": required with the openai engine (the server that serves /v1/audio/transcriptions)`)
+		}
+	}
+	seen := map[string]bool{}
+	for i, tr := range c.Transcribers {
+		k, err := tr.publicKey()
+		if err != nil {
+			return fmt.Errorf(`field "transcribers[%d].key": %w`, i, err)
+		}
+		if seen[string(k)] {
+			return fmt.Errorf(`field "transcribers[%d].key": listed twice`, i)
+		}
+		seen[string(k)] = true
+		if len(tr.Name) > 64 || strings.IndexFunc(tr.Name, unicode.IsControl) >= 0 || !utf8.ValidString(tr.Name) {
+			return fmt.Errorf(`field "transcribers[%d].name": at most 64 bytes of text`, i)
 		}
 	}
 	if c.Summary != nil {

@@ -137,6 +137,7 @@ func (n *Node) routes() http.Handler {
 		}))
 	}
 	mux.Handle("GET /ws/{id}", n.bodyLimit(noBody, http.HandlerFunc(n.serveWS))) // the session bounds the rest
+	mux.Handle("GET "+signal.TranscriberPath, n.bodyLimit(noBody, http.HandlerFunc(n.serveTranscriberLink)))
 	handle("POST "+federation.JoinPath, joinBodyLimit, n.fed.fed.JoinHandler())
 	handle("GET /healthz", noBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -31,6 +31,7 @@ import (
 //	parley_key_envelopes_total          counter  key envelopes relayed to participants
 //	parley_key_envelope_bytes_total     counter  bytes of key envelopes relayed (one per recipient)
 //	parley_lobby_waiting                gauge    people waiting in lobbies
+//	parley_transcribers_linked          gauge    transcribers on other machines linked
 //	parley_meeting_refusals_total{reason}    counter  joins and participant messages refused
 //	                                                   (room_full, lobby_full, rate_limited,
 //	                                                   duplicate_key, bad_keys, not_allowed,
@@ -81,6 +82,7 @@ type statsSource interface {
 	storedRooms() int
 	lobbyWaiting() int
 	cascadeLinks() []linkMetrics
+	transcribersLinked() int
 }
 
 func newMetrics(src statsSource) *metrics {
@@ -146,6 +148,8 @@ func newMetrics(src statsSource) *metrics {
 	}
 	reg.MustRegister(
 		m.sigErrors, m.wsSessions, m.chatMessage, m.envelopes, m.envBytes, m.refusals, m.disconnects, m.drops, m.casts,
+		gauge("parley_transcribers_linked", "Transcribers on other machines linked to this node.",
+			func() float64 { return float64(src.transcribersLinked()) }),
 		gauge("parley_lobby_waiting", "People waiting in room lobbies.",
 			func() float64 { return float64(src.lobbyWaiting()) }),
 		gauge("parley_participants", "Participants connected to the SFU.",

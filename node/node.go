@@ -388,9 +388,10 @@ func (n *Node) Status() Status {
 }
 
 // statsSource, for metrics.
-func (n *Node) sfuStats() media.Stats { return n.sfu.Stats() }
-func (n *Node) activeRooms() int      { return n.meetings.Stats().Rooms }
-func (n *Node) lobbyWaiting() int     { return n.meetings.Stats().Waiting }
+func (n *Node) sfuStats() media.Stats   { return n.sfu.Stats() }
+func (n *Node) activeRooms() int        { return n.meetings.Stats().Rooms }
+func (n *Node) lobbyWaiting() int       { return n.meetings.Stats().Waiting }
+func (n *Node) transcribersLinked() int { return n.transcribers.linked() }
 func (n *Node) cascadeLinks() []linkMetrics {
 	return n.casc.linkStats()
 }

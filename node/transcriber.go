@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"parley/media/signal"
 	"parley/media/transcribe"
 	"parley/media/transcribe/agent"
@@ -23,7 +25,8 @@ import (
 // agent (package media/transcribe/agent) that joins the room through the node's own HTTP
 // listener with a one-time agent token, like any participant, and is let in at once. Its
 // certificate names it: issuer signal.AgentIssuer. A moderator stops it (transcribe_stop) or
-// removes it; it stops with the meeting and with the node.
+// removes it; it stops with the meeting and with the node. While a transcriber of another
+// machine is linked (transcriberlink.go), the meeting is handed to it instead.
 
 // agentJoinTimeout bounds the agent's join.
 const agentJoinTimeout = 30 * time.Second
@@ -33,13 +36,16 @@ type transcribers struct {
 	mu     sync.Mutex
 	closed bool
 	runs   map[string]*transcriberRun // guarded by mu
+	links  map[*transcriberLink]bool  // transcribers on other machines; guarded by mu
 	wg     sync.WaitGroup
 }
 
+// transcriberRun is a meeting's agent: on this machine (cancel stops it), or handed to a
+// linked transcriber (link).
 type transcriberRun struct {
 	token  string
 	cancel context.CancelFunc
-	done   chan struct{}
+	link   *transcriberLink
 }
 
 // agentAccount is the account the agent's certificate names.
@@ -57,14 +63,25 @@ func (n *Node) transcribe(room string, on bool) error {
 		t.runs = map[string]*transcriberRun{}
 	}
 	run := t.runs[room]
-	if !on {
-		if run != nil {
-			run.cancel()
-		}
+	switch {
+	case !on && run != nil && run.link != nil:
+		go n.tellLink(run.link, &signal.TranscriberMessage{Type: signal.TLStop, Room: room})
 		return nil
-	}
-	if run != nil {
+	case !on && run != nil:
+		run.cancel()
+		return nil
+	case !on:
+		return nil
+	case run != nil:
 		return nil // already transcribing
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	token := base64.RawURLEncoding.EncodeToString(b)
+	if l := t.remoteLinkLocked(); l != nil {
+		t.runs[room] = &transcriberRun{token: token, link: l}
+		go n.tellLink(l, &signal.TranscriberMessage{Type: signal.TLStart, Room: room, Token: token})
+		return nil
 	}
 	cfg := TranscriptionConfig(n.cfg)
 	engine, err := transcribe.Open(cfg)
@@ -75,15 +92,12 @@ func (n *Node) transcribe(room string, on bool) error {
 		_ = engine.Close()
 		return fmt.Errorf("this node cannot transcribe: %w", transcribe.ErrNoOpus)
 	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
 	ctx, cancel := context.WithCancel(context.Background())
-	run = &transcriberRun{token: base64.RawURLEncoding.EncodeToString(b), cancel: cancel, done: make(chan struct{})}
+	run = &transcriberRun{token: token, cancel: cancel}
 	t.runs[room] = run
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		defer close(run.done)
 		defer engine.Close()
 		defer func() {
 			t.mu.Lock()
@@ -136,10 +150,24 @@ func (n *Node) closeTranscribers() {
 	t.mu.Lock()
 	t.closed = true
 	for _, run := range t.runs {
-		run.cancel()
+		if run.cancel != nil {
+			run.cancel()
+		}
+	}
+	for l := range t.links {
+		_ = l.ws.Close(websocket.StatusGoingAway, "the node is shutting down")
 	}
 	t.mu.Unlock()
 	t.wg.Wait()
+}
+
+// tellLink sends m to a linked transcriber; if that fails, the link is closed (its
+// reader then forgets its meetings).
+func (n *Node) tellLink(l *transcriberLink, m *signal.TranscriberMessage) {
+	if err := l.send(m); err != nil {
+		n.log.Warn("tell a transcriber", "transcriber", l.name, "type", m.Type, "room", m.Room, "err", err)
+		_ = l.ws.Close(websocket.StatusInternalError, "write failed")
+	}
 }
 
 // localURL is the node's HTTP listener as this machine reaches it.

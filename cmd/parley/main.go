@@ -34,17 +34,18 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"init":       {"prepare a data directory: configuration, node key, TLS certificate", runInit},
-	"serve":      {"run the node on a data directory", runServe},
-	"room":       {"create or list rooms on the running node", runRoom},
-	"federation": {"invite, join, list or remove federated nodes of the running node", runFederation},
-	"demo":       {"start three federated throw-away nodes with one room and print its links", runDemo},
-	"bench":      {"measure the node (bench sfu, rekey, gossip, cascade)", runBench},
-	"transcribe": {"print the transcript of a recording (WAV or Ogg Opus) with the node's speech engine", runTranscribe},
-	"backup":     {"write a consistent backup of the running node's data directory", runBackup},
-	"restore":    {"restore a backup into a new data directory", runRestore},
-	"audit":      {"print the audit log of the running node (administrative and moderator actions)", runAudit},
-	"version":    {"print the version", runVersion},
+	"init":        {"prepare a data directory: configuration, node key, TLS certificate", runInit},
+	"serve":       {"run the node on a data directory", runServe},
+	"room":        {"create or list rooms on the running node", runRoom},
+	"federation":  {"invite, join, list or remove federated nodes of the running node", runFederation},
+	"demo":        {"start three federated throw-away nodes with one room and print its links", runDemo},
+	"bench":       {"measure the node (bench sfu, rekey, gossip, cascade)", runBench},
+	"transcribe":  {"print the transcript of a recording (WAV or Ogg Opus) with the node's speech engine", runTranscribe},
+	"transcriber": {"run the meetings' transcriber on another machine than the node (a GPU box)", runTranscriber},
+	"backup":      {"write a consistent backup of the running node's data directory", runBackup},
+	"restore":     {"restore a backup into a new data directory", runRestore},
+	"audit":       {"print the audit log of the running node (administrative and moderator actions)", runAudit},
+	"version":     {"print the version", runVersion},
 }
 
 func main() {
