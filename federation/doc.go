@@ -10,6 +10,8 @@
 //     received in the node's badger database (store.go);
 //   - merging: per (room, node) the state record with the greatest version wins; log entries
 //     are keyed by (node, seq) and shown in (time, node, seq) order, identical on every node;
+//   - casts (cast.go): signed room messages that are not kept, for what is worthless seconds
+//     later (live captions), refused when further than CastFresh from the receiver's clock;
 //   - anti-entropy: catch-up over a request/response protocol when a peer connects and
 //     periodically while the node takes part in a room (sync.go), so that nodes separated
 //     by a partition converge with no coordinator, losing and duplicating nothing.

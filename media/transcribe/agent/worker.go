@@ -249,7 +249,9 @@ func (l *link) run(ctx context.Context, room, token string) {
 	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	a, err := Start(jctx, Config{URL: l.cfg.URL, Room: room, Token: token, TLSConfig: l.cfg.TLSConfig,
 		Engine: l.cfg.Engine, Language: l.cfg.Language, Logger: log,
-		OnError: func(err error) { tell(&signal.TranscriberMessage{Type: signal.TLError, Room: room, Message: err.Error()}) },
+		OnError: func(err error) {
+			tell(&signal.TranscriberMessage{Type: signal.TLError, Room: room, Message: err.Error()})
+		},
 	})
 	cancel()
 	if err != nil {
