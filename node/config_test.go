@@ -22,6 +22,8 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 		{`{"name":"x","log_level":"loud"}`, `"log_level"`},
 		{`{"name":"x","public_url":"ftp://x"}`, `"public_url"`},
 		{`{"name":"x"} {}`, `trailing data`},
+		{`{"name":"x","transcribers":[{"name":"gpu","key":"short"}]}`, `"transcribers[0].key"`},
+		{`{"name":"x","transcribers":[{"key":"qZWzMmsARvu3oaN6NHy_hfDulcUfOipmYQGjqeMUCIg"},{"key":"qZWzMmsARvu3oaN6NHy_hfDulcUfOipmYQGjqeMUCIg"}]}`, `"transcribers[1].key": listed twice`},
 	}
 	for _, c := range cases {
 		_, err := ParseConfig([]byte(c.json))

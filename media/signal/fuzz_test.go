@@ -150,3 +150,36 @@ func FuzzDecodeFromNode(f *testing.F) {
 		checkRoundTrip(t, DecodeFromNode, m)
 	})
 }
+
+func FuzzDecodeTranscriberMessage(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"challenge","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","node_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`,
+		`{"type":"hello","key":"AAAA","sig":"AAAA"}`,
+		`{"type":"welcome"}`,
+		`{"type":"start","room":"r1","token":"t"}`,
+		`{"type":"start","room":"r1"}`,
+		`{"type":"stop","room":"r1"}`,
+		`{"type":"error","room":"r1","message":"model still loading"}`,
+		`{"type":"transcript","room":"r1","sealed":"AAEC"}`,
+		`{"type":"transcript","room":"r1","sealed":""}`,
+		`{"type":"stopped"}`,
+		`{"type":"welcome","x":1}`,
+		`{"type":"welcome"}{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := DecodeTranscriberMessage(data)
+		if err != nil {
+			return
+		}
+		again, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2, err := DecodeTranscriberMessage(again)
+		if err != nil || m2.Type != m.Type || m2.Room != m.Room || m2.Token != m.Token || !bytes.Equal(m2.Sealed, m.Sealed) {
+			t.Fatalf("round trip of %+v: %+v, %v", m, m2, err)
+		}
+	})
+}
