@@ -152,6 +152,9 @@ type Config struct {
 	// never the public HTTP port: metrics name peers and show who meets. "off" serves none.
 	// Default: 127.0.0.1, port 7885 (port 0 when HTTPAddr's port is 0).
 	MetricsAddr string `json:"metrics_addr,omitempty"`
+	// MetricsPprof also serves Go's profiler (/debug/pprof/) on the metrics listener, to
+	// profile a node under load (`parley bench sfu --profile`). Default: off.
+	MetricsPprof bool `json:"metrics_pprof,omitempty"`
 	// MDNS finds federated peers on the local network by mDNS (for islands). Default: off.
 	// It never makes a peer trusted: only invites do.
 	MDNS bool `json:"mdns,omitempty"`

@@ -51,9 +51,13 @@ func TestTranscriberAcrossNodes(t *testing.T) {
 	var bobFinal client.Caption
 	Eventually(t, 90*time.Second, "Dee reads a final caption of Bob and the notice for Fanny", func() error {
 		var final, notice bool
+		var undecrypted []error
 		for _, c := range dee.Captions() {
 			switch {
-			case c.Err != nil || c.From != agentID:
+			case c.Err != nil:
+				undecrypted = append(undecrypted, c.Err)
+				continue
+			case c.From != agentID:
 				continue
 			case c.Speaker == bob.ID() && c.Final && !final:
 				bobFinal, final = c, true
@@ -64,7 +68,12 @@ func TestTranscriberAcrossNodes(t *testing.T) {
 			}
 		}
 		if !final || !notice {
-			return fmt.Errorf("final caption of Bob: %v, notice for Fanny: %v (%d captions)", final, notice, len(dee.Captions()))
+			first := error(nil)
+			if len(undecrypted) > 0 {
+				first = undecrypted[0]
+			}
+			return fmt.Errorf("final caption of Bob: %v, notice for Fanny: %v (%d captions, %d not decrypted, first: %v)",
+				final, notice, len(dee.Captions()), len(undecrypted), first)
 		}
 		return nil
 	})
@@ -129,7 +138,13 @@ func TestTranscriberAcrossNodes(t *testing.T) {
 				return fmt.Errorf("Bob's French was captioned: %+v", c)
 			}
 		}
-		return fmt.Errorf("no caption of Bob from the new transcriber")
+		bad := 0
+		for _, c := range dee.Captions() {
+			if c.Err != nil {
+				bad++
+			}
+		}
+		return fmt.Errorf("no caption of Bob from the new transcriber (%d captions, %d not decrypted)", len(dee.Captions()), bad)
 	})
 	if err := bob.SetLang("not a language"); err != nil {
 		t.Fatal(err)

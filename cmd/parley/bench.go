@@ -93,15 +93,18 @@ func runBenchRekey(args []string, stdout, stderr io.Writer) error {
 }
 
 func runBenchSFU(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench sfu", "bench sfu [--subscribers N] [--duration D] [-v]",
+	fs := newFlags("bench sfu", "bench sfu [--subscribers N] [--duration D] [--profile FILE] [-v]",
 		"Starts a node in its own process (this binary's `init` and `serve` in a temporary\n"+
 			"directory), one publisher (Opus and three-layer VP8 simulcast) and N Go subscribers\n"+
 			"on loopback taking the top layer, and measures forwarding rate, the node's CPU and\n"+
 			"memory, and the latency it adds. It prints progress, then the result as one JSON line:\n"+
 			`{"subscribers":N,"forwarded_pps":…,"cpu_cores_used":…,"pps_per_core":…,`+"\n"+
-			` "added_latency_p50_ms":…,"added_latency_p99_ms":…,"rss_per_subscriber_mib":…}`,
+			` "added_latency_p50_ms":…,"added_latency_p99_ms":…,"rss_per_subscriber_mib":…}`+"\n"+
+			"With --profile, the node's CPU profile of the measurement goes to FILE and its\n"+
+			"allocations to FILE.allocs (read them with `go tool pprof`).",
 		"parley bench sfu --subscribers 50 --duration 30s", stderr)
 	lf := addLoadFlags(fs, 50, "number of subscribers")
+	profile := fs.String("profile", "", "write the node's CPU profile of the measurement to this file")
 	if err := lf.parse(fs, args); err != nil {
 		return err
 	}
@@ -109,7 +112,7 @@ func runBenchSFU(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	// The benchmark runs this binary as the node.
 	_, err := bench.BenchSFU(ctx, bench.SFUBenchOptions{
-		Subscribers: *lf.subs, Duration: *lf.dur, Log: log, Out: stdout,
+		Subscribers: *lf.subs, Duration: *lf.dur, Log: log, Out: stdout, Profile: *profile,
 	})
 	return err
 }

@@ -97,7 +97,12 @@ func (m *meeting) remoteKey(node peer.ID, env identity.SignedObject, now time.Ti
 		return refuse(signal.CodeBadKeys, "%v", err)
 	}
 	sender := m.remote.shown[body.From]
-	if sender == nil || sender.node != node || sender.info.Cert == nil {
+	if sender == nil {
+		// Its node's state record, which names it, may come after this log entry: hold it.
+		m.holdKey(heldKey{node: node, from: body.From, env: env, at: now})
+		return nil
+	}
+	if sender.node != node || sender.info.Cert == nil {
 		return refuse(signal.CodeBadKeys, "sender %q is not a participant of node %s", body.From, node)
 	}
 	nodeKey := m.cfg.PeerKey(node)
@@ -126,4 +131,55 @@ func (m *meeting) remoteKey(node peer.ID, env identity.SignedObject, now time.Ti
 	}
 	m.deliver(to, body.From, encode(&signal.Message{Type: signal.TypeKey, Envelope: &env}))
 	return nil
+}
+
+// Key envelopes of participants of other nodes not shown yet. A node's log entries and its
+// state record travel apart: the envelope a newcomer sends as it joins may arrive before the
+// record that names it. It is held for heldKeyWait and relayed when the sender is shown
+// (checked then like any), at most maxHeldKeys per meeting, the oldest dropped first.
+const (
+	heldKeyWait = 10 * time.Second
+	maxHeldKeys = 256
+)
+
+type heldKey struct {
+	node peer.ID
+	from string
+	env  identity.SignedObject
+	at   time.Time
+}
+
+func (m *meeting) holdKey(k heldKey) {
+	if len(m.held) >= maxHeldKeys {
+		m.cfg.Metrics.Refused(signal.CodeBadKeys)
+		m.held = slices.Delete(m.held, 0, 1)
+	}
+	m.held = append(m.held, k)
+}
+
+// releaseHeld relays the held envelopes whose senders are shown now and forgets those held
+// too long.
+func (m *meeting) releaseHeld(now time.Time) {
+	if len(m.held) == 0 {
+		return
+	}
+	keep := m.held[:0]
+	var ready []heldKey
+	for _, k := range m.held {
+		switch {
+		case now.Sub(k.at) > heldKeyWait:
+			m.log.Debug("key envelope of a participant of another node never shown", "node", k.node, "participant", k.from)
+		case m.remote.shown[k.from] != nil:
+			ready = append(ready, k)
+		default:
+			keep = append(keep, k)
+		}
+	}
+	clear(m.held[len(keep):])
+	m.held = keep
+	for _, k := range ready {
+		if r := m.remoteKey(k.node, k.env, now); r != nil {
+			m.log.Debug("held key envelope refused", "node", k.node, "participant", k.from, "err", r)
+		}
+	}
 }

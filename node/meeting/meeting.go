@@ -63,6 +63,7 @@ type meeting struct {
 	tags     map[uint32]bool
 	infoSize int // bytes of the members' infos
 	remote   remoteSet
+	held     []heldKey // key envelopes of other nodes' participants not shown yet (keys.go)
 
 	dirty   bool           // the node's record of the room must be published
 	closers []MediaSession // media to close, off the goroutine
@@ -371,6 +372,7 @@ type Published struct {
 // in time.
 func (m *meeting) tick(now time.Time) {
 	l := m.cfg.Limits
+	m.releaseHeld(now)
 	for _, w := range slices.Clone(m.lobby) {
 		if now.Sub(w.since) >= l.LobbyWait {
 			m.sendAway(w, CodeLobbyTimeout, fmt.Sprintf("nobody admitted you within %v; try again later", l.LobbyWait))

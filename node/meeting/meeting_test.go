@@ -442,3 +442,54 @@ func TestRestrictedRoom(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// TestRemoteKeyBeforeItsRecord: the key envelope of a participant of another node that
+// arrives before the state record naming them is held and relayed once they are shown;
+// one whose sender never shows up is forgotten.
+func TestRemoteKeyBeforeItsRecord(t *testing.T) {
+	r := newRig(t, federation.Room{Title: "r"}, Limits{})
+	a := r.mustJoin("a", false)
+	x, err := identity.GenerateUserIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tag = 77
+	cert, err := identity.IssueCertificate(r.nodeKey, identity.CertBody{V: 1, ID: "x", Tag: tag, Name: "Remote x", Org: "B",
+		Node: r.nodeKey.PublicKey(), Room: r.m.room.ID, SigPub: x.SigPub(), Age: x.AgeRecipient(),
+		IAT: r.now.Unix(), EXP: r.now.Add(identity.CertificateLifetime).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seal := func(from string, kid uint16) identity.SignedObject {
+		env, err := identity.SealKeyEnvelope(x, r.m.room.ID, from, identity.KIDOf(tag, kid), make([]byte, 16),
+			[]identity.Recipient{{ID: "a", Age: r.users["a"].AgeRecipient()}}, r.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	if ref := r.m.remoteKey("nodeB", seal("x", 1), r.now); ref != nil {
+		t.Fatalf("envelope of a sender not shown yet: %v", ref)
+	}
+	if ref := r.m.remoteKey("nodeB", seal("ghost", 1), r.now); ref != nil {
+		t.Fatalf("envelope of a sender never shown: %v", ref)
+	}
+	if got := a.take(signal.TypeKey); len(got) != 0 {
+		t.Fatalf("relayed before its sender was shown: %+v", got)
+	}
+	raw, err := EncodeInfo(Info{Name: "Remote x", Cert: &cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.now = r.now.Add(time.Second)
+	r.recs = []federation.StateRecord{{Node: "nodeB", Version: 1, Participants: []federation.Participant{{ID: "x", Info: raw}}}}
+	r.refresh()
+	if got := a.take(signal.TypeKey); len(got) != 1 {
+		t.Fatalf("a got %d key messages once x was shown, want 1", len(got))
+	}
+	r.now = r.now.Add(heldKeyWait + time.Second)
+	r.m.tick(r.now)
+	if len(r.m.held) != 0 {
+		t.Fatalf("%d envelopes still held after %v", len(r.m.held), heldKeyWait)
+	}
+}

@@ -143,4 +143,5 @@ func (m *meeting) refresh(recs []federation.StateRecord, hidden func(peer.ID) bo
 		}
 	}
 	m.remote.shown = want
+	m.releaseHeld(now)
 }

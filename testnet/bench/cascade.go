@@ -130,10 +130,10 @@ func (b *cascadeBench) run(ctx context.Context) (CascadeBenchResult, error) {
 func (b *cascadeBench) startNodes(ctx context.Context) error {
 	var err error
 	b.progress("starting two nodes: %s serve (own processes)", b.opts.Binary)
-	if b.near, err = startBenchNode(ctx, b.opts.Binary, "bench near", b.log); err != nil {
+	if b.near, err = startBenchNode(ctx, b.opts.Binary, "bench near", b.log, nil); err != nil {
 		return err
 	}
-	if b.far, err = startBenchNode(ctx, b.opts.Binary, "bench far", b.log); err != nil {
+	if b.far, err = startBenchNode(ctx, b.opts.Binary, "bench far", b.log, nil); err != nil {
 		return err
 	}
 	if b.nearBase, b.room, err = b.near.createRoom(ctx); err != nil {

@@ -39,8 +39,9 @@ type benchNode struct {
 }
 
 // startBenchNode initialises a node called name in a fresh temporary directory (HTTP, media,
-// federation and cascade on loopback, port 0) and starts `<binary> serve` on it.
-func startBenchNode(ctx context.Context, binary, name string, log *slog.Logger) (*benchNode, error) {
+// federation and cascade on loopback, port 0), with set's config fields on top, and starts
+// `<binary> serve` on it.
+func startBenchNode(ctx context.Context, binary, name string, log *slog.Logger, set map[string]any) (*benchNode, error) {
 	dir, err := os.MkdirTemp("", "parley-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("bench: temporary data directory: %w", err)
@@ -55,7 +56,7 @@ func startBenchNode(ctx context.Context, binary, name string, log *slog.Logger) 
 		n.Close()
 		return nil, fmt.Errorf("bench: %s init: %w: %s", binary, err, tail(out))
 	}
-	if err := patchBenchConfig(filepath.Join(dir, "config.json"), log); err != nil {
+	if err := patchBenchConfig(filepath.Join(dir, "config.json"), log, set); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -148,8 +149,9 @@ func (n *benchNode) Close() {
 
 // patchBenchConfig points the node's media sockets at loopback, port 0, whatever `init`
 // chose, so that the benchmark never needs a free fixed port and stays on one machine. It
-// matches existing keys ignoring case, '_' and '-', and adds "media_udp_addr" if absent.
-func patchBenchConfig(path string, log *slog.Logger) error {
+// matches existing keys ignoring case, '_' and '-', and adds "media_udp_addr" if absent; then it
+// sets the fields of set.
+func patchBenchConfig(path string, log *slog.Logger, set map[string]any) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("bench: read node config: %w", err)
@@ -171,6 +173,9 @@ func patchBenchConfig(path string, log *slog.Logger) error {
 	}
 	if !udp {
 		cfg["media_udp_addr"] = "127.0.0.1:0" // node.Config's key; init omits it when defaulted
+	}
+	for k, v := range set {
+		cfg[k] = v
 	}
 	log.Debug("bench node config patched", "config", path)
 	out, err := json.MarshalIndent(cfg, "", "  ")

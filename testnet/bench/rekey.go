@@ -112,7 +112,7 @@ func (b *rekeyBench) close() {
 
 func (b *rekeyBench) run(ctx context.Context) (RekeyBenchResult, error) {
 	var err error
-	if b.node, err = startBenchNode(ctx, b.opts.Binary, "bench", b.opts.Log); err != nil {
+	if b.node, err = startBenchNode(ctx, b.opts.Binary, "bench", b.opts.Log, nil); err != nil {
 		return RekeyBenchResult{}, err
 	}
 	if b.base, b.room, err = b.node.createRoom(ctx); err != nil {

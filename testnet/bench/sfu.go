@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,9 @@ type SFUBenchOptions struct {
 	Log *slog.Logger
 	// Out receives progress lines and, last, the result as one JSON line. Default: discard.
 	Out io.Writer
+	// Profile, if set, is a file to write the node's CPU profile of the measurement to (Go's
+	// pprof format), and Profile+".allocs" its allocations since it started.
+	Profile string
 }
 
 // SFUBenchResult is what BenchSFU measured. Its JSON form is the benchmark's output line.
@@ -115,7 +120,13 @@ func (b *sfuBench) clientConfig(name string) client.Config {
 func (b *sfuBench) run(ctx context.Context) (SFUBenchResult, error) {
 	var err error
 	b.progress("starting node: %s serve (own process)", b.opts.Binary)
-	if b.node, err = startBenchNode(ctx, b.opts.Binary, "bench", b.log); err != nil {
+	// The room takes everyone the benchmark brings, and so does the node from one address.
+	n := b.opts.Subscribers
+	set := map[string]any{"max_participants_per_room": max(100, n+1), "max_sessions_per_address": max(100, n+10)}
+	if b.opts.Profile != "" {
+		set["metrics_pprof"] = true
+	}
+	if b.node, err = startBenchNode(ctx, b.opts.Binary, "bench", b.log, set); err != nil {
 		return SFUBenchResult{}, err
 	}
 	if b.base, b.room, err = b.node.createRoom(ctx); err != nil {
@@ -163,6 +174,10 @@ func (b *sfuBench) run(ctx context.Context) (SFUBenchResult, error) {
 	t0 := time.Now()
 	b.lat.start()
 	b.progress("measuring for %v", b.opts.Duration)
+	profiled := make(chan error, 1)
+	if b.opts.Profile != "" {
+		go func() { profiled <- fetchProfile(ctx, b.metrics, b.opts.Duration, b.opts.Profile) }()
+	}
 	end := t0.Add(b.opts.Duration)
 	for time.Now().Before(end) {
 		step := min(benchProgressEvery, time.Until(end))
@@ -184,8 +199,16 @@ func (b *sfuBench) run(ctx context.Context) (SFUBenchResult, error) {
 	if res.RSSEnd, err = procRSS(pid); err != nil {
 		return SFUBenchResult{}, err
 	}
+	if b.opts.Profile != "" {
+		if err := <-profiled; err != nil {
+			return SFUBenchResult{}, err
+		}
+		if err := fetchProfile(ctx, b.metrics, 0, b.opts.Profile+".allocs"); err != nil {
+			return SFUBenchResult{}, err
+		}
+		b.progress("node profiles written to %s and %s.allocs", b.opts.Profile, b.opts.Profile)
+	}
 
-	n := b.opts.Subscribers
 	res.Subscribers = n
 	res.Measured = wall
 	res.ForwardedPPS = float64(pkts1-pkts0) / wall.Seconds()
@@ -397,4 +420,34 @@ func (l *latencyRecorder) percentiles() (p50, p99 float64, n int) {
 	sort.Float64s(s)
 	at := func(q float64) float64 { return s[min(len(s)-1, int(q*float64(len(s))))] }
 	return at(0.50), at(0.99), len(s)
+}
+
+// fetchProfile writes the node's CPU profile over d (or, with d 0, its allocations profile)
+// from its metrics listener (metrics_pprof) to path.
+func fetchProfile(ctx context.Context, metricsBase string, d time.Duration, path string) error {
+	u := metricsBase + "/debug/pprof/allocs"
+	if d > 0 {
+		u = fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", metricsBase, int(d.Round(time.Second)/time.Second))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("bench: node profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("bench: node profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("bench: node profile: %w", err)
+	}
+	return f.Close()
 }

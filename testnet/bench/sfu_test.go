@@ -67,7 +67,7 @@ func TestPatchBenchConfig(t *testing.T) {
 	if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := patchBenchConfig(path, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := patchBenchConfig(path, slog.New(slog.NewTextHandler(io.Discard, nil)), nil); err != nil {
 		t.Fatal(err)
 	}
 	out, _ := os.ReadFile(path)
@@ -149,7 +149,7 @@ func TestPatchBenchConfigAddsMediaAddr(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`{"name":"bench","http_addr":"127.0.0.1:0"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := patchBenchConfig(path, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := patchBenchConfig(path, slog.New(slog.NewTextHandler(io.Discard, nil)), nil); err != nil {
 		t.Fatal(err)
 	}
 	out, _ := os.ReadFile(path)
