@@ -85,6 +85,11 @@ type session struct {
 	media meeting.MediaSession
 
 	badInARow int // owned by the read loop
+
+	// What the SFU sends before the joined message waits for it (SendMedia, Admitted).
+	mediaMu   sync.Mutex
+	joinedOut bool     // guarded by mediaMu
+	mediaHeld [][]byte // guarded by mediaMu
 }
 
 // Session states: a new session has not joined yet; a waiting one sits in its room's lobby; a
@@ -173,21 +178,41 @@ func (s *session) SendMedia(m *signal.Message) {
 		s.log.Error("encode signalling message", "type", m.Type, "err", err)
 		return
 	}
-	if m.Type == signal.TypeSpeakers {
+	s.mediaMu.Lock()
+	defer s.mediaMu.Unlock()
+	switch {
+	case m.Type == signal.TypeSpeakers && !s.joinedOut:
+		// Before joined: the next update replaces it.
+	case m.Type == signal.TypeSpeakers:
 		select {
 		case s.out <- data:
 		default:
 			s.node.metrics.dropped(signal.TypeSpeakers)
 		}
-		return
+	case !s.joinedOut && len(s.mediaHeld) < maxMediaHeld:
+		s.mediaHeld = append(s.mediaHeld, data)
+	case !s.joinedOut:
+		s.kill(websocket.StatusInternalError, "the SFU sent too much before the meeting let the client in")
+	default:
+		s.Send(data)
 	}
-	s.Send(data)
 }
 
-// Admitted implements meeting.Conn.
+// maxMediaHeld bounds what the SFU may send a participant before its joined message.
+const maxMediaHeld = 64
+
+// Admitted implements meeting.Conn: the joined message goes out, then what the SFU sent
+// meanwhile.
 func (s *session) Admitted(a meeting.Admission) {
 	s.tag, s.media = a.Tag, a.Media
 	s.state.Store(stateJoined)
+	s.mediaMu.Lock()
+	defer s.mediaMu.Unlock()
+	s.Send(a.Joined)
+	for _, data := range s.mediaHeld {
+		s.Send(data)
+	}
+	s.mediaHeld, s.joinedOut = nil, true
 }
 
 // End implements meeting.Conn: the client reads why, then the connection closes.

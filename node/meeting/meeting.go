@@ -186,9 +186,8 @@ func (m *meeting) admit(w *member, now time.Time) *Refusal {
 	}
 	slices.SortFunc(others, func(a, b signal.Participant) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })
 	you := info.participant(w.id)
-	w.conn.Admitted(Admission{Tag: tag, Media: ms})
-	w.conn.Send(encode(&signal.Message{Type: signal.TypeJoined, You: &you, Room: m.signalRoom(),
-		Participants: others, History: w.history, NodeKeys: m.cfg.NodeKeys()}))
+	w.conn.Admitted(Admission{Tag: tag, Media: ms, Joined: encode(&signal.Message{Type: signal.TypeJoined, You: &you,
+		Room: m.signalRoom(), Participants: others, History: w.history, NodeKeys: m.cfg.NodeKeys()})})
 	w.history = nil
 	if w.moderator {
 		w.conn.Send(m.waitingList())

@@ -33,7 +33,7 @@ func (c *fakeConn) Send(data []byte) {
 	c.msgs = append(c.msgs, m)
 }
 func (c *fakeConn) SendMedia(m *signal.Message) { c.msgs = append(c.msgs, m) }
-func (c *fakeConn) Admitted(a Admission)        { c.admitted = &a }
+func (c *fakeConn) Admitted(a Admission)        { c.admitted = &a; c.Send(a.Joined) }
 func (c *fakeConn) End(code, _ string)          { c.ended = code }
 
 // take returns and forgets the messages of type typ.

@@ -16,8 +16,9 @@ type Conn interface {
 	Send(data []byte)
 	// SendMedia is the SFU's way to the client (media.SendFunc).
 	SendMedia(m *signal.Message)
-	// Admitted tells the connection that it is in the meeting, before its joined message is
-	// queued: from then on its messages are a member's.
+	// Admitted tells the connection that it is in the meeting: from then on its messages are
+	// a member's. It queues a.Joined, the joined message, before anything the SFU sends it
+	// (the SFU may send from the moment the participant joined it, just before).
 	Admitted(a Admission)
 	// End queues an error with code and text for the client and closes the connection soon
 	// after. The meeting has already let the participant go.
@@ -28,6 +29,8 @@ type Conn interface {
 type Admission struct {
 	Tag   uint32       // its sender tag, the high bits of its key IDs
 	Media MediaSession // its part in the SFU
+	// Joined is the encoded joined message, the client's first message of the meeting.
+	Joined []byte
 }
 
 // MediaSession is a participant's part in the SFU (a *media.Participant).
