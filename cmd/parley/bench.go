@@ -20,18 +20,20 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			"       parley bench rekey [--participants N] [--leaves L]\n"+
 			"       parley bench gossip [--nodes N] [--changes K] [--chats C] [--full]\n"+
 			"       parley bench cascade [--subscribers N] [--duration D]\n"+
-			"       parley bench transcribe [--streams N]\n\n"+
+			"       parley bench transcribe [--streams N]\n"+
+			"       parley bench join [--trials N] [--nodes 1|2]\n\n"+
 			"Measures a node started in its own process: the SFU's forwarding (sfu), or end-to-end\n"+
 			"rekeying when participants leave (rekey); how room state spreads through a federation\n"+
 			"of N nodes in this process, and how it heals after a partition (gossip); or one media\n"+
 			"cascade hop between two nodes in their own processes (cascade); or live captions: the speech\n"+
-			"engine's cost per stream and its caption latency (transcribe).\n\n"+
+			"engine's cost per stream and its caption latency (transcribe); or how soon two Chromium\n"+
+			"tabs see each other after joining, on one node or two (join).\n\n"+
 			"Example:\n  parley bench sfu --subscribers 50 --duration 30s\n  parley bench rekey --participants 50\n"+
 			"  parley bench gossip --nodes 50\n  parley bench cascade --subscribers 10\n")
 	}
 	if len(args) == 0 {
 		help(stderr)
-		return usagef("say which benchmark: sfu, rekey, gossip, cascade or transcribe")
+		return usagef("say which benchmark: sfu, rekey, gossip, cascade, transcribe or join")
 	}
 	switch args[0] {
 	case "sfu":
@@ -44,12 +46,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return runBenchCascade(args[1:], stdout, stderr)
 	case "transcribe":
 		return runBenchTranscribe(args[1:], stdout, stderr)
+	case "join":
+		return runBenchJoin(args[1:], stdout, stderr)
 	case "-h", "--help", "-help", "help":
 		help(stdout)
 		return nil
 	}
 	help(stderr)
-	return usagef("unknown benchmark %q (want sfu, rekey, gossip, cascade or transcribe)", args[0])
+	return usagef("unknown benchmark %q (want sfu, rekey, gossip, cascade, transcribe or join)", args[0])
 }
 
 // benchContext is a context cancelled by Ctrl-C or SIGTERM, and the benchmark's logger.
@@ -214,4 +218,31 @@ func (l loadFlags) parse(fs *flag.FlagSet, args []string) error {
 		return usagef("--duration %v: want a positive duration such as 30s", *l.dur)
 	}
 	return nil
+}
+
+func runBenchJoin(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench join", "bench join [--trials N] [--nodes 1|2] [-v]",
+		"Starts one node, or two federated nodes, in their own processes and Chromium (headless,\n"+
+			"fake camera and microphone, $PARLEY_CHROMIUM or chromium on the PATH) with two tabs.\n"+
+			"Each trial makes a fresh room; the first tab joins, then the second (on the second node\n"+
+			"with --nodes 2), and the trial lasts from the second click on Join until both tabs show\n"+
+			"the other's camera. It prints each trial, then one JSON line:\n"+
+			`{"nodes":N,"trials":T,"join_to_frame_p50_ms":…,"join_to_frame_p99_ms":…,"join_to_frame_max_ms":…}`,
+		"parley bench join --trials 20 --nodes 2", stderr)
+	trials := fs.Int("trials", 10, "how many pairs join, one after the other")
+	nodes := fs.Int("nodes", 1, "1: both tabs on one node; 2: one on each of two federated nodes")
+	verbose := fs.Bool("v", false, "log the nodes' and the benchmark's debug output")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *trials < 1 || *trials > 1000 {
+		return usagef("--trials %d: want 1 to 1000", *trials)
+	}
+	if *nodes != 1 && *nodes != 2 {
+		return usagef("--nodes %d: want 1 or 2", *nodes)
+	}
+	ctx, stop, log := benchContext(stderr, *verbose)
+	defer stop()
+	_, err := bench.BenchJoin(ctx, bench.JoinBenchOptions{Trials: *trials, Nodes: *nodes, Log: log, Out: stdout})
+	return err
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -146,20 +145,7 @@ func (b *cascadeBench) startNodes(ctx context.Context) error {
 	if b.farBase, _, err = b.far.createRoom(ctx); err != nil {
 		return err
 	}
-	out, err := b.near.admin(ctx, "federation", "invite", "--data", b.near.dir)
-	if err != nil {
-		return err
-	}
-	invite := ""
-	for _, f := range strings.Fields(string(out)) {
-		if strings.HasPrefix(f, "parley-invite-") {
-			invite = f
-		}
-	}
-	if invite == "" {
-		return fmt.Errorf("bench: no invite in the output of federation invite: %s", tail(out))
-	}
-	if _, err := b.far.admin(ctx, "federation", "join", "--data", b.far.dir, invite); err != nil {
+	if err := federatePair(ctx, b.near, b.far); err != nil {
 		return err
 	}
 	b.progress("near node pid %d at %s, far node pid %d at %s, federated; room %s",

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -295,4 +296,43 @@ func (n *benchNode) metricsBase(ctx context.Context) (string, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// federatePair makes a and b trust each other: an invite of a redeemed by b, through their
+// admin sockets.
+func federatePair(ctx context.Context, a, b *benchNode) error {
+	out, err := a.admin(ctx, "federation", "invite", "--data", a.dir)
+	if err != nil {
+		return err
+	}
+	invite := ""
+	for _, f := range strings.Fields(string(out)) {
+		if strings.HasPrefix(f, "parley-invite-") {
+			invite = f
+		}
+	}
+	if invite == "" {
+		return fmt.Errorf("bench: no invite in the output of federation invite: %s", tail(out))
+	}
+	_, err = b.admin(ctx, "federation", "join", "--data", b.dir, invite)
+	return err
+}
+
+// waitRoomAt waits until the node at base knows room (its directory learnt it by gossip).
+func waitRoomAt(ctx context.Context, base, room string) error {
+	return Poll(benchReadyTimeout, func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/api/rooms/"+room, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("room %s at %s: %s", room, base, resp.Status)
+		}
+		return nil
+	})
 }
