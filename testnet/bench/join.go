@@ -271,4 +271,3 @@ func findChromium() string {
 	}
 	return ""
 }
-
