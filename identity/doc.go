@@ -121,7 +121,8 @@
 //
 // Each sender owns one epoch at a time. It moves to a new epoch, with a fresh random base key
 // announced in one envelope to every admitted participant, when the membership of admitted
-// participants changes (a join, a leave or a removal; changes within 200 ms are taken as one)
+// participants changes (a join, a leave or a removal: at once after a quiet 200 ms, else
+// every change within 200 ms of the last new epoch taken as one, at the end of those 200 ms)
 // and every 10 minutes. A joiner therefore never holds a key for media sent before it was
 // admitted, and someone who left never holds a key for media sent after. The sender starts
 // encrypting with the new key 300 ms after sending the envelope, so receivers have it before

@@ -14,8 +14,9 @@ const (
 
 // ScheduleConfig tunes a KeySchedule. Zero (or negative) fields take their defaults.
 type ScheduleConfig struct {
-	// Debounce: membership changes within this long of the first one since the last new
-	// epoch are taken as one, answered by one new epoch when it has passed. Default 200 ms.
+	// Debounce: a membership change at least this long after the last new epoch is
+	// answered by a new epoch at once; changes sooner after it are taken as one, answered
+	// when this long has passed since it. Default 200 ms.
 	Debounce time.Duration
 	// Rotate: a new epoch at least this often. Default 10 minutes.
 	Rotate time.Duration
@@ -60,7 +61,7 @@ type Action struct {
 // and no clock of its own: the owner reports membership changes and calls Tick at the
 // Action's Next (or sooner), passing the time. It is not safe for concurrent use.
 //
-//	MembershipChanged(t) ─▶ new epoch due at t+Debounce (unless one is already due sooner)
+//	MembershipChanged(t) ─▶ new epoch due at max(t, last new epoch + Debounce)
 //	last new epoch + Rotate ─▶ new epoch due
 //	Tick, a new epoch due ─▶ Announce epoch e+1; Switch to it at now+SwitchDelay
 //
@@ -72,6 +73,7 @@ type KeySchedule struct {
 
 	started  bool      // epoch has been announced
 	epoch    uint16    // the newest announced epoch
+	lastAt   time.Time // when it was announced
 	rotateAt time.Time // when a new epoch is due without a membership change
 	changeAt time.Time // when a new epoch is due for a membership change; zero if none
 	pending  []pendingSwitch
@@ -91,7 +93,10 @@ func NewKeySchedule(tag uint32, cfg ScheduleConfig, now time.Time) *KeySchedule 
 // MembershipChanged reports that someone was admitted, left or was removed at now.
 func (s *KeySchedule) MembershipChanged(now time.Time) {
 	if s.changeAt.IsZero() {
-		s.changeAt = now.Add(s.cfg.Debounce)
+		s.changeAt = now
+		if s.started {
+			s.changeAt = laterOf(now, s.lastAt.Add(s.cfg.Debounce))
+		}
 	}
 }
 
@@ -111,6 +116,7 @@ func (s *KeySchedule) Tick(now time.Time) (a Action) {
 		a.Announce = &EpochKey{KID: KIDOf(s.tag, s.epoch), BaseKey: key}
 		s.rotateAt = now.Add(s.cfg.Rotate)
 		s.changeAt = time.Time{}
+		s.lastAt = now
 		s.pending = append(s.pending, pendingSwitch{key: a.Announce, at: now.Add(s.cfg.SwitchDelay)})
 	}
 	due := 0
@@ -129,4 +135,11 @@ func (s *KeySchedule) Tick(now time.Time) (a Action) {
 		a.Next = s.pending[0].at
 	}
 	return a
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

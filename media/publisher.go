@@ -10,10 +10,11 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// Keyframe requests to a publisher are limited per layer to one per pliInterval; a layer
-// is available for selection if it delivered a packet within layerTimeout.
+// Keyframe requests to a publisher are limited per layer to one per pliInterval (one asked
+// for sooner is sent when the interval is over, never dropped); a layer is available for
+// selection if it delivered a packet within layerTimeout.
 const (
-	pliInterval  = 500 * time.Millisecond
+	pliInterval  = 200 * time.Millisecond
 	layerTimeout = 1500 * time.Millisecond
 )
 
@@ -67,6 +68,7 @@ type upLayer struct {
 	lastSeen atomic.Int64
 	lastKey  atomic.Int64 // SFU time of the last keyframe start
 	lastPLI  atomic.Int64
+	deferred atomic.Bool // a request waits for the end of the interval
 	wantKey  atomic.Bool
 }
 
@@ -220,7 +222,8 @@ func (up *upTrack) availMask(now int64) uint8 {
 	return all
 }
 
-// requestKeyframe asks the publisher for a keyframe on layer, at most once per pliInterval.
+// requestKeyframe asks the publisher for a keyframe on layer, at most once per pliInterval;
+// one asked for within the interval is sent at its end.
 // It never blocks: the request is written by the track's RTCP goroutine.
 func (up *upTrack) requestKeyframe(layer int, now int64) {
 	if !up.video || layer < 0 || layer >= maxLayers {
@@ -236,6 +239,16 @@ func (up *upTrack) requestKeyframe(layer int, now int64) {
 	}
 	last := l.lastPLI.Load()
 	if last != 0 && now-last < int64(pliInterval) {
+		// Asked again too soon (a receiver that just got the key to read the keyframe it
+		// was sent): ask once more when the interval is over.
+		if l.deferred.CompareAndSwap(false, true) {
+			time.AfterFunc(time.Duration(int64(pliInterval)-(now-last)), func() {
+				l.deferred.Store(false)
+				if !up.closed.Load() {
+					up.requestKeyframe(layer, up.sfu.now())
+				}
+			})
+		}
 		return
 	}
 	if !l.lastPLI.CompareAndSwap(last, now) {

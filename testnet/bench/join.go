@@ -52,7 +52,30 @@ const joinTrialTimeout = 30 * time.Second
 // its first frame (Date.now(), so that two pages on one machine compare).
 const frameProbe = `(() => {
   if (window.__probe) return true;
-  const p = window.__probe = {join: 0, first: 0};
+  const p = window.__probe = {join: 0, first: 0, ws: 0, joined: 0, sub_offer: 0, pc: [], track: 0};
+  const mark = (k) => { if (!p[k]) p[k] = Date.now(); };
+  const WS = window.WebSocket;
+  window.WebSocket = function (...a) {
+    const ws = new WS(...a);
+    ws.addEventListener('open', () => mark('ws'));
+    ws.addEventListener('message', (e) => {
+      if (typeof e.data !== 'string') return;
+      if (e.data.startsWith('{"type":"joined"')) mark('joined');
+      if (e.data.startsWith('{"type":"offer"')) mark('sub_offer');
+      if (e.data.startsWith('{"type":"key"')) mark('key');
+    });
+    return ws;
+  };
+  window.WebSocket.prototype = WS.prototype;
+  Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+  const PC = window.RTCPeerConnection;
+  window.RTCPeerConnection = function (...a) {
+    const pc = new PC(...a);
+    pc.addEventListener('connectionstatechange', () => { if (pc.connectionState === 'connected') p.pc.push(Date.now()); });
+    pc.addEventListener('track', () => mark('track'));
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = PC.prototype;
   document.addEventListener('click', (e) => {
     if (e.target.closest && e.target.closest('[data-testid=join]')) p.join = Date.now();
   }, true);
@@ -208,7 +231,7 @@ func BenchJoin(ctx context.Context, opts JoinBenchOptions) (JoinBenchResult, err
 		ms := float64(max(probes[0].First, probes[1].First) - probes[1].Join)
 		took = append(took, ms)
 		self = append(self, float64(probes[1].First-probes[1].Join))
-		progress("  trial %2d: %4.0f ms (the joiner saw the other after %.0f ms)", trial+1, ms, float64(probes[1].First-probes[1].Join))
+		progress("  trial %2d: %4.0f ms; the joiner, ms after its click: %s", trial+1, ms, probes[1].phases())
 		for _, tab := range tabs {
 			if err := runWithin(tab, joinTrialTimeout, chromedp.Navigate("about:blank")); err != nil {
 				return JoinBenchResult{}, err
@@ -224,8 +247,30 @@ func BenchJoin(ctx context.Context, opts JoinBenchOptions) (JoinBenchResult, err
 }
 
 type probeResult struct {
-	Join  int64 `json:"join"`
-	First int64 `json:"first"`
+	Join     int64   `json:"join"`
+	First    int64   `json:"first"`
+	WS       int64   `json:"ws"`
+	Joined   int64   `json:"joined"`
+	SubOffer int64   `json:"sub_offer"`
+	PC       []int64 `json:"pc"`
+	Track    int64   `json:"track"`
+	Key      int64   `json:"key"`
+}
+
+// phases says when the joiner reached each step, in ms after its click.
+func (p probeResult) phases() string {
+	at := func(t int64) string {
+		if t == 0 {
+			return "-"
+		}
+		return fmt.Sprint(t - p.Join)
+	}
+	pcs := make([]string, len(p.PC))
+	for i, t := range p.PC {
+		pcs[i] = at(t)
+	}
+	return fmt.Sprintf("socket %s, joined %s, peer connections up %s, node's offer %s, first track %s, the other's key %s, first frame %s",
+		at(p.WS), at(p.Joined), strings.Join(pcs, "/"), at(p.SubOffer), at(p.Track), at(p.Key), at(p.First))
 }
 
 // evalIn evaluates js in tab (awaiting a promise) and returns its value as JSON.

@@ -4,7 +4,8 @@
 // KeySchedule is a state machine with no I/O and no timer of its own: e2ee-session.js reports
 // membership changes, calls tick when something is due and does what it returns. One epoch at
 // a time; a new epoch, with a fresh random base key, when the admitted membership changes
-// (changes within 200 ms are taken as one) and every 10 minutes. The new key is announced at
+// (at once after a quiet 200 ms; changes within 200 ms of the last new epoch are taken as
+// one, at the end of those 200 ms) and every 10 minutes. The new key is announced at
 // once and used 300 ms after its envelope went out, so receivers hold it before the first
 // frame made with it. A key announced and superseded before its switch is never used (it may
 // name someone who has left since).
@@ -15,7 +16,7 @@
 import { BASE_KEY_SIZE, makeKID } from './e2ee/sframe.js';
 
 export const SCHEDULE = Object.freeze({
-  debounce: 200, // membership changes within this are one rekey
+  debounce: 200, // membership changes within this of the last new epoch are one rekey
   switchDelay: 300, // announce, then encrypt with the new key this much later
   rotate: 10 * 60 * 1000, // a new epoch at least this often
 });
@@ -43,6 +44,7 @@ export class KeySchedule {
     this.newKey = newKey;
     this.epoch = -1;
     this.announceAt = now;
+    this.lastAnnounce = -Infinity;
     this.pending = null; // announced, not yet switched to
     this.switchAt = Infinity;
     this.current = null; // being encrypted with
@@ -61,9 +63,12 @@ export class KeySchedule {
     return Math.min(this.announceAt, this.switchAt);
   }
 
-  /** membershipChanged schedules a new epoch; changes within cfg.debounce are taken as one. */
+  /**
+   * membershipChanged schedules a new epoch: at once, or, within cfg.debounce of the last
+   * one, at the end of it (changes then are taken as one).
+   */
   membershipChanged(now) {
-    this.announceAt = Math.min(this.announceAt, now + this.cfg.debounce);
+    this.announceAt = Math.min(this.announceAt, Math.max(now, this.lastAnnounce + this.cfg.debounce));
   }
 
   tick(now) {
@@ -72,6 +77,7 @@ export class KeySchedule {
       this.epoch = (this.epoch + 1) % EPOCHS;
       const key = { kid: makeKID(this.tag, this.epoch), baseKey: this.newKey() };
       out.announce = key;
+      this.lastAnnounce = now;
       // A key announced but superseded before its switch is never used.
       this.pending = key;
       this.switchAt = now + this.cfg.switchDelay;

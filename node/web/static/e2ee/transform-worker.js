@@ -129,18 +129,40 @@ function receiveTransform(codec, t) {
       frame.data = res.frame.buffer;
       controller.enqueue(frame);
       bump(decrypted, res.kid);
+      if (t.kind === 'video' && t.wantKeyframe) {
+        // Video decrypts again after frames that did not: the decoder needs a keyframe. A
+        // request made when the key arrived may have been answered under the sender's
+        // previous key (a sender switches to a new key a moment after announcing it).
+        if (frame.type === 'key') t.wantKeyframe = false;
+        else requestKeyframe(t);
+      }
     },
   });
+}
+
+// KEYFRAME_GAP spaces one receiver's keyframe requests (ms).
+const KEYFRAME_GAP = 250;
+
+function requestKeyframe(t) {
+  const now = Date.now();
+  if (!t.transformer?.sendKeyFrameRequest || now - t.askedAt < KEYFRAME_GAP) return;
+  t.askedAt = now;
+  t.transformer.sendKeyFrameRequest().catch(() => {});
 }
 
 function attach(readable, writable, options = {}, transformer = null) {
   const codec = codecOf(options);
   let stream;
   let t = null;
+  let videoSender = null;
   if (options.side === 'send') {
     stream = sendTransform(codec);
+    if (options.kind === 'video' && transformer?.generateKeyFrame) {
+      videoSender = transformer;
+      videoSenders.add(transformer);
+    }
   } else if (options.side === 'receive') {
-    t = { transformer, kind: options.kind, participant: options.participant || null, wantKeyframe: false };
+    t = { transformer, kind: options.kind, participant: options.participant || null, wantKeyframe: false, askedAt: 0 };
     transforms.add(t);
     stream = receiveTransform(codec, t);
   } else {
@@ -150,15 +172,22 @@ function attach(readable, writable, options = {}, transformer = null) {
     .pipeThrough(stream)
     .pipeTo(writable)
     .catch((err) => console.warn('parley e2ee worker: frame pipeline ended', err))
-    .finally(() => t && transforms.delete(t));
+    .finally(() => {
+      if (t) transforms.delete(t);
+      if (videoSender) videoSenders.delete(videoSender);
+    });
 }
 
-// A key for a KID that was missing may let video play again once the decoder has a keyframe.
+// videoSenders are the send-side video transformers that can make their encoder send a
+// keyframe. At each switch to a new key they do: whoever just received that key (a newcomer)
+// can start decoding at once, instead of asking for a keyframe and waiting for it.
+const videoSenders = new Set();
+
+// A key for a KID that was missing may let video play again once the decoder has a keyframe:
+// ask now, and again (receiveTransform) until a keyframe decrypts.
 function requestKeyframes() {
   for (const t of transforms) {
-    if (!t.wantKeyframe || t.kind !== 'video' || !t.transformer?.sendKeyFrameRequest) continue;
-    t.wantKeyframe = false;
-    t.transformer.sendKeyFrameRequest().catch(() => {});
+    if (t.wantKeyframe && t.kind === 'video') requestKeyframe(t);
   }
 }
 
@@ -166,6 +195,7 @@ async function handle(m) {
   switch (m.type) {
     case 'setKey':
       sender.setKey(await SFrameKey.create(m.key, m.kid));
+      for (const s of videoSenders) s.generateKeyFrame().catch(() => {});
       return;
     case 'clearKey':
       sender.key = null;
