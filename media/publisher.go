@@ -355,14 +355,12 @@ func (l *upLayer) handle(b []byte, p *rtpPacket, ema *uint32) {
 	}
 	avail := up.availMask(now)
 	var pkts, bytes uint64
-	s.batch.hold() // one sendmmsg for the fan-out, not one sendto per subscriber
 	for _, d := range *up.subs.Load() {
 		if w := d.forward(l, p, idx, avail, now); w > 0 {
 			pkts++
 			bytes += uint64(w)
 		}
 	}
-	s.batch.release()
 	if pkts > 0 {
 		s.forwardedPackets.Add(pkts)
 		s.forwardedBytes.Add(bytes)

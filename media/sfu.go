@@ -90,9 +90,6 @@ type Stats struct {
 	ForwardedBytes   uint64 // RTP payload+header bytes written to subscribers
 	NACKsAnswered    uint64 // packets retransmitted from the cache
 	KeyframeRequests uint64 // PLI/FIR sent to publishers
-	SendBatches      uint64 // sendmmsg calls on the media socket
-	SendDatagrams    uint64 // datagrams they sent
-	SendErrors       uint64 // datagrams lost to a failed send
 }
 
 // SendFunc delivers a signalling message to a participant's client. The SFU calls it from its
@@ -107,7 +104,6 @@ type SFU struct {
 	api    *webrtc.API
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
-	batch  *batchConn // cfg.UDP with its writes batched, when it is a *net.UDPConn
 	epoch  time.Time
 
 	mu     sync.Mutex
@@ -142,16 +138,8 @@ func New(cfg Config) (*SFU, error) {
 	}
 	s := &SFU{cfg: cfg, log: log, epoch: time.Now(), rooms: map[string]*room{},
 		remote: map[string]map[string]remoteNode{}}
-	if c, ok := cfg.UDP.(*net.UDPConn); ok {
-		s.batch = newBatchConn(c) // the mux closes it with the SFU
-		cfg.UDP = s.batch
-		s.cfg.UDP = s.batch
-	}
 	api, udpMux, tcpMux, err := newAPI(cfg, log)
 	if err != nil {
-		if s.batch != nil {
-			s.batch.stop()
-		}
 		return nil, fmt.Errorf("media: build webrtc api: %w", err)
 	}
 	s.api, s.udpMux, s.tcpMux = api, udpMux, tcpMux
@@ -215,17 +203,7 @@ func (s *SFU) Stats() Stats {
 		ForwardedBytes:   s.forwardedBytes.Load(),
 		NACKsAnswered:    s.nacksAnswered.Load(),
 		KeyframeRequests: s.keyframeRequests.Load(),
-		SendBatches:      s.batchStat(func(b *batchConn) uint64 { return b.batches.Load() }),
-		SendDatagrams:    s.batchStat(func(b *batchConn) uint64 { return b.datagrams.Load() }),
-		SendErrors:       s.batchStat(func(b *batchConn) uint64 { return b.sendErrors.Load() }),
 	}
-}
-
-func (s *SFU) batchStat(f func(*batchConn) uint64) uint64 {
-	if s.batch == nil {
-		return 0
-	}
-	return f(s.batch)
 }
 
 // Close closes every participant, stops every goroutine of the SFU, waits for them, and

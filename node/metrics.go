@@ -22,9 +22,6 @@ import (
 //	parley_rooms_stored                 gauge    rooms in the store
 //	parley_tracks                       gauge    published tracks
 //	parley_forwarded_packets_total      counter  RTP packets forwarded to subscribers
-//	parley_media_send_batches_total     counter  sendmmsg calls on the media socket
-//	parley_media_send_datagrams_total   counter  datagrams those calls sent
-//	parley_media_send_errors_total      counter  datagrams lost to a failed send
 //	parley_forwarded_bytes_total        counter  RTP bytes forwarded to subscribers
 //	parley_nacks_answered_total         counter  packets retransmitted on NACK
 //	parley_keyframe_requests_total      counter  PLI/FIR sent to publishers
@@ -167,12 +164,6 @@ func newMetrics(src statsSource) *metrics {
 			func() float64 { return float64(src.sfuStats().ForwardedPackets) }),
 		counter("parley_forwarded_bytes_total", "RTP bytes (header and payload) forwarded to subscribers.",
 			func() float64 { return float64(src.sfuStats().ForwardedBytes) }),
-		counter("parley_media_send_batches_total", "sendmmsg calls on the media socket (each sends up to 64 datagrams).",
-			func() float64 { return float64(src.sfuStats().SendBatches) }),
-		counter("parley_media_send_datagrams_total", "Datagrams the media socket's batched sends carried.",
-			func() float64 { return float64(src.sfuStats().SendDatagrams) }),
-		counter("parley_media_send_errors_total", "Datagrams lost because the media socket refused to send them.",
-			func() float64 { return float64(src.sfuStats().SendErrors) }),
 		counter("parley_nacks_answered_total", "Packets retransmitted from the cache on NACK.",
 			func() float64 { return float64(src.sfuStats().NACKsAnswered) }),
 		counter("parley_keyframe_requests_total", "Keyframe requests (PLI/FIR) sent to publishers.",
