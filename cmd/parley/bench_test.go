@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -114,5 +116,49 @@ func TestBenchCascadeUsage(t *testing.T) {
 	code, stdout, stderr := runCmd("bench", "cascade", "--help")
 	if code != 0 || !strings.Contains(stdout+stderr, "link_copies_per_track_layer") {
 		t.Errorf("bench cascade --help: exit %d, %q", code, stdout+stderr)
+	}
+}
+
+// TestBenchJoin runs a short join benchmark through the command line on two nodes (this test
+// binary standing in for parley), with Chromium, and checks its result line.
+func TestBenchJoin(t *testing.T) {
+	if _, err := exec.LookPath("chromium"); err != nil && os.Getenv("PARLEY_CHROMIUM") == "" {
+		if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("no Chromium in CI: the test command installs Debian's chromium")
+			}
+			t.Skip("no Chromium")
+		}
+	}
+	t.Setenv("PARLEY_TEST_AS_MAIN", "1")
+	code, out, errOut := runCmd("bench", "join", "--trials", "2", "--nodes", "2")
+	if code != 0 {
+		t.Fatalf("exit %d; stdout %q; stderr %q", code, out, errOut)
+	}
+	t.Logf("%s", out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	var res map[string]float64
+	if err := json.Unmarshal([]byte(last), &res); err != nil {
+		t.Fatalf("last line %q: %v", last, err)
+	}
+	p50, p99, most := res["join_to_frame_p50_ms"], res["join_to_frame_p99_ms"], res["join_to_frame_max_ms"]
+	if res["nodes"] != 2 || res["trials"] != 2 || p50 <= 0 || p99 < p50 || most < p99 {
+		t.Errorf("result %s", last)
+	}
+	if n := strings.Count(out, "  trial "); n != 2 {
+		t.Errorf("%d trial lines, want 2", n)
+	}
+}
+
+func TestBenchJoinUsage(t *testing.T) {
+	for _, c := range []struct{ args, want string }{
+		{"--trials 0", "want 1 to 1000"},
+		{"--nodes 3", "want 1 or 2"},
+	} {
+		code, _, stderr := runCmd(append([]string{"bench", "join"}, strings.Fields(c.args)...)...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("bench join %s: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
+		}
 	}
 }
