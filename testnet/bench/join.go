@@ -13,8 +13,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/chromedp/chromedp"
 )
 
 // JoinBenchOptions configures BenchJoin. Zero values mean the documented defaults.
@@ -145,31 +143,17 @@ func BenchJoin(ctx context.Context, opts JoinBenchOptions) (JoinBenchResult, err
 	}
 	progress("%d node(s) started: %s; Chromium %s", opts.Nodes, strings.Join(bases, ", "), opts.Chromium)
 
-	dir, err := os.MkdirTemp("", "parley-bench-chromium-")
+	browser, err := startChromium(ctx, opts.Chromium)
 	if err != nil {
 		return JoinBenchResult{}, err
 	}
-	defer os.RemoveAll(dir)
-	actx, acancel := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(opts.Chromium), chromedp.UserDataDir(dir),
-		chromedp.Flag("headless", true), chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true), chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true), chromedp.Flag("autoplay-policy", "no-user-gesture-required"))
-	defer acancel()
-	first, cancel1 := chromedp.NewContext(actx)
-	defer cancel1()
-	// A tab's first action starts it and must run on the tab's own context (one with a
-	// timeout would close the tab when it ends); ctx bounds it.
-	if err := chromedp.Do(first, chromedp.Navigate("about:blank")); err != nil {
-		return JoinBenchResult{}, fmt.Errorf("bench: start Chromium: %w", err)
+	defer browser.close()
+	var tabs [2]*tab
+	for i := range tabs {
+		if tabs[i], err = browser.newTab(ctx); err != nil {
+			return JoinBenchResult{}, fmt.Errorf("bench: open a tab: %w", err)
+		}
 	}
-	second, cancel2 := chromedp.NewContext(first) // a second tab of the same browser
-	defer cancel2()
-	if err := chromedp.Do(second, chromedp.Navigate("about:blank")); err != nil {
-		return JoinBenchResult{}, fmt.Errorf("bench: open a second tab: %w", err)
-	}
-	tabs := [2]context.Context{first, second}
 
 	var took, self []float64
 	for trial := range opts.Trials {
@@ -190,7 +174,9 @@ func BenchJoin(ctx context.Context, opts JoinBenchOptions) (JoinBenchResult, err
 		for i, tab := range tabs {
 			base := bases[min(i, opts.Nodes-1)]
 			u := strings.TrimSuffix(base, "/") + "/r/" + url.PathEscape(room) + "?name=" + url.QueryEscape(fmt.Sprintf("Tab %d", i+1))
-			err := runWithin(tab, joinTrialTimeout, chromedp.Navigate(u))
+			tctx, cancel := context.WithTimeout(ctx, joinTrialTimeout)
+			err := tab.navigate(tctx, u)
+			cancel()
 			if err == nil {
 				_, err = evalIn(tab, waitForJS(`[data-testid=join]:not([disabled])`))
 			}
@@ -233,7 +219,10 @@ func BenchJoin(ctx context.Context, opts JoinBenchOptions) (JoinBenchResult, err
 		self = append(self, float64(probes[1].First-probes[1].Join))
 		progress("  trial %2d: %4.0f ms; the joiner, ms after its click: %s", trial+1, ms, probes[1].phases())
 		for _, tab := range tabs {
-			if err := runWithin(tab, joinTrialTimeout, chromedp.Navigate("about:blank")); err != nil {
+			tctx, cancel := context.WithTimeout(ctx, joinTrialTimeout)
+			err := tab.navigate(tctx, "about:blank")
+			cancel()
+			if err != nil {
 				return JoinBenchResult{}, err
 			}
 		}
@@ -274,10 +263,10 @@ func (p probeResult) phases() string {
 }
 
 // evalIn evaluates js in tab (awaiting a promise) and returns its value as JSON.
-func evalIn(tab context.Context, js string) (json.RawMessage, error) {
-	ctx, cancel := context.WithTimeout(tab, joinTrialTimeout)
+func evalIn(t *tab, js string) (json.RawMessage, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), joinTrialTimeout)
 	defer cancel()
-	return chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](js, chromedp.EvalAwaitPromise))
+	return t.eval(ctx, js)
 }
 
 // waitForJS is a promise that resolves when an element matches sel (polling every 10 ms).
@@ -285,12 +274,6 @@ func waitForJS(sel string) string {
 	q, _ := json.Marshal(sel)
 	return `new Promise((resolve) => { const f = () => document.querySelector(` + string(q) +
 		`) ? resolve(true) : setTimeout(f, 10); f(); })`
-}
-
-func runWithin(tab context.Context, d time.Duration, actions ...chromedp.Action[chromedp.Void]) error {
-	ctx, cancel := context.WithTimeout(tab, d)
-	defer cancel()
-	return chromedp.Do(ctx, actions...)
 }
 
 // quantile is the q-quantile of xs (nearest rank).
