@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -60,20 +59,7 @@ func inCI() bool {
 
 // ChromiumPath returns the Chromium to test with: $PARLEY_CHROMIUM if set, else chromium on
 // the PATH or in /usr/bin. It returns "" when there is none.
-func ChromiumPath() string {
-	if p := os.Getenv("PARLEY_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if st, err := os.Stat("/usr/bin/chromium"); err == nil && !st.IsDir() {
-		return "/usr/bin/chromium"
-	}
-	return ""
-}
+func ChromiumPath() string { return bench.FindChromium() }
 
 // RequireChromium returns the Chromium path, or skips the test when there is none; in CI
 // (CI=true) a missing Chromium fails the test instead, so browser tests cannot silently vanish.

@@ -110,7 +110,7 @@ func BenchJoin(ctx context.Context, opts JoinBenchOptions) (JoinBenchResult, err
 		return JoinBenchResult{}, err
 	}
 	if opts.Chromium == "" {
-		opts.Chromium = findChromium()
+		opts.Chromium = FindChromium()
 	}
 	if opts.Chromium == "" {
 		return JoinBenchResult{}, errors.New("bench: no Chromium: install Debian's chromium or set PARLEY_CHROMIUM")
@@ -284,8 +284,9 @@ func quantile(xs []float64, q float64) float64 {
 	return s[min(max(i, 0), len(s)-1)]
 }
 
-// findChromium is $PARLEY_CHROMIUM, else chromium on the PATH or in /usr/bin, else "".
-func findChromium() string {
+// FindChromium returns the Chromium to use: $PARLEY_CHROMIUM if set, else chromium on the
+// PATH or in /usr/bin, else "".
+func FindChromium() string {
 	if p := os.Getenv("PARLEY_CHROMIUM"); p != "" {
 		return p
 	}
