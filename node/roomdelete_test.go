@@ -95,12 +95,18 @@ func TestRoomDeleteAcrossFederation(t *testing.T) {
 	if err != nil || len(rs) != 1 || rs[0].ID != kept.ID {
 		t.Fatalf("rooms after the delete: %+v, %v", rs, err)
 	}
-	entries, err := c.Audit(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e := entries[len(entries)-1]; e.Action != OpRoomDelete || e.Room != room.ID || !strings.Contains(e.Detail, "Cellule de crise") {
-		t.Fatalf("last audit entry %+v, want the delete", e)
+	// The audit log is written on its own goroutine: wait for the entry.
+	var last AuditEntry
+	waitFor(t, "the delete in the audit log", func() bool {
+		entries, err := c.Audit(0)
+		if err != nil || len(entries) == 0 {
+			return false
+		}
+		last = entries[len(entries)-1]
+		return last.Action == OpRoomDelete
+	})
+	if last.Room != room.ID || !strings.Contains(last.Detail, "Cellule de crise") {
+		t.Fatalf("last audit entry %+v, want the delete", last)
 	}
 
 	// After a restart B still knows the room is gone, and holds nothing of it.
