@@ -45,15 +45,9 @@ func runTranscribe(args []string, stdout, stderr io.Writer) error {
 		cfg = c
 	}
 	tc := node.TranscriptionConfig(cfg)
-	if *engine != "" {
-		tc.Engine = *engine
-	}
-	if *endpoint != "" {
-		tc.URL = *endpoint
-	}
-	if *model != "" {
-		tc.Model = *model
-	}
+	setIf(&tc.Engine, *engine)
+	setIf(&tc.URL, *endpoint)
+	setIf(&tc.Model, *model)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	lines, err := node.TranscribeFile(ctx, tc, path, *language)
@@ -71,4 +65,11 @@ func runTranscribe(args []string, stdout, stderr io.Writer) error {
 	title := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	fmt.Fprint(stdout, node.FormatTranscript(*format, title, lines, sum))
 	return nil
+}
+
+// setIf sets *dst to v unless v is empty (a flag left unset keeps the config's value).
+func setIf(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
 }

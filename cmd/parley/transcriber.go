@@ -78,18 +78,10 @@ func runTranscriberRun(args []string, stdout, stderr io.Writer) error {
 		*name, _ = os.Hostname()
 	}
 	tc := node.TranscriptionConfig(node.Config{})
-	if *engine != "" {
-		tc.Engine = *engine
-	}
-	if *endpoint != "" {
-		tc.URL = *endpoint
-	}
-	if *model != "" {
-		tc.Model = *model
-	}
-	if *apiKey != "" {
-		tc.APIKeyFile = *apiKey
-	}
+	setIf(&tc.Engine, *engine)
+	setIf(&tc.URL, *endpoint)
+	setIf(&tc.Model, *model)
+	setIf(&tc.APIKeyFile, *apiKey)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, nil)).With("transcriber", *name)

@@ -349,15 +349,15 @@ func (b *gossipBench) convergence(ctx context.Context, res *GossipBenchResult) e
 		slowest = append(slowest, slices.Max(lat))
 		if (i+1)%10 == 0 || i+1 == b.opts.Changes {
 			b.progress("  %3d changes: per node p50 %.1f ms, p99 %.1f ms", i+1,
-				gossipQuantile(perNode, 0.50), gossipQuantile(perNode, 0.99))
+				quantileMs(perNode, 0.50), quantileMs(perNode, 0.99))
 		}
 	}
-	res.ConvergeP50Ms = gossipQuantile(perNode, 0.50)
-	res.ConvergeP99Ms = gossipQuantile(perNode, 0.99)
-	res.ActionP50Ms = gossipQuantile(action, 0.50)
-	res.ActionP99Ms = gossipQuantile(action, 0.99)
-	res.SlowestP50Ms = gossipQuantile(slowest, 0.50)
-	res.SlowestP99Ms = gossipQuantile(slowest, 0.99)
+	res.ConvergeP50Ms = quantileMs(perNode, 0.50)
+	res.ConvergeP99Ms = quantileMs(perNode, 0.99)
+	res.ActionP50Ms = quantileMs(action, 0.50)
+	res.ActionP99Ms = quantileMs(action, 0.99)
+	res.SlowestP50Ms = quantileMs(slowest, 0.50)
+	res.SlowestP99Ms = quantileMs(slowest, 0.99)
 	res.Samples = len(perNode)
 	return nil
 }
@@ -462,7 +462,7 @@ func (b *gossipBench) partition(ctx context.Context, res *GossipBenchResult) err
 		return fmt.Errorf("bench: after healing: %w", err)
 	}
 	res.HealMs = gossipRound(ms(slices.Max(took)))
-	res.HealP50Ms = gossipQuantile(took, 0.5)
+	res.HealP50Ms = quantileMs(took, 0.5)
 	res.Relinked = <-linked
 	b.progress("  healed: every node holds every record and entry %.0f ms after the links were restored "+
 		"(half of them after %.0f ms; every link up after %.0f ms)", res.HealMs, res.HealP50Ms, ms(res.Relinked))
@@ -558,8 +558,8 @@ func gossipParallel(n, limit int, fn func(i int) error) error {
 	return errors.Join(errs...)
 }
 
-// gossipQuantile is the q-quantile of ds in milliseconds, rounded to 0.1 ms.
-func gossipQuantile(ds []time.Duration, q float64) float64 {
+// quantileMs is the q-quantile of ds in milliseconds, rounded to 0.1 ms.
+func quantileMs(ds []time.Duration, q float64) float64 {
 	if len(ds) == 0 {
 		return 0
 	}

@@ -30,16 +30,16 @@ func TestGossipQuantile(t *testing.T) {
 	for i := 1; i <= 100; i++ {
 		ds = append(ds, time.Duration(101-i)*time.Millisecond) // unsorted
 	}
-	if p50, p99 := gossipQuantile(ds, 0.50), gossipQuantile(ds, 0.99); p50 != 51 || p99 != 100 {
+	if p50, p99 := quantileMs(ds, 0.50), quantileMs(ds, 0.99); p50 != 51 || p99 != 100 {
 		t.Errorf("p50 %v, p99 %v; want 51 and 100", p50, p99)
 	}
 	if ds[0] != 100*time.Millisecond {
-		t.Error("gossipQuantile sorted its argument")
+		t.Error("quantileMs sorted its argument")
 	}
-	if got := gossipQuantile([]time.Duration{1234567 * time.Nanosecond}, 0.5); got != 1.2 {
+	if got := quantileMs([]time.Duration{1234567 * time.Nanosecond}, 0.5); got != 1.2 {
 		t.Errorf("rounding: %v, want 1.2", got)
 	}
-	if got := gossipQuantile(nil, 0.5); got != 0 {
+	if got := quantileMs(nil, 0.5); got != 0 {
 		t.Errorf("empty: %v", got)
 	}
 }

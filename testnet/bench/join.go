@@ -155,7 +155,7 @@ func BenchJoin(ctx context.Context, opts JoinBenchOptions) (JoinBenchResult, err
 		}
 	}
 
-	var took, self []float64
+	var took, self []time.Duration
 	for trial := range opts.Trials {
 		out, err := nodes[0].admin(ctx, "room", "create", "--data", nodes[0].dir, "--title", fmt.Sprintf("join %d", trial+1))
 		if err != nil {
@@ -214,10 +214,10 @@ func BenchJoin(ctx context.Context, opts JoinBenchOptions) (JoinBenchResult, err
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		ms := float64(max(probes[0].First, probes[1].First) - probes[1].Join)
-		took = append(took, ms)
-		self = append(self, float64(probes[1].First-probes[1].Join))
-		progress("  trial %2d: %4.0f ms; the joiner, ms after its click: %s", trial+1, ms, probes[1].phases())
+		worst := max(probes[0].First, probes[1].First) - probes[1].Join
+		took = append(took, time.Duration(worst)*time.Millisecond)
+		self = append(self, time.Duration(probes[1].First-probes[1].Join)*time.Millisecond)
+		progress("  trial %2d: %4d ms; the joiner, ms after its click: %s", trial+1, worst, probes[1].phases())
 		for _, tab := range tabs {
 			tctx, cancel := context.WithTimeout(ctx, joinTrialTimeout)
 			err := tab.navigate(tctx, "about:blank")
@@ -227,8 +227,8 @@ func BenchJoin(ctx context.Context, opts JoinBenchOptions) (JoinBenchResult, err
 			}
 		}
 	}
-	res := JoinBenchResult{Nodes: opts.Nodes, Trials: opts.Trials, P50Ms: quantile(took, 0.5), P99Ms: quantile(took, 0.99),
-		MaxMs: slices.Max(took), SelfMs: quantile(self, 0.5)}
+	res := JoinBenchResult{Nodes: opts.Nodes, Trials: opts.Trials, P50Ms: quantileMs(took, 0.5), P99Ms: quantileMs(took, 0.99),
+		MaxMs: ms(slices.Max(took)), SelfMs: quantileMs(self, 0.5)}
 	if err := writeResult(opts.Out, res); err != nil {
 		return JoinBenchResult{}, err
 	}
@@ -274,14 +274,6 @@ func waitForJS(sel string) string {
 	q, _ := json.Marshal(sel)
 	return `new Promise((resolve) => { const f = () => document.querySelector(` + string(q) +
 		`) ? resolve(true) : setTimeout(f, 10); f(); })`
-}
-
-// quantile is the q-quantile of xs (nearest rank).
-func quantile(xs []float64, q float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	i := int(q*float64(len(s))+0.5) - 1
-	return s[min(max(i, 0), len(s)-1)]
 }
 
 // FindChromium returns the Chromium to use: $PARLEY_CHROMIUM if set, else chromium on the
